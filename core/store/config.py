@@ -1,0 +1,43 @@
+"""Where the run database lives: a SQLite file in the data folder, or any SQLAlchemy URL.
+
+``WHYLM_DATABASE_URL`` (any SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host/db``)
+wins over ``WHYLM_DATA_DIR`` (a folder; the database is ``whylm.db`` inside it).
+Without either, the database is ``data/whylm.db`` under the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_DIR_ENV = "WHYLM_DATA_DIR"
+DATABASE_URL_ENV = "WHYLM_DATABASE_URL"
+DEFAULT_DATA_DIR = "data"
+DATABASE_FILENAME = "whylm.db"
+
+
+def data_dir() -> Path:
+    """Return the data folder: ``$WHYLM_DATA_DIR`` or ``data`` under the current directory."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """Return the SQLAlchemy URL of the SQLite file at ``path`` (made absolute)."""
+    return f"sqlite:///{Path(path).expanduser().absolute()}"
+
+
+def normalise_url(url: str) -> str:
+    """Return ``url`` with a PostgreSQL URL pointed at the psycopg 3 driver that WhyLM ships."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def database_url() -> str:
+    """Return the configured database URL (``$WHYLM_DATABASE_URL`` or the SQLite file)."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url and url.strip():
+        return normalise_url(url)
+    return sqlite_url(data_dir() / DATABASE_FILENAME)

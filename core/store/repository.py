@@ -1,0 +1,345 @@
+"""The run repository: the only way pages, the CLI and probes read and write saved runs.
+
+Every method opens and closes its own session, so callers only ever see the frozen
+records of ``core.store.records``. Each write is one transaction: never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import Engine, Select, delete, func, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.store import exchange
+from core.store.config import database_url, normalise_url
+from core.store.database import describe_url, open_engine
+from core.store.errors import StoreError
+from core.store.fields import (
+    clean_kind,
+    clean_status,
+    clean_tags,
+    clean_title,
+    clean_verdict,
+    derive_method,
+    derive_model_name,
+    derive_model_revision,
+    derive_seconds,
+    dump_document,
+)
+from core.store.models import Note, Run, RunTag, utc_now
+from core.store.records import ReviewNote, RunRecord, RunSummary
+
+SUMMARY_COLUMNS = (
+    Run.id,
+    Run.kind,
+    Run.title,
+    Run.model_name,
+    Run.model_revision,
+    Run.method,
+    Run.status,
+    Run.error,
+    Run.seconds,
+    Run.created_at,
+)
+
+
+def _as_utc(moment: datetime | date | None, end_of_day: bool = False) -> datetime | None:
+    """Return a datetime in UTC (a date means its start, or its end for ``until``)."""
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time.max if end_of_day else time.min)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _note(row: Note) -> ReviewNote:
+    """Return the frozen record of a note row."""
+    return ReviewNote(
+        id=row.id,
+        run_id=row.run_id,
+        author=row.author,
+        verdict=row.verdict,
+        text=row.text,
+        created_at=row.created_at,
+    )
+
+
+class RunRepository:
+    """Saved runs in the configured database (``url`` overrides the WhyLM configuration).
+
+    Opening checks the database: a new one is created at the newest schema revision, an
+    out-of-date, corrupt or foreign one is refused with a StoreError sentence.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = normalise_url(url) if url else database_url()
+        self._engine: Engine = open_engine(self.url)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"RunRepository({describe_url(self.url)!r})"
+
+    # --- sessions -------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """Yield a session inside one transaction; turn database failures into sentences."""
+        try:
+            with self._sessions.begin() as session:
+                if write:  # take SQLite's write lock at BEGIN (see database._on_sqlite_begin)
+                    session.connection(execution_options={"whylm_write": True})
+                yield session
+        except StoreError:
+            raise
+        except (DBAPIError, SQLAlchemyError) as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreError(
+                f"The database {describe_url(self.url)} failed ({detail}); try again, and "
+                "check the disk or the database server if it keeps happening."
+            ) from None
+
+    @staticmethod
+    def _get(session: Session, run_id: int) -> Run:
+        """Return the run row ``run_id`` or raise a sentence saying it does not exist."""
+        run = session.get(Run, run_id) if isinstance(run_id, int) else None
+        if run is None:
+            raise StoreError(f"There is no saved run with id {run_id!r}; see `python -m core runs list`.")
+        return run
+
+    # --- writing --------------------------------------------------------------------
+
+    def save_run(
+        self,
+        kind: str,
+        title: str,
+        spec: dict[str, Any],
+        result: dict[str, Any] | None,
+        status: str = "done",
+        error: str | None = None,
+        tags: Iterable[str] = (),
+        model_name: str | None = None,
+        method: str | None = None,
+        seconds: float | None = None,
+        model_revision: str | None = None,
+        created_at: datetime | None = None,
+    ) -> int:
+        """Save one run in one transaction and return its id.
+
+        ``model_name``, ``method``, ``seconds`` and ``model_revision`` default to what the
+        spec and the result's ``meta`` say (missing keys are fine).
+        """
+        if not isinstance(spec, dict):
+            raise StoreError("A run's spec must be a JSON object (a dict).")
+        if result is not None and not isinstance(result, dict):
+            raise StoreError("A run's result must be a JSON object (a dict) or None.")
+        row = Run(
+            kind=clean_kind(kind),
+            title=clean_title(title),
+            model_name=(model_name or derive_model_name(spec, result))[:500],
+            model_revision=model_revision or derive_model_revision(spec, result),
+            method=method or derive_method(spec, result),
+            status=clean_status(status),
+            error=error,
+            seconds=seconds if seconds is not None else derive_seconds(result),
+            created_at=_as_utc(created_at) or utc_now(),
+            spec_json=dump_document(spec, "spec"),
+            result_json=None if result is None else dump_document(result, "result"),
+        )
+        row.tags = [RunTag(tag=tag) for tag in clean_tags(tags)]
+        with self._session(write=True) as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def rename(self, run_id: int, title: str) -> None:
+        """Give run ``run_id`` a new title."""
+        title = clean_title(title)
+        with self._session(write=True) as session:
+            self._get(session, run_id).title = title
+
+    def set_tags(self, run_id: int, tags: Iterable[str]) -> tuple[str, ...]:
+        """Replace the tags of run ``run_id``; return the tags it has now."""
+        cleaned = clean_tags(tags)
+        with self._session(write=True) as session:
+            self._get(session, run_id)
+            session.execute(delete(RunTag).where(RunTag.run_id == run_id))
+            session.add_all(RunTag(run_id=run_id, tag=tag) for tag in cleaned)
+        return cleaned
+
+    def delete(self, run_id: int) -> None:
+        """Delete run ``run_id`` with its tags and notes."""
+        with self._session(write=True) as session:
+            session.delete(self._get(session, run_id))
+
+    def add_note(self, run_id: int, author: str, verdict: str, text: str) -> ReviewNote:
+        """Add a reviewer's note ("ok", "concern" or "needs review") to run ``run_id``."""
+        verdict = clean_verdict(verdict)
+        if not isinstance(author, str) or not author.strip():
+            raise StoreError("A note needs an author: type your name.")
+        if not isinstance(text, str):
+            raise StoreError("A note's text must be text.")
+        with self._session(write=True) as session:
+            self._get(session, run_id)
+            note = Note(run_id=run_id, author=author.strip()[:200], verdict=verdict, text=text)
+            session.add(note)
+            session.flush()
+            return _note(note)
+
+    # --- reading --------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Return how many runs are saved."""
+        with self._session() as session:
+            return session.scalar(select(func.count()).select_from(Run)) or 0
+
+    def list_runs(
+        self,
+        kind: str | None = None,
+        model: str | None = None,
+        method: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        limit: int | None = None,
+        status: str | None = None,
+    ) -> list[RunSummary]:
+        """Return summaries of the matching runs, newest first, without their documents.
+
+        ``text`` searches titles (case-insensitive); ``since``/``until`` bound the creation
+        time (inclusive; a date means the whole day). Only summary columns are read.
+        """
+        query: Select[Any] = select(*SUMMARY_COLUMNS)
+        if kind:
+            query = query.where(Run.kind == kind)
+        if model:
+            query = query.where(Run.model_name == model)
+        if method:
+            query = query.where(Run.method == method)
+        if status:
+            query = query.where(Run.status == status)
+        if tag:
+            query = query.where(
+                select(RunTag.run_id).where(RunTag.run_id == Run.id, RunTag.tag == tag).exists()
+            )
+        if text:
+            query = query.where(Run.title.icontains(text, autoescape=True))
+        if since is not None:
+            query = query.where(Run.created_at >= _as_utc(since))
+        if until is not None:
+            query = query.where(Run.created_at <= _as_utc(until, end_of_day=True))
+        query = query.order_by(Run.created_at.desc(), Run.id.desc())
+        if limit is not None:
+            query = query.limit(max(0, int(limit)))
+        with self._session() as session:
+            rows = session.execute(query).all()
+            if not rows:
+                return []
+            ids = query.with_only_columns(Run.id).subquery()
+            tags: dict[int, list[str]] = defaultdict(list)
+            for run_id, tag_name in session.execute(
+                select(RunTag.run_id, RunTag.tag)
+                .where(RunTag.run_id.in_(select(ids.c.id)))
+                .order_by(RunTag.run_id, RunTag.tag)
+            ):
+                tags[run_id].append(tag_name)
+            counts = dict(
+                session.execute(
+                    select(Note.run_id, func.count())
+                    .where(Note.run_id.in_(select(ids.c.id)))
+                    .group_by(Note.run_id)
+                ).all()
+            )
+        return [
+            RunSummary(
+                id=row.id,
+                kind=row.kind,
+                title=row.title,
+                model_name=row.model_name,
+                model_revision=row.model_revision,
+                method=row.method,
+                status=row.status,
+                error=row.error,
+                seconds=row.seconds,
+                created_at=row.created_at,
+                tags=tuple(tags.get(row.id, ())),
+                note_count=counts.get(row.id, 0),
+            )
+            for row in rows
+        ]
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """Return run ``run_id`` with its parsed spec and result, tags and notes."""
+        with self._session() as session:
+            run = self._get(session, run_id)
+            spec_json, result_json = run.spec_json, run.result_json
+            tags = tuple(sorted(t.tag for t in run.tags))
+            notes = tuple(
+                _note(n)
+                for n in session.scalars(
+                    select(Note).where(Note.run_id == run_id).order_by(Note.created_at, Note.id)
+                )
+            )
+            fields = {c.key: getattr(run, c.key) for c in SUMMARY_COLUMNS}
+        try:
+            spec = json.loads(spec_json)
+            result = None if result_json is None else json.loads(result_json)
+        except ValueError:
+            raise StoreError(
+                f"The stored documents of run {run_id} are damaged; export the other runs "
+                "and delete this one."
+            ) from None
+        return RunRecord(**fields, tags=tags, spec=spec, result=result, notes=notes)
+
+    def notes(self, run_id: int) -> list[ReviewNote]:
+        """Return the notes on run ``run_id``, oldest first."""
+        with self._session() as session:
+            self._get(session, run_id)
+            return [
+                _note(n)
+                for n in session.scalars(
+                    select(Note).where(Note.run_id == run_id).order_by(Note.created_at, Note.id)
+                )
+            ]
+
+    # --- moving runs between databases ---------------------------------------------
+
+    def export_runs(self, ids: Sequence[int]) -> dict[str, Any]:
+        """Return a JSON document holding runs ``ids`` whole (see :func:`import_runs`)."""
+        return exchange.export_document([self.get_run(run_id) for run_id in ids])
+
+    def import_runs(self, doc: Any) -> list[int]:
+        """Save every run of an exported document (all or none); return the new ids."""
+        entries = exchange.parse_document(doc)
+        with self._session(write=True) as session:
+            rows = []
+            for entry in entries:
+                row = Run(
+                    kind=entry.kind,
+                    title=entry.title,
+                    model_name=entry.model_name,
+                    model_revision=entry.model_revision,
+                    method=entry.method,
+                    status=entry.status,
+                    error=entry.error,
+                    seconds=entry.seconds,
+                    created_at=entry.created_at,
+                    spec_json=dump_document(entry.spec, "spec"),
+                    result_json=None if entry.result is None else dump_document(entry.result, "result"),
+                )
+                row.tags = [RunTag(tag=tag) for tag in entry.tags]
+                row.notes = [
+                    Note(author=n.author, verdict=n.verdict, text=n.text, created_at=n.created_at)
+                    for n in entry.notes
+                ]
+                session.add(row)
+                rows.append(row)
+            session.flush()
+            return [row.id for row in rows]
