@@ -136,10 +136,14 @@ def _parse_run(entry: Any, where: str) -> ImportedRun:
         author = note.get("author")
         if not isinstance(author, str) or not author.strip():
             raise _bad(nwhere, "has no author")
+        try:
+            verdict = clean_verdict(note.get("verdict"))
+        except StoreError:
+            raise _bad(nwhere, f"has the verdict {note.get('verdict')!r}, not ok, concern or needs review") from None
         notes.append(
             ImportedNote(
                 author=author.strip(),
-                verdict=clean_verdict(note.get("verdict")),
+                verdict=verdict,
                 text=note["text"],
                 created_at=_time(note.get("created_at"), nwhere),
             )

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
-    deferred,
     mapped_column,
     relationship,
 )
@@ -77,8 +76,9 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, default=utc_now)
-    spec_json: Mapped[str] = deferred(mapped_column(Text))
-    result_json: Mapped[str | None] = deferred(mapped_column(Text, nullable=True))
+    # The documents are deferred: list queries never load them.
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)
 
     tags: Mapped[list[RunTag]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
