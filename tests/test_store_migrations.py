@@ -238,3 +238,19 @@ def test_unusable_urls_get_sentences() -> None:
         RunRepository("nonsense://x")
     with pytest.raises(StoreError, match="Cannot use the database postgresql\\+psycopg://u:\\*\\*\\*@127.0.0.1:1/db"):
         RunRepository("postgresql+psycopg://u:secret@127.0.0.1:1/db?connect_timeout=2")
+
+
+def test_a_locked_file_is_reported_as_locked_not_foreign(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "whylm.db"
+    RunRepository(sqlite_url(path))
+    dispose_engines()
+    monkeypatch.setattr("core.store.database.SQLITE_BUSY_TIMEOUT_MS", 100)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another program"):
+            inspect_sqlite_file(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -218,6 +218,23 @@ def _not_ours(shown: str, why: str) -> StoreError:
     )
 
 
+_BUSY_ERRORS = {"SQLITE_BUSY", "SQLITE_LOCKED"}
+_ACCESS_ERRORS = {"SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_AUTH"}
+
+
+def _sqlite_error(shown: str, exc: sqlite3.Error) -> StoreError:
+    """Return the sentence for an SQLite error met while inspecting a file read-only."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    primary = "_".join(name.split("_")[:2])  # SQLITE_IOERR_READ -> SQLITE_IOERR
+    if primary in _BUSY_ERRORS:
+        return StoreError(
+            f"The database file {shown} is locked by another program; close it and try again."
+        )
+    if primary in _ACCESS_ERRORS:
+        return StoreError(f"Cannot read the database file {shown} ({exc}); check its permissions.")
+    return _not_ours(shown, f"SQLite cannot read it: {exc}")
+
+
 def inspect_sqlite_file(path: Path) -> str | None:
     """Return the schema revision of the SQLite file at ``path`` without changing it.
 
@@ -240,7 +257,7 @@ def inspect_sqlite_file(path: Path) -> str | None:
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as exc:
-        raise _not_ours(shown, f"SQLite cannot open it: {exc}") from None
+        raise _sqlite_error(shown, exc) from None
     try:
         tables = {
             row[0]
@@ -254,8 +271,8 @@ def inspect_sqlite_file(path: Path) -> str | None:
             listed = ", ".join(sorted(tables)[:5])
             raise _not_ours(shown, f"it holds other tables: {listed}")
         rows = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise _not_ours(shown, f"SQLite cannot read it: {exc}") from None
+    except sqlite3.Error as exc:
+        raise _sqlite_error(shown, exc) from None
     finally:
         conn.close()
     if len(rows) != 1:

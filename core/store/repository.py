@@ -79,11 +79,13 @@ class RunRepository:
     """
 
     def __init__(self, url: str | None = None) -> None:
+        """Open (and check, or create) the database at ``url`` or the configured one."""
         self.url = normalise_url(url) if url else database_url()
         self._engine: Engine = open_engine(self.url)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
+        """Show which database this repository uses (password hidden)."""
         return f"RunRepository({describe_url(self.url)!r})"
 
     # --- sessions -------------------------------------------------------------------
