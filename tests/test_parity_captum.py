@@ -1,0 +1,86 @@
+"""Parity with Captum (the reference implementation, used here only as an oracle).
+
+Captum 0.9's default token-by-token path (``forward_in_tokens=True``) with its
+key/value cache gives wrong numbers under current transformers; its no-cache
+and sequence paths agree with a direct computation. We therefore compare
+against the sequence path, ``forward_in_tokens=False``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import FeatureAblation, LLMAttribution, ShapleyValues, TextTemplateInput
+
+from core.engine import run
+
+TEMPLATE = "{} lives in {}, {} and is a {}. {} personal interests include"
+VALUES = ["Dave", "Palm Coast", "FL", "lawyer", "His"]
+TARGET = "playing golf, hiking, and cooking."
+REPLACEMENTS = ["Sarah", "Seattle", "WA", "doctor", "Her"]
+
+
+def _captum(lm, method_cls, baselines=None, mask=None, score="log_prob"):
+    attr_method = method_cls(lm.model)
+    llm_attr = LLMAttribution(attr_method, lm.tokenizer, attr_target=score)
+    inp = TextTemplateInput(TEMPLATE, values=VALUES, baselines=baselines, mask=mask)
+    with torch.no_grad():
+        res = llm_attr.attribute(inp, target=TARGET, forward_in_tokens=False)
+    return res.seq_attr.cpu().numpy(), res.token_attr.cpu().numpy()
+
+
+def _ours(method, baselines=None, groups=None, score="log_prob"):
+    prompt = {"template": TEMPLATE, "values": VALUES}
+    if baselines is not None:
+        prompt["baselines"] = baselines
+    if groups is not None:
+        prompt["groups"] = groups
+    spec = {
+        "model": "default",
+        "prompt": prompt,
+        "target": {"text": TARGET},
+        "score": score,
+        "method": {"name": method},
+    }
+    return run(spec)
+
+
+def _assert_close(ours: np.ndarray, theirs: np.ndarray) -> None:
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("method", "captum_cls"), [("feature_ablation", FeatureAblation), ("shapley", ShapleyValues)]
+)
+@pytest.mark.parametrize("baselines", [None, REPLACEMENTS], ids=["removal", "replacement"])
+def test_matches_captum_sequence_path(lm, method, captum_cls, baselines):
+    seq, tok = _captum(lm, captum_cls, baselines=baselines)
+    result = _ours(method, baselines=baselines)
+    assert result.features == VALUES
+    _assert_close(np.array(result.seq_attr), seq)
+    _assert_close(np.array(result.token_attr), tok)
+    # the attributions are not all zero: the test could fail
+    assert np.abs(seq).max() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("method", "captum_cls"), [("feature_ablation", FeatureAblation), ("shapley", ShapleyValues)]
+)
+def test_grouped_slots_match_captum(lm, method, captum_cls):
+    # Dave and His are perturbed together (Captum: mask ids; ours: a group).
+    seq, tok = _captum(lm, captum_cls, baselines=REPLACEMENTS, mask=[0, 1, 2, 3, 0])
+    result = _ours(method, baselines=REPLACEMENTS, groups={"person": ["0", "4"]})
+    assert result.features == ["person", "Palm Coast", "FL", "lawyer"]
+    columns = [0, 1, 2, 3]  # Captum repeats the group's value in each member's column
+    _assert_close(np.array(result.seq_attr), seq[columns])
+    _assert_close(np.array(result.token_attr), tok[:, columns])
+    np.testing.assert_allclose(seq[0], seq[4])
+
+
+def test_probability_score_matches_captum(lm):
+    seq, tok = _captum(lm, FeatureAblation, score="prob")
+    result = _ours("feature_ablation", score="prob")
+    np.testing.assert_allclose(np.array(result.seq_attr), seq, atol=1e-6)
+    _assert_close(np.array(result.token_attr), tok)
