@@ -9,8 +9,9 @@ gradient methods go through ``core.gradient``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -166,6 +167,12 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+PROBES: dict[str, tuple[str, str]] = {
+    "bias": ("core.bias", "run_bias"),
+    "few_shot": ("core.few_shot", "run_few_shot"),
+}
+
+
 def run(
     spec_doc: dict[str, Any] | RunSpec,
     progress: Progress | None = None,
@@ -173,7 +180,7 @@ def run(
     lm: LoadedModel | None = None,
     loader: Callable[[str], LoadedModel] = load_model,
 ) -> RunResult:
-    """Run a spec and return its result.
+    """Run a spec and return its result (probe kinds return their own result object).
 
     Args:
         spec_doc: the spec document (or an already parsed RunSpec).
@@ -182,6 +189,12 @@ def run(
         lm: an already loaded model (otherwise loaded by name, once per process).
     """
     started = time.perf_counter()
+    if isinstance(spec_doc, dict) and spec_doc.get("kind") in PROBES:
+        import importlib
+
+        module, function = PROBES[spec_doc["kind"]]
+        probe = getattr(importlib.import_module(module), function)
+        return probe(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
     spec = spec_doc if isinstance(spec_doc, RunSpec) else parse_spec(spec_doc)
     lm = lm or loader(spec.model)
     with lm.lock:

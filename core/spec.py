@@ -162,7 +162,7 @@ def parse_spec(doc: Any) -> RunSpec:
     for key in doc:
         _require(key in allowed, key, f"unknown field; a spec takes {', '.join(sorted(allowed))}.")
     kind = doc.get("kind", "attribution")
-    _require(kind == "attribution", "kind", f"'{kind}' is not a run kind this engine runs; use attribution.")
+    _require(kind == "attribution", "kind", f"'{kind}' is not a run kind; use attribution, bias or few_shot.")
     model = doc.get("model", "default")
     _require(isinstance(model, str) and model.strip() != "", "model", "give a model name, a folder, or default.")
     _require("prompt" in doc, "prompt", "the spec has no prompt; give a template or a text.")
