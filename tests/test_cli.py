@@ -31,7 +31,8 @@ def test_run_prints_result_json_and_saves(tmp_path):
     result = json.loads(out.stdout)
     assert result["features"] == ["Dave", "Palm Coast", "FL", "lawyer", "His"]
     assert len(result["seq_attr"]) == 5
-    assert result["meta"]["forward_passes"] == 6
+    # the full prompt, each feature removed alone, and every feature removed (score_none)
+    assert result["meta"]["forward_passes"] == 7
     listing = _cli("runs", "list", env_dir=tmp_path / "data")
     assert listing.returncode == 0
     assert "feature_ablation" in listing.stdout
