@@ -42,22 +42,68 @@ def has_token_level(result: dict[str, Any]) -> bool:
     return isinstance(level, dict) and bool(level.get("tokens"))
 
 
-def at_level(result: dict[str, Any], level: str) -> dict[str, Any]:
-    """The result seen at "words" (its features, unchanged) or "tokens" (token-level data).
+def word_groups(tokens: list[str]) -> list[list[int]]:
+    """Consecutive tokens grouped into words (positions into ``tokens``).
 
-    For "tokens" the features become the prompt tokens stored in
-    ``extra["token_level"]``; nothing is recomputed. A result without
+    A word starts at a token that begins with whitespace, after a token that
+    ends with whitespace, and at a change between letters/digits and
+    punctuation; so " Palm", " Co", "ast" and "," give "Palm", "Coast", ",".
+    """
+    groups: list[list[int]] = []
+    prev_kind = None
+    for i, token in enumerate(tokens):
+        core_text = token.strip()
+        kind = "space" if not core_text else ("word" if any(ch.isalnum() for ch in core_text) else "punct")
+        starts = (
+            not groups
+            or token[:1].isspace()
+            or tokens[i - 1][-1:].isspace()
+            or kind != prev_kind
+            or kind == "punct"
+        )
+        if starts:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+        prev_kind = kind
+    return groups
+
+
+def _dedupe(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+def at_level(result: dict[str, Any], level: str) -> dict[str, Any]:
+    """The result seen per prompt token ("tokens") or per word ("words"), from stored token-level data.
+
+    Uses ``extra["token_level"]`` (gradient methods); words sum the
+    attributions of their tokens. Nothing is recomputed. A result without
     token-level data is returned unchanged.
     """
-    if level != "tokens" or not has_token_level(result):
+    if not has_token_level(result):
         return result
     tl = result["extra"]["token_level"]
+    tokens = list(tl["tokens"])
+    indices = [int(i) for i in (tl.get("token_indices") or range(len(tokens)))]
+    seq = [float(v) for v in tl["seq_attr"]]
+    rows = tl.get("token_attr") or []
     out = copy.copy(result)
-    indices = list(tl.get("token_indices") or range(len(tl["tokens"])))
-    out["features"] = [visible_token(t) for t in tl["tokens"]]
-    out["seq_attr"] = list(tl["seq_attr"])
-    out["token_attr"] = tl.get("token_attr")
-    out["feature_tokens"] = [[int(i)] for i in indices]
+    if level == "tokens":
+        out["features"] = _dedupe([visible_token(t) for t in tokens])
+        out["seq_attr"] = seq
+        out["token_attr"] = [list(map(float, r)) for r in rows] or None
+        out["feature_tokens"] = [[i] for i in indices]
+        return out
+    groups = word_groups(tokens)
+    out["features"] = _dedupe([visible_token("".join(tokens[i] for i in g).strip()) for g in groups])
+    out["seq_attr"] = [sum(seq[i] for i in g) for g in groups]
+    out["token_attr"] = [[sum(float(r[i]) for i in g) for g in groups] for r in rows] or None
+    out["feature_tokens"] = [[indices[i] for i in g] for g in groups]
     return out
 
 

@@ -19,7 +19,7 @@ from core import charts
 from core.highlight import legend_html, result_highlight_html
 from pages.common import escape_markdown
 
-LEVEL_LABELS = {"words": "Words", "tokens": "Tokens"}
+LEVEL_LABELS = {"tokens": "Tokens", "words": "Words"}
 
 
 def show_result(result: dict[str, Any], key: str, title: str | None = None) -> None:
@@ -33,8 +33,9 @@ def show_result(result: dict[str, Any], key: str, title: str | None = None) -> N
         st.subheader(title)
     view = result
     if charts.has_token_level(result):
+        st.session_state.setdefault(f"{key}_level", "tokens")
         level = st.radio(
-            "Attribute to",
+            "Show the prompt as",
             list(LEVEL_LABELS),
             format_func=LEVEL_LABELS.get,
             horizontal=True,
@@ -112,22 +113,21 @@ def _span_words(result: dict[str, Any], span: tuple[int, int]) -> str:
 
 
 def _show_completeness(result: dict[str, Any]) -> None:
-    extra = result.get("extra") or {}
-    gap = None
-    for name in ("completeness_gap", "convergence_delta", "delta"):
-        if isinstance(extra.get(name), (int, float)):
-            gap = float(extra[name])
-            break
-    if gap is None:
+    """For integrated gradients: how far the attributions' sum is from the score difference."""
+    info = (result.get("extra") or {}).get("completeness")
+    if not isinstance(info, dict) or not isinstance(info.get("sequence"), dict):
         return
-    st.markdown(
-        "- "
-        + escape_markdown(
-            f"Completeness gap: {gap:.4g}. Integrated gradients should add up to the score with the "
-            "prompt minus the score with the baseline; this is how far off they are (closer to 0 is "
-            "better; more steps shrink it)."
-        )
+    seq = info["sequence"]
+    sentence = (
+        f"Completeness gap: {float(seq.get('gap', 0.0)):+.4g} ({float(seq.get('relative', 0.0)):.1%} of the "
+        f"score difference {float(seq.get('difference', 0.0)):.4g}). Integrated gradients should add up to "
+        "the score with the prompt minus the score with the baseline; the gap is the integration error "
+        "(more steps shrink it)."
     )
+    if float(seq.get("relative", 0.0)) > 0.05:
+        st.warning(escape_markdown(sentence + " This gap is large: read the numbers with care or add steps."))
+    else:
+        st.markdown("- " + escape_markdown(sentence))
 
 
 def _downloads(result: dict[str, Any], view: dict[str, Any], bar: Any, heat: Any, key: str) -> None:
