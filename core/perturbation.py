@@ -10,9 +10,10 @@ each distinct coalition once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import comb, factorial
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -57,7 +57,7 @@ class RunResult:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "RunResult":
+    def from_dict(cls, doc: dict[str, Any]) -> RunResult:
         """Rebuild a result from ``to_dict`` output; a sentence if the document is not one."""
         if not isinstance(doc, dict):
             raise WhyLMError("This is not a WhyLM result: expected a JSON object.")
@@ -71,7 +71,7 @@ class RunResult:
         return cls(**{k: v for k, v in doc.items() if k in names})
 
     @classmethod
-    def from_json(cls, text: str) -> "RunResult":
+    def from_json(cls, text: str) -> RunResult:
         """Rebuild a result from ``to_json`` output."""
         try:
             doc = json.loads(text)
@@ -79,7 +79,7 @@ class RunResult:
             raise WhyLMError(f"This is not a WhyLM result: the JSON is broken ({exc.msg}).") from None
         return cls.from_dict(doc)
 
-    def matches(self, other: "RunResult") -> list[str]:
+    def matches(self, other: RunResult) -> list[str]:
         """Reasons the two results cannot be compared feature by feature (empty if they can)."""
         reasons = []
         if self.features != other.features:
