@@ -165,15 +165,15 @@ def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.25) -> Run
     if not isinstance(job, RunJob):
         return None
     if job.running:
-        box = st.container(border=True)
-        with box:
+        slot = st.empty()
+        with slot.container(border=True):
             bar = st.progress(0.0, text="Starting…")
             if st.button("Stop", key=f"{job_key}_stop", help="Stop the run after the current batch."):
                 job.stop_event.set()
             while job.running:
                 bar.progress(*_progress_text(job))
                 time.sleep(poll_seconds)
-            bar.progress(1.0, text="Finished.")
+        slot.empty()
     st.session_state.pop(job_key, None)
     if job.result is not None:
         st.session_state[result_key] = job.result

@@ -1,0 +1,193 @@
+"""The dashboard in a real headless Chromium: the tutorial preset draws its charts; model text is inert.
+
+Needs Chromium (``apt-get install chromium``; ``WHYLM_CHROMIUM`` overrides the path)
+and the Playwright Python package. Run with ``pytest -m browser``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("WHYLM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+RUN_TIMEOUT_MS = 180_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running ``streamlit run app.py`` and its address."""
+
+    process: subprocess.Popen
+    url: str
+    started: float
+
+
+def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 120.0) -> Server:
+    """Start the dashboard on a free port with its own data folder; wait until it is healthy."""
+    port = free_port()
+    env = {**os.environ, "WHYLM_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.port", str(port), "--server.headless", "true",
+            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return Server(process, url, started)
+        except OSError:
+            time.sleep(0.25)
+    stop_server(Server(process, url, started))
+    raise RuntimeError("streamlit did not become healthy in time")
+
+
+def stop_server(server: Server) -> None:
+    """Stop the server process started by :func:`start_server`."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=15)
+
+
+def run_tutorial(page) -> None:  # noqa: ANN001 - a playwright Page
+    """On "Explain a prompt": load the Captum tutorial example, run it, wait for both charts."""
+    page.get_by_role("button", name="Load example").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('personal interests'))",
+        timeout=60_000,
+    )
+    page.get_by_role("button", name="Run", exact=True).click()
+    wait_for_charts(page)
+
+
+def wait_for_charts(page, count: int = 2) -> None:  # noqa: ANN001
+    """Wait until ``count`` vega charts have drawn (a canvas or svg inside vega-embed)."""
+    page.wait_for_function(
+        f"() => document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length >= {count}",
+        timeout=RUN_TIMEOUT_MS,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("whylm-data"))
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs
+    pg.goto(server.url)
+    pg.get_by_role("heading", name="Explain a prompt").wait_for(timeout=60_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def test_tutorial_preset_draws_bar_chart_and_heatmap(page) -> None:
+    run_tutorial(page)
+    embeds = page.locator("[data-testid='stVegaLiteChart']")
+    assert embeds.count() >= 2
+    body = page.inner_text("body")
+    assert "pushed the model most toward this output" in body
+    assert "Probability of the target with the full prompt" in body
+    # the highlighted prompt shows every tutorial slot value
+    highlight = page.locator(".whylm-highlight").first.inner_text()
+    for value in ("Dave", "Palm Coast", "FL", "lawyer", "His"):
+        assert value in highlight
+    assert "million parameters" in page.locator("[data-testid='stSidebar']").inner_text()
+    assert "Saved as run" in body
+    assert not page.dialogs
+
+
+HOSTILE = "Hi <script>alert(1)</script> and <img src=x onerror=alert(1)> there"
+
+
+def test_hostile_prompt_is_shown_as_text(page) -> None:
+    page.get_by_text("Plain text", exact=True).click()
+    box = page.get_by_role("textbox", name="Prompt text")
+    box.fill(HOSTILE)
+    box.press("Tab")
+    # without chat mode, removing every word would leave nothing; replace absent words instead
+    replacement = page.get_by_role("textbox", name="Replacement for an absent part")
+    replacement.fill("something")
+    replacement.press("Tab")
+    page.get_by_text("Text I give", exact=True).click()
+    target = page.get_by_role("textbox", name="Output text")
+    target.fill(" Hello <b>bold</b>")
+    target.press("Tab")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Run", exact=True).click()
+    wait_for_charts(page)
+    page.locator(".whylm-highlight").first.wait_for()
+    highlight = page.locator(".whylm-highlight").first
+    assert highlight.inner_text().strip() == HOSTILE
+    assert highlight.locator("script, img").count() == 0
+    assert page.locator("img[src='x']").count() == 0
+    page.wait_for_timeout(500)
+    assert page.dialogs == []
