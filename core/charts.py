@@ -190,8 +190,7 @@ def sequence_bar_chart(
     tooltip = [alt.Tooltip("feature:N", title="Feature"), alt.Tooltip("attribution:Q", title="Attribution", format=".4f")]
     bars = alt.Chart(frame).mark_bar().encode(x=x, y=y, color=color, tooltip=tooltip)
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    height = max(60, 26 * len(features))
-    chart = alt.layer(bars, zero).properties(height=height, width="container")
+    chart = alt.layer(bars, zero).properties(height=alt.Step(26), width="container")
     if title:
         chart = chart.properties(title=title)
     return chart
@@ -228,7 +227,7 @@ def token_heatmap(result: dict[str, Any], title: str | None = None) -> alt.Chart
                 alt.Tooltip("attribution:Q", title="Attribution", format=".4f"),
             ],
         )
-        .properties(height=max(80, 22 * len(labels)), width="container")
+        .properties(height=alt.Step(22), width="container")
     )
     if title:
         chart = chart.properties(title=title)

@@ -98,9 +98,11 @@ def run_tutorial(page) -> None:  # noqa: ANN001 - a playwright Page
     """On "Explain a prompt": load the Captum tutorial example, run it, wait for both charts."""
     page.get_by_role("button", name="Load example").click()
     page.wait_for_function(
-        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('personal interests'))",
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('playing golf'))"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
         timeout=60_000,
     )
+    page.wait_for_timeout(300)
     page.get_by_role("button", name="Run", exact=True).click()
     wait_for_charts(page)
 
@@ -156,6 +158,7 @@ def test_tutorial_preset_draws_bar_chart_and_heatmap(page) -> None:
     body = page.inner_text("body")
     assert "pushed the model most toward this output" in body
     assert "Probability of the target with the full prompt" in body
+    assert "Explained output: playing golf, hiking, and cooking." in body
     # the highlighted prompt shows every tutorial slot value
     highlight = page.locator(".whylm-highlight").first.inner_text()
     for value in ("Dave", "Palm Coast", "FL", "lawyer", "His"):
