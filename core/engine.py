@@ -104,6 +104,14 @@ def prepare(
     )
 
 
+def start_token_id(tokenizer: Any) -> int:
+    """The token a model reads before an empty prompt: BOS, else end-of-text, else 0."""
+    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
 def run_perturbation(ctx: RunContext) -> dict[str, Any]:
     """Run a perturbation method; return the result's attribution fields."""
     spec, layout, lm = ctx.spec, ctx.layout, ctx.lm
@@ -131,13 +139,13 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
 
     prompt_texts = list(texts)
     prompt_ids = encode_prompts(lm.tokenizer, prompt_texts, layout.chat)
+    empty_prompts = 0
     for ids in prompt_ids:
         if not ids:
-            raise SpecError(
-                "prompt.baselines",
-                "removing these features leaves an empty prompt; keep some context text or "
-                "give replacement baselines.",
-            )
+            # Every feature removed and no context left: the model starts from its
+            # start-of-text token, as it would for an empty prompt.
+            ids.append(start_token_id(lm.tokenizer))
+            empty_prompts += 1
     scorer = BatchedScorer(lm, progress=ctx.progress, should_stop=ctx.should_stop)
     target = ctx.target
     rows_a = [(ids, target.ids) for ids in prompt_ids]
@@ -161,7 +169,7 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
         "score_none": float(none_values[0]),
         "token_score_all": all_values[1:].tolist(),
         "token_score_none": none_values[1:].tolist(),
-        "extra": {"distinct_prompts": len(prompt_texts)},
+        "extra": {"distinct_prompts": len(prompt_texts), "empty_prompts": empty_prompts},
         "forward_passes": len(rows_a) + len(rows_b),
         "model_calls": scorer.model_calls,
     }

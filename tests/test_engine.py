@@ -177,3 +177,22 @@ def test_prompt_longer_than_context(lm):
     with pytest.raises(SpecError) as err:
         run(spec, lm=lm)
     assert "context" in str(err.value)
+
+
+def test_removing_every_word_scores_from_the_start_token(lm):
+    spec = {
+        "prompt": {"text": "The capital of France is", "granularity": "word"},
+        "target": {"text": " Paris"},
+        "method": {"name": "shapley"},
+    }
+    r = run(spec, lm=lm)
+    start = lm.tokenizer.bos_token_id
+    t = lm.tokenizer(" Paris", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([[start] + t])).logits[0]
+    none = torch.log_softmax(logits, -1)[0, t[0]].item()
+    assert np.isclose(r.score_none, none, atol=1e-4)
+    assert r.extra["empty_prompts"] == 1
+    assert np.isclose(sum(r.seq_attr), r.score_all - r.score_none, atol=1e-9)
+    # the answer's most important word is the country
+    assert r.features[int(np.argmax(r.seq_attr))] == "France"
