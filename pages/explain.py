@@ -98,11 +98,6 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
         key=f"{PREFIX}_text_baseline",
         help="Empty removes the part; otherwise this text stands in for it (for example 'something').",
     )
-    if not baseline and not st.session_state.get(f"{PREFIX}_chat"):
-        st.caption(
-            "Without chat mode, removing every part leaves an empty prompt that the model cannot "
-            "score; type a replacement (for example 'something') or turn chat mode on."
-        )
     prompt: dict[str, Any] = {"text": text, "granularity": granularity}
     if baseline:
         prompt["baseline"] = baseline
