@@ -407,6 +407,11 @@ def _summary(
         f"candidates differ in mean {what} at p < 0.05 ({sig_holm} after Holm correction for "
         f"{k} comparisons). Probabilities are renormalised over the {k} candidates."
     ]
+    if min(n_a, n_b) < 10:
+        lines.append(
+            f"With fewer than 10 {noun} per group the bootstrap intervals run too narrow and the "
+            "p-values are coarse; add values before drawing conclusions."
+        )
     for entry in ranked[:top]:
         sentence = ratio_sentence(entry, [a, b], noun, spec.level)
         if sentence:

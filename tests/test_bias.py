@@ -112,6 +112,7 @@ def test_candidates_are_ranked_by_gap_and_summarised(small_result) -> None:
         r"with (female|male) names \(95% CI [\d.,]+\u2013[\d.,]+; p [=<] [\d.]+\)\.",
         sentence,
     )
+    assert any("fewer than 10 names per group" in s for s in small_result.summary)
     high = "female" if top["prob_ratio"] >= 1 else "male"
     assert sentence.startswith(f"With {high} names")
 
