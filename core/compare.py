@@ -233,7 +233,7 @@ def grouped_bar_chart(comparison: Comparison, title: str | None = None) -> alt.C
                 alt.Tooltip("seq_attr:Q", title="Attribution", format=".4f"),
             ],
         )
-        .properties(height=max(80, 18 * len(names) * max(1, len(comparison.labels))), width="container")
+        .properties(height=alt.Step(16), width="container")
     )
     if title:
         chart = chart.properties(title=title)
@@ -269,7 +269,7 @@ def difference_chart(comparison: Comparison, title: str | None = None) -> alt.La
         )
     )
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    chart = alt.layer(bars, zero).properties(height=max(60, 26 * len(comparison.labels)), width="container")
+    chart = alt.layer(bars, zero).properties(height=alt.Step(26), width="container")
     if title:
         chart = chart.properties(title=title)
     return chart

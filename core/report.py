@@ -216,7 +216,7 @@ def _signed_bars(frame: pd.DataFrame, label: str, value: str, title: str) -> alt
         )
     )
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    return alt.layer(bars, zero).properties(height=max(60, 24 * len(frame)), width="container")
+    return alt.layer(bars, zero).properties(height=alt.Step(24), width="container")
 
 
 # ---------------------------------------------------------------- one run

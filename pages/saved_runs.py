@@ -126,7 +126,13 @@ def runs_table(runs: list[RunSummary]) -> None:
         height=min(420, 38 + 35 * max(1, len(runs))),
         column_config={
             "run": st.column_config.NumberColumn("Run", format="%d", width="small"),
-            "title": st.column_config.TextColumn("Title", width="large"),
+            "created": st.column_config.TextColumn("Created"),
+            "page": st.column_config.TextColumn("Page"),
+            "title": st.column_config.TextColumn("Title", width="medium"),
+            "model": st.column_config.TextColumn("Model", width="medium"),
+            "method": st.column_config.TextColumn("Method"),
+            "tags": st.column_config.TextColumn("Tags"),
+            "status": st.column_config.TextColumn("Status", width="small"),
             "notes": st.column_config.NumberColumn("Notes", width="small"),
         },
     )

@@ -131,6 +131,15 @@ def test_open_a_saved_run_and_see_its_charts(browser, saved_server) -> None:
         for value in ("Dave", "Palm Coast", "FL", "lawyer", "His"):
             assert value in highlight
         assert page.locator("[data-testid='stMain'] script").count() == 0
+        # add the second run: the comparison draws grouped bars and the difference, with real height
+        picker.click()
+        page.get_by_role("option", name="Other baselines").click()
+        page.get_by_text("Difference per feature").first.wait_for(timeout=WAIT_MS)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks')]"
+            ".filter(e => e.getBoundingClientRect().height > 120).length >= 2",
+            timeout=WAIT_MS,
+        )
         assert dialogs == []
     finally:
         context.close()
