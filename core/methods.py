@@ -225,6 +225,24 @@ METHODS: dict[str, MethodInfo] = {
                     None,
                     ("pad", "eos", "unk", "zero"),
                 ),
+                Param(
+                    "aggregate",
+                    "choice",
+                    "token",
+                    "Attribute to",
+                    "token: one number per prompt token; feature: token numbers summed over "
+                    "each template slot or text segment.",
+                    choices=("token", "feature"),
+                ),
+                Param(
+                    "internal_batch_size",
+                    "int",
+                    0,
+                    "Points per batch",
+                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
+                    0,
+                    10000,
+                ),
             ),
         ),
         MethodInfo(
@@ -240,6 +258,24 @@ METHODS: dict[str, MethodInfo] = {
                     "Signed",
                     "Sum the signed gradient instead of taking its size (norm).",
                 ),
+                Param(
+                    "aggregate",
+                    "choice",
+                    "token",
+                    "Attribute to",
+                    "token: one number per prompt token; feature: token numbers summed over "
+                    "each template slot or text segment.",
+                    choices=("token", "feature"),
+                ),
+                Param(
+                    "internal_batch_size",
+                    "int",
+                    0,
+                    "Points per batch",
+                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
+                    0,
+                    10000,
+                ),
             ),
         ),
         MethodInfo(
@@ -247,6 +283,26 @@ METHODS: dict[str, MethodInfo] = {
             "Input x gradient",
             "gradient",
             "Each token embedding times the score's gradient with respect to it.",
+            (
+                Param(
+                    "aggregate",
+                    "choice",
+                    "token",
+                    "Attribute to",
+                    "token: one number per prompt token; feature: token numbers summed over "
+                    "each template slot or text segment.",
+                    choices=("token", "feature"),
+                ),
+                Param(
+                    "internal_batch_size",
+                    "int",
+                    0,
+                    "Points per batch",
+                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
+                    0,
+                    10000,
+                ),
+            ),
         ),
         MethodInfo(
             "gradient_shap",
@@ -273,6 +329,24 @@ METHODS: dict[str, MethodInfo] = {
                     0,
                     None,
                     ("pad", "eos", "unk", "zero"),
+                ),
+                Param(
+                    "aggregate",
+                    "choice",
+                    "token",
+                    "Attribute to",
+                    "token: one number per prompt token; feature: token numbers summed over "
+                    "each template slot or text segment.",
+                    choices=("token", "feature"),
+                ),
+                Param(
+                    "internal_batch_size",
+                    "int",
+                    0,
+                    "Points per batch",
+                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
+                    0,
+                    10000,
                 ),
             ),
         ),
