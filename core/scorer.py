@@ -141,16 +141,17 @@ class BatchedScorer:
                 prefix_len = lcp
             children = _split_by_next_token(rows, idx, prefix_len)
             if len(children) > 1:
-                saving = 0
+                # Children whose rows share enough beyond this prefix get their own
+                # cache (recursively); the rest are evaluated together from here.
+                rest: list[int] = []
                 for child in children:
-                    if len(child) > 1:
-                        c_cap = min(rows[i].prompt_len for i in child) - 1
-                        c_lcp = _common_prefix([rows[i].seq for i in child], prefix_len, c_cap)
-                        saving += (c_lcp - prefix_len) * (len(child) - 1)
-                if saving >= self.split_min_tokens * (len(children) - 1):
-                    for child in children:
+                    if _shared_saving(rows, child, prefix_len) >= self.split_min_tokens:
                         self._solve(rows, child, kv, prefix_len, results)
-                    return
+                    else:
+                        rest.extend(child)
+                if rest:
+                    self._evaluate(rows, rest, kv, prefix_len, results)
+                return
         self._evaluate(rows, idx, kv, prefix_len, results)
 
     def _make_cache(self, kv: KV, batch: int) -> DynamicCache | None:
@@ -259,6 +260,23 @@ def _common_prefix(seqs: list[tuple[int, ...]], start: int, cap: int) -> int:
             break
         pos += 1
     return max(start, min(pos, cap))
+
+
+def _shared_saving(rows: list[_Row], idx: list[int], prefix_len: int) -> int:
+    """Prompt tokens saved by evaluating sorted rows as a prefix tree instead of flat."""
+    flat = 0
+    nodes = 0
+    previous: tuple[int, ...] = ()
+    for i in idx:
+        shareable = rows[i].seq[: rows[i].prompt_len - 1]
+        flat += max(0, len(shareable) - prefix_len)
+        common = prefix_len
+        limit = min(len(shareable), len(previous))
+        while common < limit and shareable[common] == previous[common]:
+            common += 1
+        nodes += max(0, len(shareable) - common)
+        previous = shareable
+    return flat - nodes
 
 
 def _split_by_next_token(rows: list[_Row], idx: list[int], prefix_len: int) -> list[list[int]]:
