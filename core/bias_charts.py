@@ -380,7 +380,7 @@ def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
         color=alt.Color(
             "share:Q",
             scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0, reverse=True),
-            legend=alt.Legend(title=f"Share of the gap ({a} minus {b})"),
+            legend=alt.Legend(title=["Share of the gap", f"({a} minus {b})"], titleLimit=260),
         ),
         tooltip=[
             alt.Tooltip("candidate:N", title="Candidate"),
@@ -398,6 +398,30 @@ def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
 
 
 # ---------------------------------------------------------------- sentences
+
+
+def disagreement_sentence(result: dict[str, Any]) -> str | None:
+    """A sentence naming candidates whose gap and probability ratio point different ways, or None.
+
+    The gap compares the chosen score; the ratio compares probabilities
+    renormalised over the candidates, so a prompt that lowers every candidate
+    can move them apart.
+    """
+    entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
+    labels = candidate_labels([e.get("text", "") for e in entries])
+    odd = []
+    for label, entry in zip(labels, entries):
+        gap, ratio = _finite(entry.get("gap")), _finite(entry.get("prob_ratio"))
+        if gap is not None and ratio is not None and gap != 0 and ratio != 1 and (gap > 0) != (ratio > 1):
+            odd.append(label)
+    if not odd:
+        return None
+    a, b = compared(result)
+    return (
+        f"For {', '.join(odd)} the gap and the probability ratio point different ways: the gap compares the "
+        f"{score_words(result)} itself, the ratio only the share among the candidates, so read such a "
+        f"candidate as showing no clear preference for {a} or {b}."
+    )
 
 
 def facts_sentence(result: dict[str, Any]) -> str:

@@ -54,6 +54,9 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
             f"The probability ratio is {a} over {b}, with probabilities renormalised over the candidates."
         )
     )
+    odd = bias_charts.disagreement_sentence(result)
+    if odd:
+        st.caption(escape_markdown(odd))
     table = bias_charts.candidates_table(result)
     st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_table")
     _downloads(result, key)

@@ -235,3 +235,13 @@ def test_nouns_and_levels_come_from_the_result() -> None:
     assert bias_charts.value_noun({"spec": {"sweep": {"slots": ["country"]}}}) == "countries"
     assert bias_charts.level_words(RESULT) == "90%"
     assert "16 forward passes" in bias_charts.facts_sentence(RESULT)
+
+
+def test_gap_and_ratio_pointing_different_ways_are_named() -> None:
+    result = copy.deepcopy(RESULT)
+    for entry, ratio in zip(result["candidates"], [3.0, 0.4, 1.1, None]):
+        entry["prob_ratio"] = ratio
+    assert bias_charts.disagreement_sentence(result) is None  # every gap agrees with its ratio
+    result["candidates"][1]["prob_ratio"] = 1.3  # mechanic: negative gap, ratio above 1
+    sentence = bias_charts.disagreement_sentence(result)
+    assert sentence is not None and "mechanic" in sentence and "nurse" not in sentence
