@@ -101,6 +101,36 @@ class MethodInfo:
 
 _N_SAMPLES = "n_samples"
 
+# Parameters shared by the gradient methods.
+_BASELINE_TOKEN = Param(
+    "baseline",
+    "int_or_choice",
+    "pad",
+    "Baseline token",
+    "The token placed at every position as the 'empty' input, or the zero embedding.",
+    0,
+    None,
+    ("pad", "eos", "unk", "zero"),
+)
+_AGGREGATE = Param(
+    "aggregate",
+    "choice",
+    "token",
+    "Attribute to",
+    "token: one number per prompt token; feature: token numbers summed over "
+    "each template slot or text segment.",
+    choices=("token", "feature"),
+)
+_INTERNAL_BATCH = Param(
+    "internal_batch_size",
+    "int",
+    0,
+    "Points per batch",
+    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
+    0,
+    10000,
+)
+
 METHODS: dict[str, MethodInfo] = {
     m.name: m
     for m in (
@@ -215,34 +245,9 @@ METHODS: dict[str, MethodInfo] = {
                     "How the path integral is approximated.",
                     choices=("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"),
                 ),
-                Param(
-                    "baseline",
-                    "int_or_choice",
-                    "pad",
-                    "Baseline token",
-                    "The token placed at every position as the 'empty' input, or the zero embedding.",
-                    0,
-                    None,
-                    ("pad", "eos", "unk", "zero"),
-                ),
-                Param(
-                    "aggregate",
-                    "choice",
-                    "token",
-                    "Attribute to",
-                    "token: one number per prompt token; feature: token numbers summed over "
-                    "each template slot or text segment.",
-                    choices=("token", "feature"),
-                ),
-                Param(
-                    "internal_batch_size",
-                    "int",
-                    0,
-                    "Points per batch",
-                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
-                    0,
-                    10000,
-                ),
+                _BASELINE_TOKEN,
+                _AGGREGATE,
+                _INTERNAL_BATCH,
             ),
         ),
         MethodInfo(
@@ -258,24 +263,8 @@ METHODS: dict[str, MethodInfo] = {
                     "Signed",
                     "Sum the signed gradient instead of taking its size (norm).",
                 ),
-                Param(
-                    "aggregate",
-                    "choice",
-                    "token",
-                    "Attribute to",
-                    "token: one number per prompt token; feature: token numbers summed over "
-                    "each template slot or text segment.",
-                    choices=("token", "feature"),
-                ),
-                Param(
-                    "internal_batch_size",
-                    "int",
-                    0,
-                    "Points per batch",
-                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
-                    0,
-                    10000,
-                ),
+                _AGGREGATE,
+                _INTERNAL_BATCH,
             ),
         ),
         MethodInfo(
@@ -284,24 +273,8 @@ METHODS: dict[str, MethodInfo] = {
             "gradient",
             "Each token embedding times the score's gradient with respect to it.",
             (
-                Param(
-                    "aggregate",
-                    "choice",
-                    "token",
-                    "Attribute to",
-                    "token: one number per prompt token; feature: token numbers summed over "
-                    "each template slot or text segment.",
-                    choices=("token", "feature"),
-                ),
-                Param(
-                    "internal_batch_size",
-                    "int",
-                    0,
-                    "Points per batch",
-                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
-                    0,
-                    10000,
-                ),
+                _AGGREGATE,
+                _INTERNAL_BATCH,
             ),
         ),
         MethodInfo(
@@ -320,34 +293,9 @@ METHODS: dict[str, MethodInfo] = {
                     0.0,
                     100.0,
                 ),
-                Param(
-                    "baseline",
-                    "int_or_choice",
-                    "pad",
-                    "Baseline token",
-                    "The token placed at every position as the 'empty' input, or the zero embedding.",
-                    0,
-                    None,
-                    ("pad", "eos", "unk", "zero"),
-                ),
-                Param(
-                    "aggregate",
-                    "choice",
-                    "token",
-                    "Attribute to",
-                    "token: one number per prompt token; feature: token numbers summed over "
-                    "each template slot or text segment.",
-                    choices=("token", "feature"),
-                ),
-                Param(
-                    "internal_batch_size",
-                    "int",
-                    0,
-                    "Points per batch",
-                    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
-                    0,
-                    10000,
-                ),
+                _BASELINE_TOKEN,
+                _AGGREGATE,
+                _INTERNAL_BATCH,
             ),
         ),
     )
