@@ -33,7 +33,6 @@ RUN_TIMEOUT_MS = 180_000
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"),
 ]
 
 
@@ -128,6 +127,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
 def browser():
     from playwright.sync_api import sync_playwright
 
+    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}: run `apt-get install chromium`."
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -31,7 +31,6 @@ WAIT_MS = 90_000
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"),
 ]
 
 
@@ -97,6 +96,7 @@ def saved_server(tmp_path_factory, lm) -> Iterator[tuple[str, int]]:
 def browser():
     from playwright.sync_api import sync_playwright
 
+    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}: run `apt-get install chromium`."
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
