@@ -62,6 +62,13 @@ def query_label(entry: dict[str, Any]) -> str:
     return f"Q{int(entry.get('index', 0)) + 1}. {short_text(entry.get('input', ''))} ({entry.get('label', '')})"
 
 
+def column_label(entry: dict[str, Any]) -> str:
+    """A short, unique column label for a heatmap: "1. A warm, funny… → positive" or "Instruction"."""
+    if "index" not in entry:
+        return "Instruction"
+    return f"{int(entry['index']) + 1}. {short_text(entry.get('input', ''), 20)} \u2192 {entry.get('label', '')}"
+
+
 def feature_entries(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(label, entry) for each attributed feature: the examples in prompt order, then the instruction."""
     out = [(example_label(e), e) for e in result.get("examples") or []]
@@ -152,11 +159,13 @@ def heatmap_frame(result: dict[str, Any]) -> pd.DataFrame:
                     "query text": str(queries[q].get("input", "")),
                     "expected": str(queries[q].get("label", "")),
                     "feature": label,
+                    "column": column_label(entry),
                     "col": col,
                     "value": value * POINTS,
                 }
             )
-    return pd.DataFrame(rows, columns=["query", "row", "query text", "expected", "feature", "col", "value"])
+    columns = ["query", "row", "query text", "expected", "feature", "column", "col", "value"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def examples_table(result: dict[str, Any]) -> pd.DataFrame:
@@ -209,12 +218,15 @@ def accuracy_table(result: dict[str, Any]) -> pd.DataFrame:
     examples = result.get("examples") or []
     rows: list[dict[str, Any]] = []
 
-    def add(name: str, accuracy: Any, mean_prob: Any) -> None:
+    def add(name: str, accuracy: Any, mean_prob: Any, average: bool = False) -> None:
         value = _finite(accuracy)
+        right = right_of(value, n)
+        if average and value is not None:
+            right = f"{value * n:.1f} of {n} on average"
         rows.append(
             {
                 "prompt": name,
-                "right": right_of(value, n),
+                "right": right,
                 "accuracy (%)": _percent(value),
                 "right-label probability (%)": _percent(mean_prob),
             }
@@ -238,7 +250,7 @@ def accuracy_table(result: dict[str, Any]) -> pd.DataFrame:
         trials = len(order["orders"])
         order_probs = [v for v in (_finite(x) for x in order.get("mean_prob") or []) if v is not None]
         mean_prob = sum(order_probs) / len(order_probs) if order_probs else None
-        add(f"Order spread: mean over {trials} random orders", order.get("mean"), mean_prob)
+        add(f"Order spread: mean over {trials} random orders", order.get("mean"), mean_prob, average=True)
         add("Order spread: worst order", order.get("min"), min(order_probs) if order_probs else None)
         add("Order spread: best order", order.get("max"), max(order_probs) if order_probs else None)
     return pd.DataFrame(rows, columns=["prompt", "right", "accuracy (%)", "right-label probability (%)"])
@@ -371,14 +383,14 @@ def query_example_heatmap(result: dict[str, Any]) -> alt.Chart | None:
     if frame.empty:
         return None
     biggest = float(frame["value"].abs().max()) or 1.0
-    features = [label for label, _ in feature_entries(result)]
+    columns = [column_label(entry) for _, entry in feature_entries(result)]
     queries = [query_label(q) for q in result.get("queries") or []]
     return (
         alt.Chart(frame)
         .mark_rect(stroke="#ffffff", strokeWidth=0.5)
         .encode(
-            x=alt.X("feature:N", sort=features, title="Example", axis=alt.Axis(labelAngle=-35, labelLimit=220)),
-            y=alt.Y("query:N", sort=queries, title="Query", axis=alt.Axis(labelLimit=300)),
+            x=alt.X("column:N", sort=columns, title="Example", axis=alt.Axis(labelAngle=-30, labelLimit=200)),
+            y=alt.Y("query:N", sort=queries, title=None, axis=alt.Axis(labelLimit=320)),
             color=alt.Color(
                 "value:Q",
                 scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0),

@@ -171,7 +171,7 @@ def test_accuracy_table_rows_and_values() -> None:
     acc = RESULT["accuracy"]
     expected_acc = [acc["zero_shot"], acc["all"], *acc["leave_one_out"], acc["best_subset"], 2.5 / 3, 0.5, 1.0]
     assert list(table["accuracy (%)"]) == pytest.approx([a * 100 for a in expected_acc])
-    assert list(table["right"]) == ["1 of 2", "2 of 2", "1 of 2", "2 of 2", "2 of 2", "2 of 2", "2 of 2", "1 of 2", "2 of 2"]
+    assert list(table["right"]) == ["1 of 2", "2 of 2", "1 of 2", "2 of 2", "2 of 2", "2 of 2", "1.7 of 2 on average", "1 of 2", "2 of 2"]
     prob = RESULT["mean_prob"]
     expected_prob = [prob["zero_shot"], prob["all"], *prob["leave_one_out"], prob["best_subset"], 1.7 / 3, 0.4, 0.7]
     assert list(table["right-label probability (%)"]) == pytest.approx([p * 100 for p in expected_prob])
