@@ -257,6 +257,16 @@ def test_many_examples_say_sampling_before_the_run(data_dir) -> None:
     _paste(at, "ex", "input,label\n" + "".join(rows.splitlines(keepends=True)[:10]))
     assert not any("switches to sampling" in i.value for i in at.info)
     assert any("all 1,024 subsets" in c.value.replace("\\", "") for c in at.caption)
+    # the instruction as an eleventh feature tips it over the limit
+    at.checkbox(key="fs_as_feature").check().run()
+    _no_exception(at)
+    notes = [i.value for i in at.info]
+    assert any("10 examples and the instruction (11 features" in n and "switches to sampling" in n for n in notes)
+    # forcing exact Shapley keeps it exact and says what it costs
+    at.radio(key="fs_method").set_value("exact").run()
+    assert not any("switches to sampling" in i.value for i in at.info)
+    assert any("all 2,048 subsets of the 11 features" in c.value.replace("\\", "") for c in at.caption)
+    assert not _errors(at)
 
 
 # ---------------------------------------------------------------- the view
