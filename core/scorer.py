@@ -80,9 +80,8 @@ class BatchedScorer:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         cfg = lm.model.config.get_text_config() if hasattr(lm.model.config, "get_text_config") else lm.model.config
         self._cfg = cfg
-        # Splitting a group to share a longer prefix costs one more model call;
-        # on a CPU that is worth a few tokens, on a GPU a few hundred.
-        # (measured on 2 CPU cores: a call costs about as much as 25 tokens).
+        # One more model call costs about as much as this many tokens through the
+        # model (measured on 2 CPU cores: about 25; on a GPU, a few hundred).
         self.split_min_tokens = 32 if self.device.type == "cpu" else 256
         self.forward_passes = 0
         self.model_calls = 0
@@ -133,26 +132,36 @@ class BatchedScorer:
         prefix_len: int,
         results: list[np.ndarray | None],
     ) -> None:
-        if self.share_prefix and len(idx) > 1:
-            cap = min(rows[i].prompt_len for i in idx) - 1
-            lcp = _common_prefix([rows[i].seq for i in idx], prefix_len, cap)
-            if (lcp - prefix_len) * (len(idx) - 1) >= self.split_min_tokens:
-                kv = self._extend(kv, rows[idx[0]].seq[prefix_len:lcp])
-                prefix_len = lcp
-            children = _split_by_next_token(rows, idx, prefix_len)
-            if len(children) > 1:
-                # Children whose rows share enough beyond this prefix get their own
-                # cache (recursively); the rest are evaluated together from here.
-                rest: list[int] = []
-                for child in children:
-                    if _shared_saving(rows, child, prefix_len) >= self.split_min_tokens:
-                        self._solve(rows, child, kv, prefix_len, results)
-                    else:
-                        rest.extend(child)
-                if rest:
-                    self._evaluate(rows, rest, kv, prefix_len, results)
-                return
-        self._evaluate(rows, idx, kv, prefix_len, results)
+        if not self.share_prefix or len(idx) == 1:
+            self._evaluate(rows, idx, kv, prefix_len, results)
+            return
+        planner = _PrefixPlanner(rows, idx, self.split_min_tokens)
+        _, plan = planner.best(0, len(idx), prefix_len)
+        self._execute(plan, idx, rows, kv, prefix_len, results)
+
+    def _execute(
+        self,
+        plan: tuple,
+        idx: list[int],
+        rows: list[_Row],
+        kv: KV,
+        prefix_len: int,
+        results: list[np.ndarray | None],
+    ) -> None:
+        kind = plan[0]
+        if kind == "flat":
+            _, lo, hi = plan
+            self._evaluate(rows, idx[lo:hi], kv, prefix_len, results)
+        elif kind == "extend":
+            _, lo, lcp, inner = plan
+            kv = self._extend(kv, rows[idx[lo]].seq[prefix_len:lcp])
+            self._execute(inner, idx, rows, kv, lcp, results)
+        else:
+            _, subplans, rest = plan
+            for sub in subplans:
+                self._execute(sub, idx, rows, kv, prefix_len, results)
+            if rest:
+                self._evaluate(rows, [idx[k] for lo, hi in rest for k in range(lo, hi)], kv, prefix_len, results)
 
     def _make_cache(self, kv: KV, batch: int) -> DynamicCache | None:
         if not kv:
@@ -262,33 +271,73 @@ def _common_prefix(seqs: list[tuple[int, ...]], start: int, cap: int) -> int:
     return max(start, min(pos, cap))
 
 
-def _shared_saving(rows: list[_Row], idx: list[int], prefix_len: int) -> int:
-    """Prompt tokens saved by evaluating sorted rows as a prefix tree instead of flat."""
-    flat = 0
-    nodes = 0
-    previous: tuple[int, ...] = ()
-    for i in idx:
-        shareable = rows[i].seq[: rows[i].prompt_len - 1]
-        flat += max(0, len(shareable) - prefix_len)
-        common = prefix_len
-        limit = min(len(shareable), len(previous))
-        while common < limit and shareable[common] == previous[common]:
-            common += 1
-        nodes += max(0, len(shareable) - common)
-        previous = shareable
-    return flat - nodes
+class _PrefixPlanner:
+    """Chooses how to evaluate sorted rows: flat, or sharing prefixes' caches (a prefix tree).
+
+    Costs are counted in tokens through the model; each model call costs
+    ``call_cost`` tokens more. A group of rows (a range of the sorted order)
+    given a cached prefix of length p is either evaluated flat in one call, or
+    its common prefix is extended in the cache (one call) and the group is
+    solved again from there, or it is split by the token after p: children
+    that gain from their own cache are solved on their own and the rest are
+    evaluated together.
+    """
+
+    def __init__(self, rows: list[_Row], idx: list[int], call_cost: int) -> None:
+        self.seqs = [rows[i].seq for i in idx]
+        self.caps = [rows[i].prompt_len - 1 for i in idx]
+        self.call_cost = call_cost
+        self.memo: dict[tuple[int, int, int], tuple[float, tuple]] = {}
+
+    def flat_tokens(self, lo: int, hi: int, p: int) -> int:
+        return sum(len(self.seqs[k]) - p for k in range(lo, hi))
+
+    def best(self, lo: int, hi: int, p: int, extended: bool = False) -> tuple[float, tuple]:
+        key = (lo, hi, p if not extended else -p - 1)
+        if key in self.memo:
+            return self.memo[key]
+        flat = (self.flat_tokens(lo, hi, p) + self.call_cost, ("flat", lo, hi))
+        choice = flat
+        if hi - lo > 1:
+            cap = min(self.caps[lo:hi])
+            lcp = _common_prefix(self.seqs[lo:hi], p, cap)
+            if lcp > p and not extended:
+                inner_cost, inner = self.best(lo, hi, lcp, extended=True)
+                cost = (lcp - p) + self.call_cost + inner_cost
+                if cost < choice[0]:
+                    choice = (cost, ("extend", lo, lcp, inner))
+            elif lcp == p:
+                split = self._split(lo, hi, p)
+                if split is not None and split[0] < choice[0]:
+                    choice = split
+        self.memo[key] = choice
+        return choice
+
+    def _split(self, lo: int, hi: int, p: int) -> tuple[float, tuple] | None:
+        ranges: list[tuple[int, int]] = []
+        start = lo
+        for k in range(lo + 1, hi + 1):
+            if k == hi or _token_at(self.seqs[k], p) != _token_at(self.seqs[start], p):
+                ranges.append((start, k))
+                start = k
+        if len(ranges) < 2:
+            return None
+        cost = 0.0
+        subplans: list[tuple] = []
+        rest: list[tuple[int, int]] = []
+        for a, b in ranges:
+            own_cost, own = self.best(a, b, p)
+            flat_tokens = self.flat_tokens(a, b, p)
+            if own[0] != "flat" and own_cost < flat_tokens:
+                cost += own_cost
+                subplans.append(own)
+            else:
+                cost += flat_tokens
+                rest.append((a, b))
+        if rest:
+            cost += self.call_cost
+        return cost, ("split", subplans, rest)
 
 
-def _split_by_next_token(rows: list[_Row], idx: list[int], prefix_len: int) -> list[list[int]]:
-    """Group sorted row indices by their token right after the shared prefix."""
-    groups: list[list[int]] = []
-    last: int | None = None
-    for i in idx:
-        seq = rows[i].seq
-        token = seq[prefix_len] if prefix_len < len(seq) else -1
-        if groups and token == last:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-            last = token
-    return groups
+def _token_at(seq: tuple[int, ...], pos: int) -> int:
+    return seq[pos] if pos < len(seq) else -1
