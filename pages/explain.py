@@ -10,15 +10,14 @@ from core.errors import WhyLMError
 from core.features import GRANULARITIES
 from core.presets import preset, presets_for
 from core.spec import MAX_TRIALS, parse_spec
-from pages.common import chosen_model_name, current_model, error_sentence, open_store
+from pages.common import chosen_model_name, error_sentence
 from pages.method_form import method_form, method_state
 from pages.result_view import show_result
-from pages.run_job import follow_run, show_outcome, start_run
+from pages.run_job import run_controls
 from pages.spec_form import (
     load_slot_rows,
     prompt_from_rows,
     rows_from_prompt,
-    save_form,
     score_form,
     slot_table,
     target_form,
@@ -171,38 +170,18 @@ def main() -> None:
     st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
 
     spec, form_error = build_spec()
-    save, title, tags = save_form(PREFIX)
-    running = st.session_state.get(JOB_KEY) is not None
-    if st.button("Run", type="primary", key=f"{PREFIX}_run", disabled=running):
-        launch(spec, form_error, save, title, tags)
-    follow_run(JOB_KEY, RESULT_KEY)
-    show_outcome(RESULT_KEY)
-    result = st.session_state.get(RESULT_KEY)
-    if result is not None:
-        st.divider()
-        show_result(result, key=f"{PREFIX}_view")
+    run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, lambda: check(spec, form_error), show_result)
 
 
-def launch(spec: dict[str, Any] | None, form_error: str | None, save: bool, title: str, tags: list[str]) -> None:
-    """Validate the spec, check the model and start the run (errors shown as sentences)."""
+def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
+    """The sentence that says what to fix in the form, or None when the spec can run."""
     if spec is None:
-        if form_error:
-            st.error(form_error)
-        return
+        return form_error
     try:
         parse_spec(spec)
     except WhyLMError as exc:
-        st.error(error_sentence(exc))
-        return
-    lm, model_error = current_model()
-    if lm is None:
-        st.error(model_error)
-        return
-    repo, store_error = open_store()
-    if store_error and save:
-        st.warning(store_error)
-    st.session_state.pop(f"{RESULT_KEY}_outcome", None)
-    start_run(JOB_KEY, spec, lm, repo, title=title, tags=tags, save=save)
+        return error_sentence(exc)
+    return None
 
 
 main()

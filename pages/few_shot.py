@@ -32,10 +32,9 @@ from core.few_shot_spec import (
     load_queries_csv,
     parse_few_shot_spec,
 )
-from pages.common import chosen_model_name, current_model, error_sentence, escape_markdown, open_store
+from pages.common import chosen_model_name, error_sentence, escape_markdown
 from pages.few_shot_view import show_few_shot_result
-from pages.run_job import follow_run, show_outcome, start_run
-from pages.spec_form import save_form
+from pages.run_job import run_controls
 
 PREFIX = "fs"
 JOB_KEY = "fs_job"
@@ -492,23 +491,6 @@ def validate(spec: dict[str, Any], form_error: str | None) -> str | None:
     return None
 
 
-def launch(spec: dict[str, Any], form_error: str | None, save: bool, title: str, tags: list[str]) -> None:
-    """Validate the spec, check the model and start the run (errors shown as sentences)."""
-    problem = validate(spec, form_error)
-    if problem:
-        st.error(problem)
-        return
-    lm, model_error = current_model()
-    if lm is None:
-        st.error(model_error)
-        return
-    repo, store_error = open_store()
-    if store_error and save:
-        st.warning(store_error)
-    st.session_state.pop(f"{RESULT_KEY}_outcome", None)
-    start_run(JOB_KEY, spec, lm, repo, title=title, tags=tags, save=save, run_fn=engine.run)
-
-
 def main() -> None:
     """The page."""
     st.title("Few-shot prompts")
@@ -533,16 +515,7 @@ def main() -> None:
 
     spec, form_error = build_spec()
     st.session_state.setdefault(k("tags"), "few-shot")
-    save, title, tags = save_form(PREFIX)
-    running = st.session_state.get(JOB_KEY) is not None
-    if st.button("Run", type="primary", key=k("run"), disabled=running):
-        launch(spec, form_error, save, title, tags)
-    follow_run(JOB_KEY, RESULT_KEY)
-    show_outcome(RESULT_KEY)
-    result = st.session_state.get(RESULT_KEY)
-    if result is not None:
-        st.divider()
-        show_few_shot_result(result, key=f"{PREFIX}_view")
+    run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, lambda: validate(spec, form_error), show_few_shot_result, engine.run)
 
 
 if __name__ == "__main__":  # streamlit runs pages as __main__; tests import the helpers

@@ -25,7 +25,7 @@ from core.errors import Cancelled, WhyLMError
 from core.model_loading import LoadedModel
 from core.store import RunRepository
 from core.store.fields import default_title
-from pages.common import error_sentence
+from pages.common import current_model, error_sentence, open_store
 
 log = logging.getLogger("whylm.dashboard")
 
@@ -213,3 +213,57 @@ def show_outcome(result_key: str) -> None:
         st.error(outcome["save_error"])
     elif outcome.get("run_id") is not None:
         st.caption(f"Saved as run {outcome['run_id']} ({outcome['status']}); find it under Saved runs.")
+
+
+def launch_run(
+    job_key: str,
+    result_key: str,
+    spec: dict[str, Any] | None,
+    problem: str | None,
+    save: bool,
+    title: str,
+    tags: list[str],
+    run_fn: RunFunction | None = None,
+) -> None:
+    """Start a run on the sidebar's model, or show in a sentence why it cannot start."""
+    if problem or spec is None:
+        if problem:
+            st.error(problem)
+        return
+    lm, model_error = current_model()
+    if lm is None:
+        st.error(model_error)
+        return
+    repo, store_error = open_store()
+    if store_error and save:
+        st.warning(store_error)
+    st.session_state.pop(f"{result_key}_outcome", None)
+    start_run(job_key, spec, lm, repo, title=title, tags=tags, save=save, run_fn=run_fn)
+
+
+def run_controls(
+    prefix: str,
+    job_key: str,
+    result_key: str,
+    spec: dict[str, Any] | None,
+    check: Callable[[], str | None],
+    show: Callable[..., None],
+    run_fn: RunFunction | None = None,
+) -> None:
+    """A page's save options, Run button, progress, outcome and result view.
+
+    ``check`` returns the sentence that says what to fix (or None) and is only
+    called when Run is pressed; ``show(result, key=...)`` draws a finished result.
+    """
+    from pages.spec_form import save_form
+
+    save, title, tags = save_form(prefix)
+    running = st.session_state.get(job_key) is not None
+    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running):
+        launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
+    follow_run(job_key, result_key)
+    show_outcome(result_key)
+    result = st.session_state.get(result_key)
+    if result is not None:
+        st.divider()
+        show(result, key=f"{prefix}_view")

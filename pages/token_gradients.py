@@ -9,11 +9,11 @@ import streamlit as st
 from core.errors import WhyLMError
 from core.presets import preset, presets_for
 from core.spec import parse_spec
-from pages.common import chosen_model_name, current_model, error_sentence, open_store
+from pages.common import chosen_model_name, error_sentence
 from pages.method_form import method_form, method_state
 from pages.result_view import show_result
-from pages.run_job import follow_run, show_outcome, start_run
-from pages.spec_form import save_form, score_form, target_form, target_state
+from pages.run_job import run_controls
+from pages.spec_form import score_form, target_form, target_state
 
 PREFIX = "tg"
 JOB_KEY = "tg_job"
@@ -61,6 +61,15 @@ def build_spec() -> dict[str, Any]:
     }
 
 
+def check(spec: dict[str, Any]) -> str | None:
+    """The sentence that says what to fix in the form, or None when the spec can run."""
+    try:
+        parse_spec(spec)
+    except WhyLMError as exc:
+        return error_sentence(exc)
+    return None
+
+
 def main() -> None:
     """The page."""
     st.title("Token gradients")
@@ -80,29 +89,7 @@ def main() -> None:
     )
     c2.button("Load example", on_click=load_example, key=f"{PREFIX}_load", width="stretch")
     spec = build_spec()
-    save, title, tags = save_form(PREFIX)
-    running = st.session_state.get(JOB_KEY) is not None
-    if st.button("Run", type="primary", key=f"{PREFIX}_run", disabled=running):
-        try:
-            parse_spec(spec)
-        except WhyLMError as exc:
-            st.error(error_sentence(exc))
-        else:
-            lm, model_error = current_model()
-            if lm is None:
-                st.error(model_error)
-            else:
-                repo, store_error = open_store()
-                if store_error and save:
-                    st.warning(store_error)
-                st.session_state.pop(f"{RESULT_KEY}_outcome", None)
-                start_run(JOB_KEY, spec, lm, repo, title=title, tags=tags, save=save)
-    follow_run(JOB_KEY, RESULT_KEY)
-    show_outcome(RESULT_KEY)
-    result = st.session_state.get(RESULT_KEY)
-    if result is not None:
-        st.divider()
-        show_result(result, key=f"{PREFIX}_view")
+    run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, lambda: check(spec), show_result)
 
 
 main()
