@@ -13,15 +13,19 @@ Run: ``PYTHONPATH=. .venv/bin/python bench/bench_few_shot.py [--alone 100]``
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from core.few_shot import run_few_shot
-from core.few_shot_spec import few_shot_presets, parse_few_shot_spec
-from core.model_loading import load_model
-from core.perturbation import all_masks
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.few_shot import run_few_shot  # noqa: E402
+from core.few_shot_spec import few_shot_presets, parse_few_shot_spec  # noqa: E402
+from core.model_loading import load_model  # noqa: E402
+from core.perturbation import all_masks  # noqa: E402
 
 EXTRA_EXAMPLES = [
     {"input": "Clumsy editing and a soundtrack that never stops shouting.", "label": "negative"},

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 PROMPT = "Dave lives in Palm Coast, FL and is a lawyer. His personal interests include"
 TARGET = "playing golf, hiking, and cooking."
 
