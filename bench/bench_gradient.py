@@ -72,6 +72,9 @@ print(json.dumps({"prompt_tokens": len(result.prompt_tokens), "target_tokens": l
 """
 
 
+MODEL = "default"
+
+
 def ours(steps: int):
     """Our engine through the run spec (the same path as the CLI and pages)."""
     import numpy as np
@@ -80,13 +83,13 @@ def ours(steps: int):
     from core.model_loading import load_model
 
     spec = {
-        "model": "default",
+        "model": MODEL,
         "prompt": {"text": PROMPT, "granularity": "token"},
         "target": {"text": TARGET},
         "score": "log_prob",
         "method": {"name": "integrated_gradients", "steps": steps, "rule": "gausslegendre", "baseline": 0},
     }
-    lm = load_model()
+    lm = load_model(MODEL)
     start = time.perf_counter()
     result = run(spec, lm=lm)
     seconds = time.perf_counter() - start
@@ -99,14 +102,18 @@ def captum(steps: int):
 
     from core.model_loading import load_model
 
-    lm = load_model()
+    lm = load_model(MODEL)
     lig = LayerIntegratedGradients(lm.model, lm.model.model.embed_tokens)
     llm_attr = LLMGradientAttribution(lig, lm.tokenizer)
     inp = TextTokenInput(PROMPT, lm.tokenizer, baselines=0)
     start = time.perf_counter()
     res = llm_attr.attribute(inp, target=TARGET, n_steps=steps, method="gausslegendre")
+    if lm.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return seconds, res.token_attr.detach().numpy(), res.seq_attr.detach().numpy()
+    return seconds, res.token_attr.detach().cpu().numpy(), res.seq_attr.detach().cpu().numpy()
 
 
 def main() -> None:
@@ -115,13 +122,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--model", default="default", help="model name or folder (default: the bundled model)")
     args = parser.parse_args()
+    global MODEL
+    MODEL = args.model
     import numpy as np
     import torch
 
     from core.model_loading import load_model
 
-    lm = load_model()
+    lm = load_model(MODEL)
     print(f"torch threads: {torch.get_num_threads()}, device: {lm.device}")
     ours(2)  # warm-up (first call pays one-off costs)
     t_ours, tok, seq, result = ours(args.steps)

@@ -51,7 +51,7 @@ def captum_time(lm, cls) -> tuple[float, np.ndarray]:
 
     def go():
         with torch.no_grad():
-            return llm.attribute(inp, target=TARGET, forward_in_tokens=False).seq_attr.numpy()
+            return llm.attribute(inp, target=TARGET, forward_in_tokens=False).seq_attr.cpu().numpy()
 
     return best_of(go, repeats=1 if cls is ShapleyValues else REPEATS)
 
@@ -72,17 +72,26 @@ def bare_forward_time(lm, spec_doc) -> float:
     batch = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         batch[i, : len(s)] = torch.tensor(s)
+    batch = batch.to(lm.device)
 
     def go():
         with torch.inference_mode():
             lm.model.model(input_ids=batch)
+        if lm.device.type == "cuda":
+            torch.cuda.synchronize()
 
     return best_of(go)[0]
 
 
 def main() -> None:
+    """Time both engines side by side and print the ratios."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="WhyLM vs Captum, perturbation methods")
+    parser.add_argument("--model", default="default", help="model name or folder (default: the bundled model)")
+    args = parser.parse_args()
     torch.set_grad_enabled(False)
-    lm = load_model("default")
+    lm = load_model(args.model)
     print(f"model: {lm.display_name} on {lm.device}, torch threads: {torch.get_num_threads()}")
     spec = {
         "prompt": {"template": TEMPLATE, "values": VALUES},

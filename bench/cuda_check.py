@@ -50,6 +50,28 @@ def make(folder: Path) -> None:
     print(f"wrote {folder} ({sum(f.stat().st_size for f in folder.iterdir()) / 2**20:.1f} MiB)")
 
 
+def make_full(folder: Path, small: Path) -> None:
+    """SmolLM2-135M's architecture (its config) with random weights, built where it runs.
+
+    The real weights are too large to carry to the GPU machine; timings and
+    agreement with Captum depend on the architecture, not on the weights.
+    """
+    import json
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        if (small / name).exists():
+            shutil.copy(small / name, folder / name)
+    cfg = json.loads((small / "full_config.json").read_text())
+    cfg.pop("quantization_config", None)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version")}))
+    model.save_pretrained(folder)
+    print(f"wrote {folder}: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters, random weights")
+
+
 SPECS = {
     "shapley": {
         "prompt": {"template": "{} lives in {}, {} and is a {}. {} personal interests include",
@@ -141,4 +163,6 @@ def check(folder: Path) -> int:
 
 if __name__ == "__main__":
     command, folder = sys.argv[1], Path(sys.argv[2])
+    if command == "make-full":
+        sys.exit(make_full(folder, Path(sys.argv[3])))
     sys.exit(make(folder) if command == "make" else check(folder))
