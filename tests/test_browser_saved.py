@@ -21,7 +21,7 @@ import pytest
 
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.test_saved_runs_support import HOSTILE, real_results
+from tests.saved_runs_support import HOSTILE, real_results
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("WHYLM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -19,7 +19,7 @@ from core.compare import (
     unique_labels,
 )
 from core.errors import WhyLMError
-from tests.test_saved_runs_support import real_results
+from tests.saved_runs_support import real_results
 
 
 def fake(features, values, target_ids=(1, 2), score="log_prob", method="shapley", model="m") -> dict:

@@ -12,7 +12,7 @@ import pytest
 from core.errors import WhyLMError
 from core.report import report_html
 from core.store.records import ReviewNote, RunRecord
-from tests.test_saved_runs_support import HOSTILE, real_results
+from tests.saved_runs_support import HOSTILE, real_results
 
 NOW = datetime(2025, 5, 1, 9, 30, tzinfo=UTC)
 

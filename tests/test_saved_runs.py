@@ -15,7 +15,7 @@ import core.engine
 import pages.saved_exchange
 from core.store import RunRepository
 from core.store.database import alembic_config, create_store_engine, dispose_engines
-from tests.test_saved_runs_support import real_results, save_three
+from tests.saved_runs_support import real_results, save_three
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
