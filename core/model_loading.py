@@ -232,7 +232,7 @@ def _load_from_source(name: str, source: str) -> tuple[torch.nn.Module, object]:
         )
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch.float32, trust_remote_code=False
+            source, config=config, dtype=torch.float32, trust_remote_code=False
         )
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001
