@@ -56,6 +56,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeou
     """Start the dashboard on a free port with its own data folder; wait until it is healthy."""
     port = free_port()
     env = {**os.environ, "WHYLM_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    env.pop("WHYLM_DATABASE_URL", None)  # the server must use the test's own data folder
     started = time.monotonic()
     process = subprocess.Popen(
         [
@@ -121,19 +122,6 @@ def server(tmp_path_factory) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}: run `apt-get install chromium`."
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture()
