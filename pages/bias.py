@@ -63,14 +63,7 @@ def k(name: str) -> str:
 
 def bias_error_sentence(exc: BaseException) -> str:
     """A bias SpecError as a sentence that names the form field ("Groups: the group ...")."""
-    if isinstance(exc, SpecError) and exc.field:
-        text = str(exc)
-        prefix = f"{exc.field}: "
-        message = text[len(prefix) :] if text.startswith(prefix) else text
-        name = FIELDS.get(exc.field.split(".")[0])
-        if name:
-            return f"{name}: {message}"
-    return error_sentence(exc)
+    return error_sentence(exc, FIELDS)
 
 
 # ---------------------------------------------------------------- pure conversions

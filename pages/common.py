@@ -138,15 +138,28 @@ FIELD_NAMES = {
 }
 
 
-def error_sentence(exc: BaseException) -> str:
-    """The sentence to show for an error: a SpecError's field named in words, never a traceback."""
+def error_sentence(
+    exc: BaseException, names: dict[str, str] | None = None, number_rows: bool = False
+) -> str:
+    """The sentence to show for an error: a SpecError's field named in words, never a traceback.
+
+    ``names`` maps a page's own spec fields to its form sections (looked up
+    before the common names); with ``number_rows`` a field such as
+    ``examples.2.label`` reads "Examples, row 3".
+    """
     from core.errors import SpecError
 
     text = str(exc)
     if isinstance(exc, SpecError) and exc.field:
         prefix = f"{exc.field}: "
         message = text[len(prefix):] if text.startswith(prefix) else text
-        name = FIELD_NAMES.get(exc.field.split(".")[0], exc.field)
+        parts = exc.field.split(".")
+        own = (names or {}).get(parts[0])
+        if own:
+            if number_rows and len(parts) > 1 and parts[1].isdigit():
+                own += f", row {int(parts[1]) + 1}"
+            return f"{own}: {message}"
+        name = FIELD_NAMES.get(parts[0], exc.field)
         return f"{name}: {message}"
     if isinstance(exc, WhyLMError):
         return text

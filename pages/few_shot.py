@@ -72,17 +72,7 @@ def k(name: str) -> str:
 
 def few_shot_error_sentence(exc: BaseException) -> str:
     """A few-shot SpecError as a sentence naming the form field ("Examples, row 3: 'x' is not ...")."""
-    if isinstance(exc, SpecError) and exc.field:
-        text = str(exc)
-        prefix = f"{exc.field}: "
-        message = text[len(prefix) :] if text.startswith(prefix) else text
-        parts = exc.field.split(".")
-        name = FIELDS.get(parts[0])
-        if name:
-            if len(parts) > 1 and parts[1].isdigit():
-                name += f", row {int(parts[1]) + 1}"
-            return f"{name}: {message}"
-    return error_sentence(exc)
+    return error_sentence(exc, FIELDS, number_rows=True)
 
 
 # ---------------------------------------------------------------- pure conversions
