@@ -24,9 +24,9 @@ setup: $(VENV)/.installed
 
 setup-dev: $(VENV)/.installed-dev
 
+# STREAMLIT_ARGS passes options to Streamlit, e.g. make run STREAMLIT_ARGS="--server.port 8600"
 run: setup
-	$(BIN)/python -m core.model_loading
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m core.serve $(STREAMLIT_ARGS)
 
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)

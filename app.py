@@ -12,7 +12,13 @@ import streamlit as st
 
 st.set_page_config(page_title="WhyLM", page_icon=":material/insights:", layout="wide")
 
-from pages.common import render_sidebar  # noqa: E402 - after set_page_config
+from core.warm_up import importing_modules, wait_for_modules  # noqa: E402 - after set_page_config
+
+if importing_modules():  # started by `python -m core.serve`: wait for it rather than import beside it
+    with st.spinner("Starting WhyLM…"):
+        wait_for_modules()
+
+from pages.common import render_sidebar  # noqa: E402 - after the warm-up
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,5 +52,6 @@ def build_navigation() -> dict[str, list[st.Page]]:
 
 
 page = st.navigation(build_navigation())
-render_sidebar()
 page.run()
+# After the page, so that the page draws while the model is still loading at start-up.
+render_sidebar()

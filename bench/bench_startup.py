@@ -1,4 +1,4 @@
-"""Start-up time of the dashboard: `streamlit run` to the tutorial result drawn in Chromium.
+"""Start-up time of the dashboard: `make run` to the tutorial result drawn in Chromium.
 
 Run:  .venv/bin/python bench/bench_startup.py warm   (converted model already cached)
       .venv/bin/python bench/bench_startup.py cold   (empty WHYLM_CACHE_DIR: dequantising included)
@@ -23,7 +23,7 @@ shot = len(sys.argv) > 2
 with sync_playwright() as pw:
     b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     t0 = time.monotonic()
-    srv = start_server(Path(tempfile.mkdtemp(prefix="whylm-data-")), extra, timeout=300)
+    srv = start_server(Path(tempfile.mkdtemp(prefix="whylm-data-")), extra, timeout=300, via_make=True)
     t_health = time.monotonic() - t0
     try:
         page = b.new_page(viewport={"width": 1500, "height": 1000})

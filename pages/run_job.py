@@ -153,7 +153,7 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
 
 
-def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.25) -> RunJob | None:
+def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.1) -> RunJob | None:
     """Show a running job's progress (with Stop) until it ends; then store its outcome.
 
     On completion ``st.session_state[result_key]`` holds the result dict (when

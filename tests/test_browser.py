@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,52 +46,61 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running ``streamlit run app.py`` and its address."""
+    """A running dashboard (``python -m core.serve`` or ``make run``) and its address."""
 
     process: subprocess.Popen
     url: str
     started: float
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 120.0) -> Server:
-    """Start the dashboard on a free port with its own data folder; wait until it is healthy."""
+def start_server(
+    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 120.0, via_make: bool = False
+) -> Server:
+    """Start the dashboard on a free port with its own data folder; wait until it is healthy.
+
+    It starts the way ``make run`` does (``python -m core.serve``, which warms the
+    model up while the server starts); ``via_make`` runs ``make run`` itself.
+    """
     port = free_port()
     env = {**os.environ, "WHYLM_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
     env.pop("WHYLM_DATABASE_URL", None)  # the server must use the test's own data folder
+    options = [
+        "--server.port", str(port), "--server.headless", "true",
+        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+    ]
+    if via_make:
+        command = ["make", "-s", "run", "STREAMLIT_ARGS=" + " ".join(options)]
+    else:
+        command = [sys.executable, "-m", "core.serve", *options]
     started = time.monotonic()
     process = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.port", str(port), "--server.headless", "true",
-            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+            raise RuntimeError(f"the dashboard exited with code {process.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
                 if reply.status == 200:
                     return Server(process, url, started)
         except OSError:
-            time.sleep(0.25)
+            time.sleep(0.1)
     stop_server(Server(process, url, started))
-    raise RuntimeError("streamlit did not become healthy in time")
+    raise RuntimeError("the dashboard did not become healthy in time")
 
 
 def stop_server(server: Server) -> None:
-    """Stop the server process started by :func:`start_server`."""
-    server.process.terminate()
+    """Stop the server started by :func:`start_server` (its whole process group)."""
+    try:
+        os.killpg(server.process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(timeout=15)
 
 

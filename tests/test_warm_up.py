@@ -1,0 +1,33 @@
+"""The start-up warm-up (``core.warm_up``): it imports the pages' modules and loads the model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import sys
+from core import warm_up
+assert warm_up.wait_for_modules() and warm_up.wait_for_warm_up(), "waits return at once without a warm-up"
+assert warm_up.start_warm_up() is True
+assert warm_up.start_warm_up() is False, "a second start must do nothing"
+assert warm_up.wait_for_modules(300) and warm_up.wait_for_warm_up(300)
+missing = [m for m in warm_up.WARM_MODULES if m not in sys.modules]
+assert not missing, missing
+from core import model_loading
+assert any(name == "default" for name, _ in model_loading._CACHE), "the model was not loaded"
+print("warm")
+"""
+
+
+def test_warm_up_imports_the_pages_modules_and_loads_the_model() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("warm")
