@@ -179,8 +179,9 @@ class EmbeddingGradients:
         with torch.no_grad():
             ids = torch.tensor(self.prompt_ids, dtype=torch.long, device=self.device)
             self.prompt_embeds = self.embedding(ids).detach()
+            # A target's last token is predicted but never read, so it is not fed in.
             self.target_embeds = [
-                self.embedding(torch.tensor(t, dtype=torch.long, device=self.device)).detach()
+                self.embedding(torch.tensor(t[:-1], dtype=torch.long, device=self.device)).detach()
                 for t in self.targets
             ]
         self.inputs = self.prompt_embeds[self.attributed]  # (n, hidden)
@@ -312,7 +313,7 @@ class EmbeddingGradients:
         prompt = self.prompt_embeds.unsqueeze(0).expand(k, -1, -1).clone()
         prompt[:, self.attributed] = z
         p = len(self.prompt_ids)
-        width = p + max(len(t) for t in self.targets)
+        width = p + max(len(t) for t in self.target_embeds)
         rows = []
         for emb in self.target_embeds:
             pad = width - p - len(emb)
