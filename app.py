@@ -52,6 +52,6 @@ def build_navigation() -> dict[str, list[st.Page]]:
 
 
 page = st.navigation(build_navigation())
+finish_sidebar = render_sidebar()
 page.run()
-# After the page, so that the page draws while the model is still loading at start-up.
-render_sidebar()
+finish_sidebar()  # at start-up: the model's line, once the warm-up has loaded it

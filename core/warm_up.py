@@ -5,8 +5,9 @@ server starts. The thread first imports the modules the pages need, then loads
 the model. ``app.py`` calls :func:`wait_for_modules` first thing, so the first
 page waits for the imports instead of importing the same modules beside them
 (two threads importing one module can trip over each other); the page then
-draws while the model is still loading, and whatever needs the model waits
-for it under the model cache's lock. Under a plain ``streamlit run app.py`` no
+draws while the model is still loading (the sidebar says so, see
+:func:`loading_model`), and whatever needs the model waits for it under the
+model cache's lock. Under a plain ``streamlit run app.py`` no
 warm-up was started and the waits return at once.
 """
 
@@ -88,3 +89,8 @@ def wait_for_warm_up(timeout: float = 600.0) -> bool:
 def importing_modules() -> bool:
     """Whether a started warm-up is still importing the pages' modules."""
     return _started and not _modules_ready.is_set()
+
+
+def loading_model() -> bool:
+    """Whether a started warm-up is still loading the model (or importing before that)."""
+    return _started and not _done.is_set()

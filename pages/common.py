@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -17,6 +18,7 @@ from core.errors import WhyLMError
 from core.model_loading import DEFAULT_MODEL, LoadedModel, load_model
 from core.store import RunRepository, database_url
 from core.store.database import describe_url
+from core.warm_up import loading_model
 
 MODEL_CHOICE_KEY = "whylm_model_choice"
 MODEL_NAME_KEY = "whylm_model_name"
@@ -71,8 +73,14 @@ def current_model() -> tuple[LoadedModel | None, str | None]:
         return None, f"The model '{name}' could not be loaded ({first_line(exc)}); pick another model."
 
 
-def render_sidebar() -> None:
-    """The sidebar: model picker (with device and size), database location, and what WhyLM is."""
+def render_sidebar() -> Callable[[], None]:
+    """The sidebar: model picker (with device and size), database location, and what WhyLM is.
+
+    Returns a function to call once the page has drawn: at start-up, while the
+    warm-up thread is still loading the bundled model, the sidebar says so
+    instead of holding the page up, and that function fills in the model's
+    line when it is ready. Otherwise the function does nothing.
+    """
     with st.sidebar:
         st.subheader("Model")
         st.session_state.setdefault(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
@@ -85,15 +93,12 @@ def render_sidebar() -> None:
                 placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /models/my-llm",
                 help="Any causal (text-generating) language model; press Enter to load it.",
             )
-        lm, error = current_model()
-        if error:
-            st.error(error)
-        elif lm is not None:
-            st.caption(
-                f"**{escape_markdown(lm.display_name)}**  \n"
-                f"{lm.n_parameters / 1e6:,.0f} million parameters · runs on {lm.device.type.upper()} · "
-                f"context {lm.max_context:,} tokens"
-            )
+        slot = st.empty()
+        pending = loading_model() and chosen_model_name() == DEFAULT_MODEL
+        if pending:
+            slot.caption("Loading the bundled model; it is ready in a few seconds.")
+        else:
+            _show_model(slot)
         st.subheader("Saved runs")
         repo, store_error = open_store()
         if store_error:
@@ -102,6 +107,21 @@ def render_sidebar() -> None:
             st.caption(f"Runs are saved in `{describe_url(repo.url)}`.")
         st.subheader("What is this?")
         st.caption(ABOUT)
+    return (lambda: _show_model(slot)) if pending else (lambda: None)
+
+
+def _show_model(slot: Any) -> None:
+    """Fill the sidebar's model line: name, size, device and context, or why it cannot load."""
+    lm, error = current_model()
+    with slot.container():
+        if error:
+            st.error(error)
+        elif lm is not None:
+            st.caption(
+                f"**{escape_markdown(lm.display_name)}**  \n"
+                f"{lm.n_parameters / 1e6:,.0f} million parameters · runs on {lm.device.type.upper()} · "
+                f"context {lm.max_context:,} tokens"
+            )
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")

@@ -13,9 +13,12 @@ SCRIPT = """
 import sys
 from core import warm_up
 assert warm_up.wait_for_modules() and warm_up.wait_for_warm_up(), "waits return at once without a warm-up"
+assert not warm_up.loading_model()
 assert warm_up.start_warm_up() is True
+assert warm_up.loading_model(), "the model cannot have loaded already"
 assert warm_up.start_warm_up() is False, "a second start must do nothing"
 assert warm_up.wait_for_modules(300) and warm_up.wait_for_warm_up(300)
+assert not warm_up.importing_modules() and not warm_up.loading_model()
 missing = [m for m in warm_up.WARM_MODULES if m not in sys.modules]
 assert not missing, missing
 from core import model_loading
