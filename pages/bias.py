@@ -10,9 +10,7 @@ by ``pages.bias_view.show_bias_result``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from typing import Any
 
 import pandas as pd
@@ -21,11 +19,23 @@ import streamlit as st
 from core import engine
 from core.bias_data import bias_presets, sweep_from_csv
 from core.bias_spec import parse_bias_spec
-from core.errors import SpecError, WhyLMError
+from core.errors import SpecError
 from core.features import parse_template
 from pages.bias_view import show_bias_result
 from pages.common import chosen_model_name, error_sentence, escape_markdown
 from pages.method_form import method_form, method_state
+from pages.page_parts import (
+    LIST_TABS,
+    cell_text,
+    csv_uploader,
+    list_message,
+    paste_box,
+    probe_preset_picker,
+    spec_problem,
+    spreadsheet_csv,
+    table_editor,
+    uploaded_text,
+)
 from pages.run_job import run_controls
 from pages.spec_form import split_alternatives
 
@@ -81,18 +91,12 @@ def rows_from_sweep(sweep: dict[str, Any]) -> tuple[list[str], list[dict[str, st
     return slots, rows
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return str(value).strip()
-
-
 def sweep_from_rows(slots: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A spec's sweep from table rows; blank rows are skipped; raise SpecError for a row without a group."""
     groups: dict[str, list[list[str]]] = {}
     for number, row in enumerate(rows, start=1):
-        group = _cell(row.get("group"))
-        values = [_cell(row.get(s)) for s in slots]
+        group = cell_text(row.get("group"))
+        values = [cell_text(row.get(s)) for s in slots]
         if not group and not any(values):
             continue
         if not group:
@@ -128,15 +132,7 @@ def text_from_candidates(candidates: list[str]) -> tuple[str, bool]:
 
 def csv_text(text: str) -> str:
     """Pasted or uploaded list text as CSV: tab-separated text (from a spreadsheet) becomes commas."""
-    text = text.lstrip("\ufeff")
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if "\t" in first and "," not in first:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        for row in csv.reader(io.StringIO(text), delimiter="\t"):
-            writer.writerow(row)
-        return out.getvalue()
-    return text
+    return spreadsheet_csv(text, commas_mean_csv=True)
 
 
 def sweep_from_list_text(text: str, template_slots: list[str], swept: list[str]) -> dict[str, Any]:
@@ -253,17 +249,9 @@ def apply_paste() -> None:
 
 def apply_upload() -> None:
     """Upload callback: the CSV file replaces the group table."""
-    upload = st.session_state.get(k("csv"))
-    if upload is None:
-        return
-    try:
-        text = upload.getvalue().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        st.session_state[k("list_error")] = (
-            "List of values: the file is not UTF-8 text; save it as a UTF-8 CSV."
-        )
-        return
-    _apply_list_text(text, f"file {upload.name}")
+    loaded = uploaded_text(k("csv"), k("list_error"), "List of values")
+    if loaded is not None:
+        _apply_list_text(*loaded)
 
 
 # ---------------------------------------------------------------- form
@@ -317,17 +305,13 @@ def groups_form(swept: list[str]) -> list[dict[str, str]]:
     cols = ["group", *swept]
     if state.get(k("rows_cols")) != cols:
         set_group_rows(swept, state.get(k("rows_now")) or [])
-    base = state.get(k("rows_base")) or []
-    frame = pd.DataFrame([{c: _cell(r.get(c)) for c in cols} for r in base], columns=cols)
     digest = hashlib.sha1("\x1f".join(cols).encode()).hexdigest()[:10]
-    tab_table, tab_paste, tab_upload = st.tabs(["Edit the table", "Paste text", "Upload a CSV"])
+    tab_table, tab_paste, tab_upload = st.tabs(LIST_TABS)
     with tab_table:
-        edited = st.data_editor(
-            frame,
+        rows = table_editor(
+            state.get(k("rows_base")) or [],
+            cols,
             key=f"{k('groups')}_{state.get(k('rows_version'), 0)}_{digest}",
-            num_rows="dynamic",
-            hide_index=True,
-            width="stretch",
             column_config={
                 "group": st.column_config.TextColumn(
                     "group", help="The group this row belongs to, e.g. female."
@@ -335,28 +319,19 @@ def groups_form(swept: list[str]) -> list[dict[str, str]]:
                 **{s: st.column_config.TextColumn(s, help=f"The text that fills {{{s}}}.") for s in swept},
             },
         )
-        rows = [{c: _cell(r.get(c)) for c in cols} for r in edited.to_dict("records")]
         state[k("rows_now")] = rows
     example = "group," + ",".join(swept or ["name"])
     with tab_paste:
-        st.text_area(
+        paste_box(
             "Paste a list (first line the header, then one row per value; commas or tabs)",
-            key=k("paste"),
-            height=140,
+            k("paste"),
             placeholder=f"{example}\n...",
+            button="Use the pasted list",
+            on_paste=apply_paste,
         )
-        st.button("Use the pasted list", key=k("paste_apply"), on_click=apply_paste)
     with tab_upload:
-        st.file_uploader(
-            f"A CSV file with the header {example}",
-            type=["csv", "txt"],
-            key=k("csv"),
-            on_change=apply_upload,
-        )
-    if state.get(k("list_error")):
-        st.error(state[k("list_error")])
-    elif state.get(k("list_note")):
-        st.caption(escape_markdown(state[k("list_note")]))
+        csv_uploader(f"A CSV file with the header {example}", k("csv"), on_upload=apply_upload)
+    list_message(k("list_error"), k("list_note"))
     counts: dict[str, int] = {}
     for r in rows:
         if r.get("group"):
@@ -588,11 +563,7 @@ def validate(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
         return "Template: write a template with at least one {slot}."
     if not spec["candidates"]:
         return "Candidates: the candidate list is empty; write one continuation per line."
-    try:
-        parse_bias_spec(spec)
-    except WhyLMError as exc:
-        return bias_error_sentence(exc)
-    return None
+    return spec_problem(parse_bias_spec, spec, bias_error_sentence)
 
 
 def main() -> None:
@@ -607,14 +578,7 @@ def main() -> None:
     if k("template") not in st.session_state:
         st.session_state[k("preset")] = next(iter(presets))
         load_preset_state(presets[st.session_state[k("preset")]])
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox(
-        "Ready-made probes",
-        list(presets),
-        format_func=lambda name: presets[name].get("title", name),
-        key=k("preset"),
-    )
-    c2.button("Load", on_click=load_preset, key=k("load"), width="stretch")
+    probe_preset_picker(PREFIX, "Ready-made probes", presets, on_load=load_preset)
 
     spec, form_error = build_spec()
     st.session_state.setdefault(k("tags"), "bias")

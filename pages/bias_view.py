@@ -8,13 +8,13 @@ Vega / st.dataframe as plain text.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
 
 from core import bias_charts
 from pages.common import escape_markdown
+from pages.page_parts import json_and_csv_downloads
 
 SCALES = {"log_prob": "Log-probability", "prob": "Probability among the candidates"}
 
@@ -59,7 +59,14 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
         st.caption(escape_markdown(odd))
     table = bias_charts.candidates_table(result)
     st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_table")
-    _downloads(result, key)
+    json_and_csv_downloads(
+        result,
+        key,
+        "whylm-bias.json",
+        "Candidates table (CSV)",
+        bias_charts.candidates_csv(result),
+        "whylm-bias-candidates.csv",
+    )
     st.caption(escape_markdown(bias_charts.facts_sentence(result)))
     prompts = result.get("prompts") or []
     if prompts:
@@ -126,23 +133,3 @@ def _attribution(result: dict[str, Any], key: str, a: str, b: str) -> None:
         )
     )
     st.altair_chart(chart, width="stretch", key=f"{key}_attr_chart")
-
-
-def _downloads(result: dict[str, Any], key: str) -> None:
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Result (JSON)",
-        data=json.dumps(result, indent=2, ensure_ascii=False),
-        file_name="whylm-bias.json",
-        mime="application/json",
-        key=f"{key}_dl_json",
-        on_click="ignore",
-    )
-    c2.download_button(
-        "Candidates table (CSV)",
-        data=bias_charts.candidates_csv(result),
-        file_name="whylm-bias-candidates.csv",
-        mime="text/csv",
-        key=f"{key}_dl_csv",
-        on_click="ignore",
-    )

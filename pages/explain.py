@@ -6,12 +6,12 @@ from typing import Any
 
 import streamlit as st
 
-from core.errors import WhyLMError
 from core.features import GRANULARITIES
-from core.presets import preset, presets_for
+from core.presets import preset
 from core.spec import MAX_TRIALS, parse_spec
 from pages.common import chosen_model_name, error_sentence
 from pages.method_form import method_form, method_state
+from pages.page_parts import spec_problem, worked_example_picker
 from pages.result_view import show_result
 from pages.run_job import run_controls
 from pages.spec_form import (
@@ -157,16 +157,7 @@ def main() -> None:
         "Which parts of the prompt made the model write this output? WhyLM switches parts off (or "
         "swaps them for a baseline) and measures how the output's probability moves."
     )
-    examples = presets_for("explain")
-    st.session_state.setdefault(f"{PREFIX}_preset", examples[0].id)
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox(
-        "Worked examples",
-        [p.id for p in examples],
-        format_func=lambda pid: preset(pid).title,
-        key=f"{PREFIX}_preset",
-    )
-    c2.button("Load example", on_click=load_example, key=f"{PREFIX}_load", width="stretch")
+    worked_example_picker(PREFIX, "explain", load_example)
     st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
 
     spec, form_error = build_spec()
@@ -177,11 +168,7 @@ def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
     """The sentence that says what to fix in the form, or None when the spec can run."""
     if spec is None:
         return form_error
-    try:
-        parse_spec(spec)
-    except WhyLMError as exc:
-        return error_sentence(exc)
-    return None
+    return spec_problem(parse_spec, spec, error_sentence)
 
 
 main()

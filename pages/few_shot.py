@@ -11,11 +11,8 @@ by ``pages.few_shot_view.show_few_shot_result``.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from core import engine
@@ -34,6 +31,19 @@ from core.few_shot_spec import (
 )
 from pages.common import chosen_model_name, error_sentence, escape_markdown
 from pages.few_shot_view import show_few_shot_result
+from pages.page_parts import (
+    LIST_TABS,
+    cell_text,
+    clean_rows,
+    csv_uploader,
+    list_message,
+    paste_box,
+    probe_preset_picker,
+    spec_problem,
+    spreadsheet_csv,
+    table_editor,
+    uploaded_text,
+)
 from pages.run_job import run_controls
 
 PREFIX = "fs"
@@ -78,12 +88,6 @@ def few_shot_error_sentence(exc: BaseException) -> str:
 # ---------------------------------------------------------------- pure conversions
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return str(value).strip()
-
-
 def labels_from_text(text: str) -> list[str]:
     """The label set typed as "positive, negative" (commas or new lines); blanks dropped."""
     parts = (text or "").replace("\n", ",").split(",")
@@ -99,7 +103,7 @@ def pairs_from_rows(rows: list[dict[str, Any]], field: str) -> list[dict[str, st
     """Spec pairs from table rows; blank rows are skipped; raise SpecError for a half-filled row."""
     out = []
     for number, row in enumerate(rows, start=1):
-        text, label = _cell(row.get("input")), _cell(row.get("label"))
+        text, label = cell_text(row.get("input")), cell_text(row.get("label"))
         if not text and not label:
             continue
         if not label:
@@ -112,15 +116,7 @@ def pairs_from_rows(rows: list[dict[str, Any]], field: str) -> list[dict[str, st
 
 def csv_text(text: str) -> str:
     """Pasted or uploaded text as CSV: tab-separated text (from a spreadsheet) becomes commas."""
-    text = text.lstrip("\ufeff")
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if "\t" in first:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        for row in csv.reader(io.StringIO(text), delimiter="\t"):
-            writer.writerow(row)
-        return out.getvalue()
-    return text
+    return spreadsheet_csv(text, commas_mean_csv=False)
 
 
 def pairs_from_list_text(text: str, which: str) -> list[dict[str, str]]:
@@ -152,7 +148,7 @@ def work_words(n_features: int, n_queries: int, n_labels: int, uses_exact: bool,
 def set_rows(which: str, rows: list[dict[str, str]]) -> None:
     """Replace a table's contents (``which`` is "ex" or "q"); it is redrawn fresh."""
     state = st.session_state
-    state[k(f"{which}_base")] = [{c: _cell(r.get(c)) for c in COLUMNS} for r in rows]
+    state[k(f"{which}_base")] = clean_rows(rows, COLUMNS)
     state[k(f"{which}_now")] = [dict(r) for r in state[k(f"{which}_base")]]
     state[k(f"{which}_version")] = state.get(k(f"{which}_version"), 0) + 1
 
@@ -211,17 +207,9 @@ def apply_paste(which: str) -> None:
 
 def apply_upload(which: str) -> None:
     """Upload callback: the CSV file replaces the table."""
-    upload = st.session_state.get(k(f"{which}_csv"))
-    if upload is None:
-        return
-    try:
-        text = upload.getvalue().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        st.session_state[k(f"{which}_error")] = (
-            f"{FIELDS[TABLES[which]]}: the file is not UTF-8 text; save it as a UTF-8 CSV."
-        )
-        return
-    _apply_list_text(which, text, f"file {upload.name}")
+    loaded = uploaded_text(k(f"{which}_csv"), k(f"{which}_error"), FIELDS[TABLES[which]])
+    if loaded is not None:
+        _apply_list_text(which, *loaded)
 
 
 # ---------------------------------------------------------------- form
@@ -267,17 +255,13 @@ def table_form(which: str, labels: list[str]) -> list[dict[str, str]]:
     """The examples or queries table with paste and upload; returns its rows."""
     state = st.session_state
     noun = TABLES[which]
-    base = state.get(k(f"{which}_base")) or []
-    frame = pd.DataFrame([{c: _cell(r.get(c)) for c in COLUMNS} for r in base], columns=COLUMNS)
-    tab_table, tab_paste, tab_upload = st.tabs(["Edit the table", "Paste text", "Upload a CSV"])
+    tab_table, tab_paste, tab_upload = st.tabs(LIST_TABS)
     label_help = "One of the labels: " + ", ".join(labels) if labels else "Its label."
     with tab_table:
-        edited = st.data_editor(
-            frame,
+        rows = table_editor(
+            state.get(k(f"{which}_base")) or [],
+            COLUMNS,
             key=table_key(which),
-            num_rows="dynamic",
-            hide_index=True,
-            width="stretch",
             column_config={
                 "input": st.column_config.TextColumn("input", help="The text.", width="large"),
                 "label": st.column_config.TextColumn(
@@ -286,28 +270,21 @@ def table_form(which: str, labels: list[str]) -> list[dict[str, str]]:
                 ),
             },
         )
-        rows = [{c: _cell(r.get(c)) for c in COLUMNS} for r in edited.to_dict("records")]
         state[k(f"{which}_now")] = rows
     with tab_paste:
-        st.text_area(
+        paste_box(
             f"Paste the {noun}: first line input,label, then one per line (commas or tabs, e.g. from a spreadsheet)",
-            key=k(f"{which}_paste"),
-            height=140,
+            k(f"{which}_paste"),
             placeholder='input,label\n"A warm, funny film.",positive\n...',
-        )
-        st.button(f"Use the pasted {noun}", key=k(f"{which}_paste_apply"), on_click=apply_paste, args=(which,))
-    with tab_upload:
-        st.file_uploader(
-            f"A CSV file of {noun} with the columns input and label",
-            type=["csv", "txt"],
-            key=k(f"{which}_csv"),
-            on_change=apply_upload,
+            button=f"Use the pasted {noun}",
+            on_paste=apply_paste,
             args=(which,),
         )
-    if state.get(k(f"{which}_error")):
-        st.error(state[k(f"{which}_error")])
-    elif state.get(k(f"{which}_note")):
-        st.caption(escape_markdown(state[k(f"{which}_note")]))
+    with tab_upload:
+        csv_uploader(
+            f"A CSV file of {noun} with the columns input and label", k(f"{which}_csv"), apply_upload, args=(which,)
+        )
+    list_message(k(f"{which}_error"), k(f"{which}_note"))
     filled = [r for r in rows if r["input"] or r["label"]]
     counts: dict[str, int] = {}
     for r in filled:
@@ -474,11 +451,7 @@ def validate(spec: dict[str, Any], form_error: str | None) -> str | None:
         return "Examples: there are no examples; give at least one labelled example."
     if not spec["queries"]:
         return "Queries: there are no queries; give at least one test item with its right label."
-    try:
-        parse_few_shot_spec(spec)
-    except WhyLMError as exc:
-        return few_shot_error_sentence(exc)
-    return None
+    return spec_problem(parse_few_shot_spec, spec, few_shot_error_sentence)
 
 
 def main() -> None:
@@ -494,14 +467,7 @@ def main() -> None:
     if k("labels") not in st.session_state:
         st.session_state[k("preset")] = "sentiment" if "sentiment" in presets else next(iter(presets))
         load_preset_state(presets[st.session_state[k("preset")]])
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox(
-        "Ready-made tasks",
-        list(presets),
-        format_func=lambda name: presets[name].get("title", name),
-        key=k("preset"),
-    )
-    c2.button("Load", on_click=load_preset, key=k("load"), width="stretch")
+    probe_preset_picker(PREFIX, "Ready-made tasks", presets, on_load=load_preset)
 
     spec, form_error = build_spec()
     st.session_state.setdefault(k("tags"), "few-shot")

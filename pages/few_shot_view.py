@@ -8,7 +8,6 @@ show a run the same way. Every user or model text goes through
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
@@ -17,6 +16,7 @@ from core import few_shot_charts as charts
 from core.errors import WhyLMError
 from core.few_shot_spec import parse_few_shot_spec
 from pages.common import escape_markdown
+from pages.page_parts import json_and_csv_downloads
 
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 POINTS = st.column_config.NumberColumn(format="%+.2f")
@@ -93,7 +93,14 @@ def show_few_shot_result(result: dict[str, Any], key: str) -> None:
             "right-label probability without it (%)": PERCENT,
         },
     )
-    _downloads(result, key)
+    json_and_csv_downloads(
+        result,
+        key,
+        "whylm-few-shot.json",
+        "Per-example values (CSV)",
+        charts.examples_csv(result),
+        "whylm-few-shot-examples.csv",
+    )
     with st.expander("Answers per query"):
         st.dataframe(
             charts.queries_table(result),
@@ -136,23 +143,3 @@ def _notes(result: dict[str, Any]) -> None:
             facts.append(f"{float(meta['seconds']):,.1f} s")
         if facts:
             st.caption(escape_markdown("; ".join(facts) + "."))
-
-
-def _downloads(result: dict[str, Any], key: str) -> None:
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Result (JSON)",
-        data=json.dumps(result, indent=2, ensure_ascii=False),
-        file_name="whylm-few-shot.json",
-        mime="application/json",
-        key=f"{key}_dl_json",
-        on_click="ignore",
-    )
-    c2.download_button(
-        "Per-example values (CSV)",
-        data=charts.examples_csv(result),
-        file_name="whylm-few-shot-examples.csv",
-        mime="text/csv",
-        key=f"{key}_dl_csv",
-        on_click="ignore",
-    )

@@ -10,7 +10,6 @@ widgets keyed by ``key``; changing them never recomputes anything.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
@@ -18,6 +17,7 @@ import streamlit as st
 from core import charts
 from core.highlight import legend_html, result_highlight_html
 from pages.common import escape_markdown
+from pages.page_parts import csv_download, download, json_download
 
 LEVEL_LABELS = {"tokens": "Tokens", "words": "Words"}
 
@@ -133,36 +133,13 @@ def _show_completeness(result: dict[str, Any]) -> None:
 def _downloads(result: dict[str, Any], view: dict[str, Any], bar: Any, heat: Any, key: str) -> None:
     cols = st.columns(4)
     name = f"whylm-{(result.get('meta') or {}).get('method', 'run')}"
-    cols[0].download_button(
-        "Result (JSON)",
-        data=json.dumps(result, indent=2, ensure_ascii=False),
-        file_name=f"{name}.json",
-        mime="application/json",
-        key=f"{key}_dl_json",
-        on_click="ignore",
-    )
-    cols[1].download_button(
-        "Attributions (CSV)",
-        data=charts.attribution_csv(view),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"{key}_dl_csv",
-        on_click="ignore",
-    )
-    cols[2].download_button(
-        "Bar chart (PNG)",
-        data=lambda: charts.chart_png(bar),
-        file_name=f"{name}-bars.png",
-        mime="image/png",
-        key=f"{key}_dl_bar",
-        on_click="ignore",
-    )
+    json_download(cols[0], result, f"{name}.json", key)
+    csv_download(cols[1], "Attributions (CSV)", charts.attribution_csv(view), f"{name}.csv", key)
+    _png_download(cols[2], "Bar chart (PNG)", bar, f"{name}-bars.png", f"{key}_dl_bar")
     if heat is not None:
-        cols[3].download_button(
-            "Heatmap (PNG)",
-            data=lambda: charts.chart_png(heat),
-            file_name=f"{name}-heatmap.png",
-            mime="image/png",
-            key=f"{key}_dl_heat",
-            on_click="ignore",
-        )
+        _png_download(cols[3], "Heatmap (PNG)", heat, f"{name}-heatmap.png", f"{key}_dl_heat")
+
+
+def _png_download(column: Any, label: str, chart: Any, file_name: str, key: str) -> None:
+    """A chart as a PNG download, drawn only when the button is pressed."""
+    download(column, label, lambda: charts.chart_png(chart), file_name, "image/png", key)

@@ -6,11 +6,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.errors import WhyLMError
-from core.presets import preset, presets_for
+from core.presets import preset
 from core.spec import parse_spec
 from pages.common import chosen_model_name, error_sentence
 from pages.method_form import method_form, method_state
+from pages.page_parts import spec_problem, worked_example_picker
 from pages.result_view import show_result
 from pages.run_job import run_controls
 from pages.spec_form import score_form, target_form, target_state
@@ -63,11 +63,7 @@ def build_spec() -> dict[str, Any]:
 
 def check(spec: dict[str, Any]) -> str | None:
     """The sentence that says what to fix in the form, or None when the spec can run."""
-    try:
-        parse_spec(spec)
-    except WhyLMError as exc:
-        return error_sentence(exc)
-    return None
+    return spec_problem(parse_spec, spec, error_sentence)
 
 
 def main() -> None:
@@ -78,16 +74,7 @@ def main() -> None:
         "answer from one pass through the model's insides; pick an output token (or a span) to "
         "see what it leaned on, and switch between words and tokens."
     )
-    examples = presets_for("token_gradients")
-    st.session_state.setdefault(f"{PREFIX}_preset", examples[0].id)
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox(
-        "Worked examples",
-        [p.id for p in examples],
-        format_func=lambda pid: preset(pid).title,
-        key=f"{PREFIX}_preset",
-    )
-    c2.button("Load example", on_click=load_example, key=f"{PREFIX}_load", width="stretch")
+    worked_example_picker(PREFIX, "token_gradients", load_example)
     spec = build_spec()
     run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, lambda: check(spec), show_result)
 
