@@ -130,7 +130,7 @@ def check(folder: Path) -> int:
         rows.append((base[:cut] + rng.integers(3, 49000, size=int(rng.integers(1, 8))).tolist(),
                      rng.integers(3, 49000, size=int(rng.integers(1, 6))).tolist()))
     scorer = BatchedScorer(gpu)
-    scorer.split_min_tokens = 1
+    scorer.call_cost_tokens = 1
     start = time.perf_counter()
     got = scorer.log_probs(rows)
     torch.cuda.synchronize()

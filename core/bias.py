@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from core.errors import SpecError
 from core.features import apply_chat, encode_prompts, layout_from_template
 from core.model_loading import LoadedModel, load_model
 from core.perturbation import PLANNERS, mask_codes
+from core.result_json import JsonResult
 from core.scorer import BatchedScorer, Progress, ShouldStop
 from core.stats import (
     bootstrap_mean_ci,
@@ -44,7 +45,7 @@ __all__ = ["BiasResult", "parse_bias_spec", "run_bias", "score_sweep"]
 
 
 @dataclass
-class BiasResult:
+class BiasResult(JsonResult):
     """The result of a bias probe (JSON round trip with ``to_dict``/``from_dict``).
 
     Attributes:
@@ -74,25 +75,16 @@ class BiasResult:
     meta: dict[str, Any] = field(default_factory=dict)
     kind: str = "bias"
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> BiasResult:
-        """Rebuild a result from ``to_dict`` output."""
+        """Rebuild a result from ``to_dict`` output (ValueError if its kind is not "bias")."""
         if doc.get("kind") != "bias":
             raise ValueError(f"not a bias result (kind {doc.get('kind')!r})")
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in doc.items() if k in names})
-
-    def to_json(self, indent: int | None = None) -> str:
-        """The result as JSON text."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return cls.from_known_keys(doc)
 
     @classmethod
     def from_json(cls, text: str) -> BiasResult:
-        """Rebuild a result from ``to_json`` output."""
+        """Rebuild a result from ``to_json`` output (broken JSON raises ``json.JSONDecodeError``)."""
         return cls.from_dict(json.loads(text))
 
     def candidate(self, text: str) -> dict[str, Any]:
@@ -144,10 +136,7 @@ def score_sweep(
             f"the longest prompt and candidate are {longest} tokens, more than this model's "
             f"context of {lm.max_context}; shorten them.",
         )
-    rows = [(p, c) for p in prompt_ids for c in cand_ids]
-    logp = scorer.log_probs(rows)
-    sums = np.array([lp.sum() for lp in logp], dtype=float)
-    return sums.reshape(len(texts), len(candidates))
+    return scorer.summed_log_probs(prompt_ids, cand_ids)
 
 
 def renormalise(logp: np.ndarray) -> np.ndarray:

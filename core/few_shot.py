@@ -19,11 +19,10 @@ all examples in the same scorer call.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -47,6 +46,7 @@ from core.perturbation import (
     mask_codes,
     plan_shapley_sampling,
 )
+from core.result_json import JsonResult
 from core.scorer import BatchedScorer, Progress, ShouldStop
 
 __all__ = [
@@ -65,7 +65,7 @@ RESULT_FORMAT = 1
 
 
 @dataclass
-class FewShotResult:
+class FewShotResult(JsonResult):
     """What the few-shot probe found (all probabilities are renormalised over the label set).
 
     Attributes:
@@ -114,36 +114,14 @@ class FewShotResult:
     meta: dict[str, Any] = field(default_factory=dict)
     format: int = RESULT_FORMAT
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain JSON-ready dict."""
-        return asdict(self)
-
-    def to_json(self, indent: int | None = None) -> str:
-        """JSON text (floats keep full precision)."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+    document_name: ClassVar[str] = "WhyLM few-shot result"
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> FewShotResult:
-        """Rebuild a result from ``to_dict`` output; a sentence if the document is not one."""
-        if not isinstance(doc, dict):
-            raise WhyLMError("This is not a WhyLM few-shot result: expected a JSON object.")
-        if doc.get("kind") != "few_shot":
+        """Rebuild a result from ``to_dict`` output; a sentence if the document is not a few-shot one."""
+        if isinstance(doc, dict) and doc.get("kind") != "few_shot":
             raise WhyLMError(f"This is not a few-shot result: its kind is {doc.get('kind')!r}.")
-        names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("notes", "meta", "format")}
-        missing = sorted(required - doc.keys())
-        if missing:
-            raise WhyLMError(f"This is not a WhyLM few-shot result: it lacks {', '.join(missing)}.")
-        return cls(**{k: v for k, v in doc.items() if k in names})
-
-    @classmethod
-    def from_json(cls, text: str) -> FewShotResult:
-        """Rebuild a result from ``to_json`` output."""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise WhyLMError(f"This is not a WhyLM result: the JSON is broken ({exc.msg}).") from None
-        return cls.from_dict(doc)
+        return super().from_dict(doc)
 
 
 # ---------------------------------------------------------------- prompts
@@ -244,7 +222,7 @@ def _run(
     started: float,
 ) -> FewShotResult:
     tokenizer = lm.tokenizer
-    n_ex, n_q, n_lab = len(spec.examples), len(spec.queries), len(spec.labels)
+    n_ex, n_q = len(spec.examples), len(spec.queries)
     nf = spec.n_features
     instr_bit = (1 << n_ex) if spec.include_instruction_as_feature else 0
     full_code = (1 << nf) - 1
@@ -294,10 +272,8 @@ def _run(
             f"{lm.max_context}; use fewer or shorter examples.",
         )
 
-    rows = [(ids, lab) for ids in prompt_ids for lab in label_ids]
     scorer = BatchedScorer(lm, progress=progress, should_stop=should_stop)
-    logp_rows = scorer.log_probs(rows)
-    logp = np.array([float(x.sum()) for x in logp_rows]).reshape(len(prompt_list), n_lab)
+    logp = scorer.summed_log_probs(prompt_ids, label_ids)
     # Renormalise over the label set (log-sum-exp for stability).
     top = logp.max(axis=1, keepdims=True)
     probs = np.exp(logp - top)
@@ -385,7 +361,7 @@ def _run(
     }
 
     best_subset = _coalition_order(best_code, n_ex)
-    notes = _notes(spec, method, len(codes), len(prompt_list), len(rows), scorer.forward_passes)
+    notes = _notes(spec, method, len(codes), len(prompt_list), logp.size, scorer.forward_passes)
     summary = _summary(spec, examples, instruction, accuracy, mean_prob, best_subset, order_sensitivity)
     meta = {
         "model_name": lm.display_name,
@@ -398,7 +374,7 @@ def _run(
         "n_features": nf,
         "coalitions": len(codes),
         "prompts": len(prompt_list),
-        "rows": len(rows),
+        "rows": logp.size,
         "forward_passes": scorer.forward_passes,
         "model_calls": scorer.model_calls,
         "tokens_processed": scorer.tokens_processed,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import WhyLMError
+from core.result_json import JsonResult
 
 RESULT_FORMAT = 1
 
 
 @dataclass
-class RunResult:
-    """What one attribution run found.
+class RunResult(JsonResult):
+    """What one attribution run found (``JsonResult`` gives its JSON round trip).
 
     Attributes:
         kind: the run kind ("attribution").
@@ -47,37 +46,6 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     format: int = RESULT_FORMAT
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain JSON-ready dict."""
-        return asdict(self)
-
-    def to_json(self, indent: int | None = None) -> str:
-        """JSON text (floats keep full precision)."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> RunResult:
-        """Rebuild a result from ``to_dict`` output; a sentence if the document is not one."""
-        if not isinstance(doc, dict):
-            raise WhyLMError("This is not a WhyLM result: expected a JSON object.")
-        names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("extra", "meta", "format")}
-        missing = sorted(required - doc.keys())
-        if missing:
-            raise WhyLMError(
-                f"This is not a WhyLM result: it lacks {', '.join(missing)}."
-            )
-        return cls(**{k: v for k, v in doc.items() if k in names})
-
-    @classmethod
-    def from_json(cls, text: str) -> RunResult:
-        """Rebuild a result from ``to_json`` output."""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise WhyLMError(f"This is not a WhyLM result: the JSON is broken ({exc.msg}).") from None
-        return cls.from_dict(doc)
 
     def matches(self, other: RunResult) -> list[str]:
         """Reasons the two results cannot be compared feature by feature (empty if they can)."""

@@ -82,7 +82,7 @@ class BatchedScorer:
         self._cfg = cfg
         # One more model call costs about as much as this many tokens through the
         # model (measured on 2 CPU cores: about 25; on a GPU, a few hundred).
-        self.split_min_tokens = 32 if self.device.type == "cpu" else 256
+        self.call_cost_tokens = 32 if self.device.type == "cpu" else 256
         self.forward_passes = 0
         self.model_calls = 0
         self.tokens_processed = 0
@@ -90,6 +90,15 @@ class BatchedScorer:
         self._total = 0
 
     # ------------------------------------------------------------ public
+
+    @property
+    def split_min_tokens(self) -> int:
+        """The old name of ``call_cost_tokens`` (tests/test_scorer.py still sets it); use the new name."""
+        return self.call_cost_tokens
+
+    @split_min_tokens.setter
+    def split_min_tokens(self, tokens: int) -> None:
+        self.call_cost_tokens = tokens
 
     def log_probs(self, rows: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[np.ndarray]:
         """Log-probability of each target token for each (prompt ids, target ids) row.
@@ -118,6 +127,18 @@ class BatchedScorer:
         self.forward_passes += len(uniq)
         return [results[i] for i in order]  # type: ignore[misc]
 
+    def summed_log_probs(
+        self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]
+    ) -> np.ndarray:
+        """Log-probability of each continuation (summed over its tokens) after each prompt.
+
+        Returns a prompts x continuations float array; all rows go to one ``log_probs``
+        call, so each prompt's key/value cache is shared across its continuations.
+        """
+        rows = [(p, c) for p in prompt_ids for c in continuation_ids]
+        sums = np.array([lp.sum() for lp in self.log_probs(rows)], dtype=float)
+        return sums.reshape(len(prompt_ids), len(continuation_ids))
+
     # ------------------------------------------------------------ internals
 
     def _check_stop(self) -> None:
@@ -135,7 +156,7 @@ class BatchedScorer:
         if not self.share_prefix or len(idx) == 1:
             self._evaluate(rows, idx, kv, prefix_len, results)
             return
-        planner = _PrefixPlanner(rows, idx, self.split_min_tokens)
+        planner = _PrefixPlanner(rows, idx, self.call_cost_tokens)
         _, plan = planner.best(0, len(idx), prefix_len)
         self._execute(plan, idx, rows, kv, prefix_len, results)
 

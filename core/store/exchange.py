@@ -20,7 +20,7 @@ from core.store.fields import (
     clean_verdict,
 )
 from core.store.models import utc_now
-from core.store.records import RunRecord
+from core.store.records import RunColumns, RunRecord
 
 EXPORT_FORMAT = 1
 
@@ -36,19 +36,9 @@ class ImportedNote:
 
 
 @dataclass(frozen=True)
-class ImportedRun:
-    """A run read (and checked) from an export document."""
+class ImportedRun(RunColumns):
+    """A run read (and checked) from an export document: the :class:`RunColumns`, spec, result and notes."""
 
-    kind: str
-    title: str
-    model_name: str
-    model_revision: str | None
-    method: str | None
-    status: str
-    error: str | None
-    seconds: float | None
-    created_at: datetime
-    tags: tuple[str, ...]
     spec: dict[str, Any]
     result: dict[str, Any] | None
     notes: tuple[ImportedNote, ...]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +20,9 @@ class ReviewNote:
 
 
 @dataclass(frozen=True)
-class RunSummary:
-    """One row of the saved-runs table: everything about a run except its documents."""
+class RunColumns:
+    """The columns that describe a run, in table order (the store's records and imported runs share them)."""
 
-    id: int
     kind: str
     title: str
     model_name: str
@@ -34,24 +33,36 @@ class RunSummary:
     seconds: float | None
     created_at: datetime
     tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredRunId:
+    """The id the store gave a run; a stored run's records list it first, before its :class:`RunColumns`."""
+
+    id: int
+
+
+# A dataclass lists the fields of its bases last base first, so ``(RunColumns, StoredRunId)``
+# gives ``id`` first, then the run columns, then the class's own fields.
+
+
+@dataclass(frozen=True)
+class RunSummary(RunColumns, StoredRunId):
+    """One row of the saved-runs table: everything about a run except its documents.
+
+    Fields: ``id``, the :class:`RunColumns`, then ``note_count``.
+    """
+
     note_count: int
 
 
 @dataclass(frozen=True)
-class RunRecord:
-    """A whole saved run: the summary columns plus the parsed spec and result and the notes."""
+class RunRecord(RunColumns, StoredRunId):
+    """A whole saved run: the summary columns plus the parsed spec and result and the notes.
 
-    id: int
-    kind: str
-    title: str
-    model_name: str
-    model_revision: str | None
-    method: str | None
-    status: str
-    error: str | None
-    seconds: float | None
-    created_at: datetime
-    tags: tuple[str, ...]
+    Fields: ``id``, the :class:`RunColumns`, then ``spec``, ``result`` and ``notes``.
+    """
+
     spec: dict[str, Any]
     result: dict[str, Any] | None
     notes: tuple[ReviewNote, ...]
@@ -59,17 +70,5 @@ class RunRecord:
     @property
     def summary(self) -> RunSummary:
         """Return this run as a :class:`RunSummary`."""
-        return RunSummary(
-            id=self.id,
-            kind=self.kind,
-            title=self.title,
-            model_name=self.model_name,
-            model_revision=self.model_revision,
-            method=self.method,
-            status=self.status,
-            error=self.error,
-            seconds=self.seconds,
-            created_at=self.created_at,
-            tags=self.tags,
-            note_count=len(self.notes),
-        )
+        columns = {f.name: getattr(self, f.name) for f in fields(RunColumns)}
+        return RunSummary(id=self.id, **columns, note_count=len(self.notes))
