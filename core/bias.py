@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from core import __version__
-from core.bias_spec import BiasSpec, SweepPrompt, parse_bias_spec, sweep_prompts
+from core.bias_spec import BiasSpec, SweepPrompt, parse_bias_spec, plural, sweep_prompts
 from core.errors import SpecError
 from core.features import apply_chat, encode_prompts, layout_from_template
 from core.model_loading import LoadedModel, load_model
@@ -333,14 +333,6 @@ def _compare(spec: BiasSpec, prompts: list[SweepPrompt], logp: np.ndarray) -> li
 # ---------------------------------------------------------------- summary
 
 
-def _plural(word: str) -> str:
-    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
-        return word[:-1] + "ies"
-    if word.endswith(("s", "x", "ch", "sh")):
-        return word + "es"
-    return word + "s"
-
-
 def format_p(p: float | None) -> str:
     """A p-value for a sentence: 'p = 0.012', 'p < 0.001'."""
     if p is None:
@@ -386,7 +378,7 @@ def _summary(
 ) -> list[str]:
     a, b = spec.compare
     n_a, n_b = len(spec.groups[a]), len(spec.groups[b])
-    noun = _plural(spec.sweep_slots[0])
+    noun = plural(spec.sweep_slots[0])
     k = len(ranked)
     sig = sum(1 for e in ranked if e["p_value"] is not None and e["p_value"] < 0.05)
     sig_holm = sum(1 for e in ranked if e["p_holm"] is not None and e["p_holm"] < 0.05)

@@ -22,6 +22,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from core.bias_spec import plural
+
 FIRST_COLOR = "#5e3c99"
 SECOND_COLOR = "#e66101"
 NEUTRAL_COLOR = "#999999"
@@ -60,21 +62,13 @@ def candidate_labels(texts: list[str]) -> list[str]:
     return [str(t).replace(" ", "\u2423") or "\u2205" for t in texts]
 
 
-def _plural(word: str) -> str:
-    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
-        return word[:-1] + "ies"
-    if word.endswith(("s", "x", "ch", "sh")):
-        return word + "es"
-    return word + "s"
-
-
 def value_noun(result: dict[str, Any]) -> str:
     """What the swept values are, in words ("names" for a swept {name} slot, else "values")."""
     slots = ((result.get("spec") or {}).get("sweep") or {}).get("slots")
     if isinstance(slots, str):
         slots = [slots]
     if isinstance(slots, list) and slots and isinstance(slots[0], str) and slots[0].strip():
-        return _plural(slots[0].strip().replace("_", " "))
+        return plural(slots[0].strip().replace("_", " "))
     return "values"
 
 

@@ -366,3 +366,12 @@ def sweep_prompts(spec: BiasSpec) -> list[SweepPrompt]:
                 out.append(SweepPrompt(group, unit, values, fill(spec.parts, values)))
             unit += 1
     return out
+
+
+def plural(word: str) -> str:
+    """The English plural of a slot name ("occupation" -> "occupations", "city" -> "cities")."""
+    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word + "s"

@@ -91,15 +91,6 @@ class BatchedScorer:
 
     # ------------------------------------------------------------ public
 
-    @property
-    def split_min_tokens(self) -> int:
-        """The old name of ``call_cost_tokens`` (tests/test_scorer.py still sets it); use the new name."""
-        return self.call_cost_tokens
-
-    @split_min_tokens.setter
-    def split_min_tokens(self, tokens: int) -> None:
-        self.call_cost_tokens = tokens
-
     def log_probs(self, rows: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[np.ndarray]:
         """Log-probability of each target token for each (prompt ids, target ids) row.
 

@@ -50,7 +50,7 @@ def _rows(rng: np.random.Generator, n: int):
 def test_scorer_equals_plain_forward(tiny, share, budget):
     rows = _rows(np.random.default_rng(1), 30)
     scorer = BatchedScorer(tiny, memory_budget_mb=budget, share_prefix=share)
-    scorer.split_min_tokens = 1
+    scorer.call_cost_tokens = 1
     out = scorer.log_probs(rows)
     for (prompt, target), got in zip(rows, out):
         np.testing.assert_allclose(got, _direct(tiny.model, prompt, target), atol=1e-5)
@@ -62,7 +62,7 @@ def test_scorer_equals_plain_forward(tiny, share, budget):
 def test_sharing_prefixes_processes_fewer_tokens(tiny):
     rows = _rows(np.random.default_rng(2), 40)
     shared = BatchedScorer(tiny, share_prefix=True)
-    shared.split_min_tokens = 1
+    shared.call_cost_tokens = 1
     plain = BatchedScorer(tiny, share_prefix=False)
     shared.log_probs(rows)
     plain.log_probs(rows)
