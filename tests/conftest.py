@@ -1,10 +1,17 @@
-"""Shared fixtures: the bundled real model, loaded once per test session."""
+"""Shared fixtures: the bundled real model (once per session), a fresh run folder, an empty run store."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from core.model_loading import LoadedModel, load_model
+from core.store.config import sqlite_url
+from core.store.database import dispose_engines
+from core.store.testing import POSTGRES_TEST_ENV, fresh_postgres_schema
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +36,32 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh run database for each test."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("WHYLM_DATA_DIR", str(folder))
+    monkeypatch.delenv("WHYLM_DATABASE_URL", raising=False)
+    return folder
+
+
+@pytest.fixture()
+def sqlite_file(tmp_path: Path) -> Path:
+    """Where ``store_url`` puts its SQLite database (a test module may override this fixture)."""
+    return tmp_path / "whylm.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, sqlite_file: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file at ``sqlite_file``, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield sqlite_url(sqlite_file)
+        dispose_engines()
+        return
+    base = os.environ.get(POSTGRES_TEST_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_TEST_ENV} is not set (source .ci/start_postgres.sh)")
+    with fresh_postgres_schema(base) as url:
+        yield url

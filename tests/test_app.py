@@ -17,19 +17,9 @@ from core.spec import parse_spec
 from core.store import RunRepository
 from pages.run_job import RunJob, _work
 from pages.spec_form import prompt_from_rows, rows_from_prompt
+from tests.page_support import APP, ROOT, no_exception
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 TIMEOUT = 240
-
-
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch) -> Path:
-    """A fresh run database for each test."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("WHYLM_DATA_DIR", str(folder))
-    monkeypatch.delenv("WHYLM_DATABASE_URL", raising=False)
-    return folder
 
 
 def _app(page: str | None = None) -> AppTest:
@@ -37,10 +27,6 @@ def _app(page: str | None = None) -> AppTest:
     if page:
         at.switch_page(page).run()
     return at
-
-
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def _errors(at: AppTest) -> list[str]:
@@ -63,7 +49,7 @@ def _pages() -> list[str]:
 @pytest.mark.parametrize("page", _pages())
 def test_every_page_renders(data_dir, page) -> None:
     at = _app(page)
-    _no_exception(at)
+    no_exception(at)
     assert not _errors(at)
     assert at.title, "the page drew nothing"
     # (AppTest in streamlit 1.67 drops the sidebar after switch_page; the sidebar is
@@ -83,9 +69,9 @@ def test_explain_presets_match_the_engine(data_dir, lm, example) -> None:
     at = _app()
     at.selectbox(key="ex_preset").set_value(example).run()
     at.button(key="ex_load").click().run()
-    _no_exception(at)
+    no_exception(at)
     at.button(key="ex_run").click().run(timeout=TIMEOUT)
-    _no_exception(at)
+    no_exception(at)
     assert not _errors(at)
     shown = at.session_state["ex_result"]
     spec = preset(example).spec_copy()
@@ -117,7 +103,7 @@ def test_changing_a_display_option_does_not_recompute(data_dir, lm, monkeypatch)
     before = at.session_state["ex_result"]
     at.toggle(key="ex_view_whole").set_value(False).run()
     at.select_slider(key="ex_view_span").set_range(0, 2).run()
-    _no_exception(at)
+    no_exception(at)
     assert len(calls) == 1
     assert at.session_state["ex_result"] is before
     assert any("output tokens 1\u20133" in m.value for m in at.markdown)
@@ -131,7 +117,7 @@ def test_token_gradient_preset_matches_the_engine(data_dir, lm) -> None:
     # fewer steps keep the test short; the form's parameters are what is checked
     at.number_input(key="tg_param_integrated_gradients_steps").set_value(4).run()
     at.button(key="tg_run").click().run(timeout=TIMEOUT)
-    _no_exception(at)
+    no_exception(at)
     assert not _errors(at)
     spec = example.spec_copy()
     spec["method"]["steps"] = 4
@@ -143,17 +129,17 @@ def test_token_gradient_preset_matches_the_engine(data_dir, lm) -> None:
         table["attribution"].to_numpy(), expected["extra"]["token_level"]["seq_attr"], rtol=1e-5, atol=1e-8
     )
     at.radio(key="tg_view_level").set_value("words").run()
-    _no_exception(at)
+    no_exception(at)
     assert at.session_state["tg_result"] is shown
 
 
 def test_unbalanced_braces_are_a_sentence(data_dir) -> None:
     at = _app()
     at.text_area(key="ex_template").input("{name lives in {city}").run()
-    _no_exception(at)
+    no_exception(at)
     assert any("braces do not balance" in e for e in _errors(at))
     at.button(key="ex_run").click().run()
-    _no_exception(at)
+    no_exception(at)
     assert "ex_result" not in at.session_state
 
 
@@ -163,11 +149,11 @@ def test_empty_prompt_is_a_sentence(data_dir) -> None:
     at.radio(key="ex_target_kind").set_value("Text I give").run()
     at.text_area(key="ex_target_text").input(" Paris").run()
     at.button(key="ex_run").click().run()
-    _no_exception(at)
+    no_exception(at)
     assert any("empty" in e.lower() for e in _errors(at))
     at.radio(key="ex_prompt_kind").set_value("Template with slots").run()
     at.button(key="ex_run").click().run()
-    _no_exception(at)
+    no_exception(at)
     assert any("empty" in e.lower() for e in _errors(at))
 
 
@@ -178,11 +164,11 @@ def test_unknown_model_is_a_sentence(data_dir, tmp_path) -> None:
     at.session_state["whylm_model_choice"] = "Another model (Hugging Face id or folder)"
     at.session_state["whylm_model_name"] = str(tmp_path / "no" / "such" / "model")
     at.run()
-    _no_exception(at)
+    no_exception(at)
     assert any("model" in e.lower() for e in _errors(at))
     at.button(key="ex_load").click().run()
     at.button(key="ex_run").click().run()
-    _no_exception(at)
+    no_exception(at)
     assert any("is neither a model folder" in e for e in [m.value for m in at.main.error])
     assert "ex_result" not in at.session_state
 
@@ -192,11 +178,11 @@ def test_store_that_cannot_open_still_shows_the_result(tmp_path, monkeypatch, lm
     blocker.write_text("not a folder")
     monkeypatch.setenv("WHYLM_DATA_DIR", str(blocker / "data"))
     at = _app()
-    _no_exception(at)
+    no_exception(at)
     assert _errors(at), "the sidebar should say the database cannot open"
     at.button(key="ex_load").click().run()
     at.button(key="ex_run").click().run(timeout=TIMEOUT)
-    _no_exception(at)
+    no_exception(at)
     assert at.session_state["ex_result"]["features"] == ["Dave", "Palm Coast", "FL", "lawyer", "His"]
 
 

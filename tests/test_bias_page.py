@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +20,8 @@ from pages.bias import (
     sweep_from_rows,
     text_from_candidates,
 )
+from tests.page_support import draw_stored, main_errors, no_exception, open_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 TIMEOUT = 240
 
 # The small sweep the page is driven with: 3 names per group x 3 candidates, attribution on.
@@ -54,28 +51,8 @@ SMALL = {
 }
 
 
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch) -> Path:
-    """A fresh run database for each test."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("WHYLM_DATA_DIR", str(folder))
-    monkeypatch.delenv("WHYLM_DATABASE_URL", raising=False)
-    return folder
-
-
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/bias.py").run()
-    _no_exception(at)
-    return at
-
-
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.main.error]
+    return open_page("pages/bias.py", TIMEOUT)
 
 
 def _group_table(at: AppTest):
@@ -129,7 +106,7 @@ def test_tab_separated_paste_and_single_value_column() -> None:
 
 def test_page_renders_and_presets_load(data_dir) -> None:
     at = _page()
-    assert not _errors(at)
+    assert not main_errors(at)
     presets = bias_presets()
     first = presets["gender_occupation"]
     # the first preset is in the form when the page opens
@@ -142,8 +119,8 @@ def test_page_renders_and_presets_load(data_dir) -> None:
     other = presets["region_adjectives"]
     at.selectbox(key="bi_preset").set_value("region_adjectives").run()
     at.button(key="bi_load").click().run()
-    _no_exception(at)
-    assert not _errors(at)
+    no_exception(at)
+    assert not main_errors(at)
     assert at.text_area(key="bi_template").value == other["template"]
     table = _group_table(at)
     assert list(table.columns) == ["group", "country"]
@@ -156,10 +133,10 @@ def test_page_renders_and_presets_load(data_dir) -> None:
 
 def test_small_sweep_runs_matches_the_engine_and_is_saved(data_dir, lm) -> None:
     at = _fill_small(_page())
-    assert not _errors(at)
+    assert not main_errors(at)
     at.button(key="bi_run").click().run(timeout=TIMEOUT)
-    _no_exception(at)
-    assert not _errors(at)
+    no_exception(at)
+    assert not main_errors(at)
     shown = at.session_state["bi_result"]
     # the form built the small spec
     assert parse_bias_spec(shown["spec"]).raw == parse_bias_spec(SMALL).raw
@@ -187,7 +164,7 @@ def test_small_sweep_runs_matches_the_engine_and_is_saved(data_dir, lm) -> None:
     assert record.result["candidates"][0]["gap"] == shown["candidates"][0]["gap"]
     # a display choice redraws from the stored numbers
     at.radio(key="bi_view_scale").set_value("prob").run()
-    _no_exception(at)
+    no_exception(at)
     assert at.session_state["bi_result"] is shown
 
 
@@ -196,8 +173,8 @@ def test_bad_inputs_are_sentences(data_dir) -> None:
 
     def run_error(expected: str) -> None:
         at.button(key="bi_run").click().run()
-        _no_exception(at)
-        assert any(expected in e for e in _errors(at)), _errors(at)
+        no_exception(at)
+        assert any(expected in e for e in main_errors(at)), main_errors(at)
         assert "bi_result" not in at.session_state
 
     # a group with one value
@@ -216,32 +193,22 @@ def test_bad_inputs_are_sentences(data_dir) -> None:
     # a CSV with the wrong columns: the CSV loader's sentence, the table unchanged
     before = _group_table(at)
     _paste(at, "name,group\nMary,female\nJohn,male\n")
-    _no_exception(at)
-    assert any("first column must be 'group'" in e for e in _errors(at))
+    no_exception(at)
+    assert any("first column must be 'group'" in e for e in main_errors(at))
     assert _group_table(at).equals(before)
     # a list whose column is not a slot of the template
     _paste(at, "group,name,job\nf,Mary,cook\nf,Ann,cook\nm,John,cook\nm,Tom,cook\n")
-    _no_exception(at)
-    assert any("no slot {job}" in e for e in _errors(at))
+    no_exception(at)
+    assert any("no slot {job}" in e for e in main_errors(at))
     # a swept slot removed from the template
     at.text_area(key="bi_template").input("{name} has worked in the same job for ten years as a").run()
-    _no_exception(at)
-    assert any("no slot {pronoun}" in e for e in _errors(at))
+    no_exception(at)
+    assert any("no slot {pronoun}" in e for e in main_errors(at))
     run_error("no slot {pronoun}")
     # unbalanced braces
     at.text_area(key="bi_template").input("{name has worked").run()
-    _no_exception(at)
-    assert any(e.startswith("Template:") for e in _errors(at))
-
-
-def _draw(path: str) -> None:
-    """AppTest script: draw a stored bias result with the page's view."""
-    import json as _json
-
-    from pages.bias_view import show_bias_result
-
-    with open(path, encoding="utf-8") as handle:
-        show_bias_result(_json.load(handle), key="t")
+    no_exception(at)
+    assert any(e.startswith("Template:") for e in main_errors(at))
 
 
 def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
@@ -252,10 +219,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
         "With <b>female</b> names the model gives ' [nurse](http://x)' 2 times the probability."
     ]
     result["candidates"][0]["text"] = " <script>alert(1)</script>"
-    path = tmp_path / "result.json"
-    path.write_text(json.dumps(result), encoding="utf-8")
-    at = AppTest.from_function(_draw, args=(str(path),), default_timeout=60).run()
-    _no_exception(at)
+    at = draw_stored("pages.bias_view", "show_bias_result", result, tmp_path)
     summary = at.info[0].value
     assert "\\<b\\>" in summary and "\\[nurse\\]" in summary  # shown literally, not as HTML or a link
     assert all("<script>" not in m.value for m in at.markdown)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +21,8 @@ from pages.few_shot import (
     pairs_from_rows,
     text_from_labels,
 )
+from tests.page_support import draw_stored, main_errors, no_exception, open_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 TIMEOUT = 240
 
 # The small task the page is driven with: 3 examples x 2 queries, 2 order trials.
@@ -62,28 +59,8 @@ SMALL = {
 }
 
 
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch) -> Path:
-    """A fresh run database for each test."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("WHYLM_DATA_DIR", str(folder))
-    monkeypatch.delenv("WHYLM_DATABASE_URL", raising=False)
-    return folder
-
-
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/few_shot.py").run()
-    _no_exception(at)
-    return at
-
-
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.main.error]
+    return open_page("pages/few_shot.py", TIMEOUT)
 
 
 def _table(at: AppTest, which: str):
@@ -141,7 +118,7 @@ def test_form_conversions() -> None:
 
 def test_page_renders_and_presets_load(data_dir) -> None:
     at = _page()
-    assert not _errors(at)
+    assert not main_errors(at)
     presets = few_shot_presets()
     first = presets["sentiment"]
     # the paper's movie-review task is in the form when the page opens
@@ -155,8 +132,8 @@ def test_page_renders_and_presets_load(data_dir) -> None:
     other = presets[other_name]
     at.selectbox(key="fs_preset").set_value(other_name).run()
     at.button(key="fs_load").click().run()
-    _no_exception(at)
-    assert not _errors(at)
+    no_exception(at)
+    assert not main_errors(at)
     assert at.text_area(key="fs_instruction").value == other["instruction"]
     assert labels_from_text(at.text_input(key="fs_labels").value) == other["labels"]
     assert _table(at, "ex").to_dict("records") == other["examples"]
@@ -167,10 +144,10 @@ def test_page_renders_and_presets_load(data_dir) -> None:
 def test_small_run_matches_the_engine_and_is_saved(data_dir, lm) -> None:
     at = _page()
     _fill_small(at)
-    assert not _errors(at)
+    assert not main_errors(at)
     at.button(key="fs_run").click().run(timeout=TIMEOUT)
-    _no_exception(at)
-    assert not _errors(at)
+    no_exception(at)
+    assert not main_errors(at)
     shown = at.session_state["fs_result"]
     # the form built the small spec
     assert parse_few_shot_spec(shown["spec"]).raw == parse_few_shot_spec(SMALL).raw
@@ -211,8 +188,8 @@ def test_bad_inputs_are_sentences(data_dir) -> None:
 
     def run_error(expected: str) -> None:
         at.button(key="fs_run").click().run()
-        _no_exception(at)
-        assert any(expected in e for e in _errors(at)), _errors(at)
+        no_exception(at)
+        assert any(expected in e for e in main_errors(at)), main_errors(at)
         assert "fs_result" not in at.session_state
         assert "fs_job" not in at.session_state
 
@@ -233,13 +210,13 @@ def test_bad_inputs_are_sentences(data_dir) -> None:
     # a CSV with the wrong columns, uploaded: the loader's sentence, the table unchanged
     before = _table(at, "q")
     at.file_uploader(key="fs_q_csv").upload("queries.csv", b"text,sentiment\nGreat.,positive\n", "text/csv").run()
-    _no_exception(at)
-    assert any("needs the columns input and label" in e and "text, sentiment" in e for e in _errors(at)), _errors(at)
+    no_exception(at)
+    assert any("needs the columns input and label" in e and "text, sentiment" in e for e in main_errors(at)), main_errors(at)
     assert _table(at, "q").equals(before)
     # the same, pasted
     _paste(at, "ex", "review;label\nGreat.;positive\n")
-    _no_exception(at)
-    assert any(e.startswith("Examples: the CSV needs the columns input and label") for e in _errors(at))
+    no_exception(at)
+    assert any(e.startswith("Examples: the CSV needs the columns input and label") for e in main_errors(at))
     # a format without {label}
     at.text_area(key="fs_example_format").input("Review: {input}\n\n").run()
     run_error("Example format: the format needs {label}")
@@ -249,7 +226,7 @@ def test_many_examples_say_sampling_before_the_run(data_dir) -> None:
     at = _page()
     rows = "".join(f"Review number {i} of the film.,{'positive' if i % 2 else 'negative'}\n" for i in range(12))
     _paste(at, "ex", "input,label\n" + rows)
-    _no_exception(at)
+    no_exception(at)
     notes = [i.value for i in at.info]
     assert any("12 examples" in n and "more than 10" in n and "switches to sampling" in n for n in notes), notes
     assert any("Shapley sampling: 25 random orders" in c.value.replace("\\", "") for c in at.caption)
@@ -259,27 +236,17 @@ def test_many_examples_say_sampling_before_the_run(data_dir) -> None:
     assert any("all 1,024 subsets" in c.value.replace("\\", "") for c in at.caption)
     # the instruction as an eleventh feature tips it over the limit
     at.checkbox(key="fs_as_feature").check().run()
-    _no_exception(at)
+    no_exception(at)
     notes = [i.value for i in at.info]
     assert any("10 examples and the instruction (11 features" in n and "switches to sampling" in n for n in notes)
     # forcing exact Shapley keeps it exact and says what it costs
     at.radio(key="fs_method").set_value("exact").run()
     assert not any("switches to sampling" in i.value for i in at.info)
     assert any("all 2,048 subsets of the 11 features" in c.value.replace("\\", "") for c in at.caption)
-    assert not _errors(at)
+    assert not main_errors(at)
 
 
 # ---------------------------------------------------------------- the view
-
-
-def _draw(path: str) -> None:
-    """AppTest script: draw a stored few-shot result with the page's view."""
-    import json as _json
-
-    from pages.few_shot_view import show_few_shot_result
-
-    with open(path, encoding="utf-8") as handle:
-        show_few_shot_result(_json.load(handle), key="t")
 
 
 def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
@@ -287,10 +254,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
 
     result = copy.deepcopy(RESULT)
     result["summary"] = "Example 3 ('I loved every <b>minute</b>', see [here](http://x)) lowers it."
-    path = tmp_path / "result.json"
-    path.write_text(json.dumps(result), encoding="utf-8")
-    at = AppTest.from_function(_draw, args=(str(path),), default_timeout=60).run()
-    _no_exception(at)
+    at = draw_stored("pages.few_shot_view", "show_few_shot_result", result, tmp_path)
     summary = at.info[0].value
     assert "\\<b\\>" in summary and "\\[here\\]" in summary  # shown literally, not as HTML or a link
     assert any("Hurting: example 3" in w.value.replace("\\", "") for w in at.warning)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +14,9 @@ import core.engine
 import pages.saved_exchange
 from core.store import RunRepository
 from core.store.database import alembic_config, create_store_engine, dispose_engines
+from tests.page_support import no_exception, open_page
 from tests.saved_runs_support import real_results, save_three
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 PAGE = "pages/saved_runs.py"
 TIMEOUT = 120
 
@@ -27,15 +25,6 @@ TIMEOUT = 120
 def results(lm):
     """(tutorial, other baselines, other values): real feature-ablation results."""
     return real_results(lm)
-
-
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch) -> Path:
-    """A fresh run database for each test."""
-    folder = tmp_path / "data"
-    monkeypatch.setenv("WHYLM_DATA_DIR", str(folder))
-    monkeypatch.delenv("WHYLM_DATABASE_URL", raising=False)
-    return folder
 
 
 @pytest.fixture()
@@ -56,19 +45,12 @@ def no_engine(monkeypatch):
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page(PAGE).run()
-    _ok(at)
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return open_page(PAGE, TIMEOUT)
 
 
 def _pick(at: AppTest, ids) -> AppTest:
     at.multiselect(key="sr_pick").set_value(list(ids)).run()
-    _ok(at)
+    no_exception(at)
     return at
 
 
@@ -131,7 +113,7 @@ def test_filters_narrow_the_table(saved, no_engine) -> None:
     at.selectbox(key="sr_f_method").set_value("feature_ablation").run()
     assert len(_table(at, "run")) == 4
     at.text_input(key="sr_f_text").input("no such title").run()
-    _ok(at)
+    no_exception(at)
     assert "No saved run matches" in _texts(at.info)
 
 
@@ -184,7 +166,7 @@ def test_a_review_note_is_shown_and_stored(saved, no_engine) -> None:
     at.radio(key=f"sr_note_verdict_{ida}").set_value("concern")
     at.text_area(key=f"sr_note_text_{ida}").input("Gendered pronoun matters <b>a lot</b>")
     _button(at, "Add note").click().run()
-    _ok(at)
+    no_exception(at)
     notes = repo.notes(ida)
     assert [(n.author, n.verdict, n.text) for n in notes] == [("Ada", "concern", "Gendered pronoun matters <b>a lot</b>")]
     shown = _table(at, "verdict")
@@ -197,16 +179,16 @@ def test_rename_and_tags(saved, no_engine) -> None:
     at = _pick(_page(), [ida])
     at.text_input(key=f"sr_title_{ida}").input("Renamed run")
     _button(at, "Rename").click().run()
-    _ok(at)
+    no_exception(at)
     assert repo.get_run(ida).title == "Renamed run"
     assert "Renamed run" in list(_table(at, "run")["title"])
     at.text_input(key=f"sr_tags_{ida}").input("reviewed, golf , ")
     _button(at, "Save tags").click().run()
-    _ok(at)
+    no_exception(at)
     assert repo.get_run(ida).tags == ("golf", "reviewed")
     at.text_input(key=f"sr_title_{ida}").input("   ")
     _button(at, "Rename").click().run()
-    _ok(at)
+    no_exception(at)
     assert at.error and repo.get_run(ida).title == "Renamed run"
 
 
@@ -214,13 +196,13 @@ def test_delete_needs_a_confirmation(saved, no_engine) -> None:
     repo, (ida, idb, _) = saved
     at = _pick(_page(), [ida])
     _button(at, "Delete this run…").click().run()
-    _ok(at)
+    no_exception(at)
     assert repo.count() == 3, "the first click only asks"
     _button(at, "Cancel").click().run()
     assert repo.count() == 3
     _button(at, "Delete this run…").click().run()
     _button(at, f"Yes, delete run {ida}").click().run()
-    _ok(at)
+    no_exception(at)
     assert ida not in [r.id for r in repo.list_runs()] and repo.count() == 2
     assert ida not in list(_table(at, "run")["run"])
     assert f"Run {ida} and its notes were deleted" in _texts(at.success)
@@ -280,12 +262,12 @@ def test_import_through_the_page_and_bad_files_are_sentences(saved, no_engine) -
     ]:
         at.file_uploader(key="sr_import_file").set_value((name, data, "application/json"))
         _button(at, "Import").click().run()
-        _ok(at)
+        no_exception(at)
         assert words in _texts(at.error), _texts(at.error)
         assert repo.count() == before, "a failed import changes nothing"
     at.file_uploader(key="sr_import_file").set_value(("runs.json", document, "application/json"))
     _button(at, "Import").click().run()
-    _ok(at)
+    no_exception(at)
     assert repo.count() == before + 2
     new = [r for r in repo.list_runs() if r.id not in (ida, idb) and r.title in ("Tutorial ablation", "Tutorial with other baselines")]
     assert len(new) == 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -19,21 +18,6 @@ from core.store import RunRepository, StoreError, save_result
 from core.store.config import sqlite_url
 from core.store.database import dispose_engines, open_engine
 from core.store.models import Note, RunTag
-from core.store.testing import POSTGRES_TEST_ENV, fresh_postgres_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path):
-    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "whylm.db")
-        dispose_engines()
-        return
-    base = os.environ.get(POSTGRES_TEST_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_TEST_ENV} is not set (source .ci/start_postgres.sh)")
-    with fresh_postgres_schema(base) as url:
-        yield url
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 
 from core.store import RunRepository
-from core.store.config import sqlite_url
-from core.store.database import dispose_engines
-from core.store.testing import POSTGRES_TEST_ENV, fresh_postgres_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS_PER_PROCESS = 200
@@ -37,18 +34,10 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path):
-    """A URL of a database that does not exist yet (SQLite) or an empty schema (PostgreSQL)."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "data" / "whylm.db")
-        dispose_engines()
-        return
-    base = os.environ.get(POSTGRES_TEST_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_TEST_ENV} is not set (source .ci/start_postgres.sh)")
-    with fresh_postgres_schema(base) as url:
-        yield url
+@pytest.fixture()
+def sqlite_file(tmp_path: Path) -> Path:
+    """The SQLite database of ``store_url`` (tests/conftest.py) here: in a folder that does not exist yet."""
+    return tmp_path / "data" / "whylm.db"
 
 
 def test_two_processes_save_concurrently(store_url: str) -> None:

@@ -28,23 +28,8 @@ from core.store.database import (
     upgrade_database,
 )
 from core.store.models import Base
-from core.store.testing import POSTGRES_TEST_ENV, fresh_postgres_schema
 
 FIRST = "0001"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path):
-    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "whylm.db")
-        dispose_engines()
-        return
-    base = os.environ.get(POSTGRES_TEST_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_TEST_ENV} is not set (source .ci/start_postgres.sh)")
-    with fresh_postgres_schema(base) as url:
-        yield url
 
 
 def digest(path: Path) -> str:
