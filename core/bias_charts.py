@@ -16,13 +16,13 @@ orange (a diverging pair that carries no good/bad meaning).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
 from core.bias_spec import plural
+from core.charts import direction_color, finite_or_none, zero_rule
 
 FIRST_COLOR = "#5e3c99"
 SECOND_COLOR = "#e66101"
@@ -40,14 +40,6 @@ CAUTION = (
 
 
 # ---------------------------------------------------------------- labels
-
-
-def _finite(value: Any) -> float | None:
-    """A finite float, or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def candidate_labels(texts: list[str]) -> list[str]:
@@ -89,7 +81,7 @@ def score_words(result: dict[str, Any]) -> str:
 
 
 def _level(result: dict[str, Any]) -> float:
-    level = _finite((result.get("spec") or {}).get("level"))
+    level = finite_or_none((result.get("spec") or {}).get("level"))
     return level if level is not None and 0 < level < 1 else 0.95
 
 
@@ -116,7 +108,7 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
     for label, entry in zip(labels, entries):
-        gap = _finite(entry.get("gap"))
+        gap = finite_or_none(entry.get("gap"))
         if gap is None:
             continue
         ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
@@ -132,11 +124,11 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
                 "text": str(entry.get("text", "")),
                 "rank": int(entry.get("rank") or len(rows) + 1),
                 "gap": gap,
-                "ci_low": _finite(ci[0]),
-                "ci_high": _finite(ci[1]),
-                "p_value": _finite(entry.get("p_value")),
-                "p_holm": _finite(entry.get("p_holm")),
-                "prob_ratio": _finite(entry.get("prob_ratio")),
+                "ci_low": finite_or_none(ci[0]),
+                "ci_high": finite_or_none(ci[1]),
+                "p_value": finite_or_none(entry.get("p_value")),
+                "p_holm": finite_or_none(entry.get("p_holm")),
+                "prob_ratio": finite_or_none(entry.get("prob_ratio")),
                 "direction": direction,
             }
         )
@@ -175,22 +167,22 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
         for name in groups:
             g = stats.get(name) or {}
             ci = list(g.get("ci") or [None, None]) + [None, None]
-            row[f"{name}: mean"] = _finite(g.get("mean"))
-            row[f"{name}: CI low"] = _finite(ci[0])
-            row[f"{name}: CI high"] = _finite(ci[1])
+            row[f"{name}: mean"] = finite_or_none(g.get("mean"))
+            row[f"{name}: CI low"] = finite_or_none(ci[0])
+            row[f"{name}: CI high"] = finite_or_none(ci[1])
         gap_ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
         ratio_ci = list(entry.get("prob_ratio_ci") or [None, None]) + [None, None]
         row.update(
             {
-                "gap": _finite(entry.get("gap")),
-                "gap CI low": _finite(gap_ci[0]),
-                "gap CI high": _finite(gap_ci[1]),
-                "p-value": _finite(entry.get("p_value")),
-                "Holm p-value": _finite(entry.get("p_holm")),
-                "effect size (d)": _finite(entry.get("effect_size")),
-                "probability ratio": _finite(entry.get("prob_ratio")),
-                "ratio CI low": _finite(ratio_ci[0]),
-                "ratio CI high": _finite(ratio_ci[1]),
+                "gap": finite_or_none(entry.get("gap")),
+                "gap CI low": finite_or_none(gap_ci[0]),
+                "gap CI high": finite_or_none(gap_ci[1]),
+                "p-value": finite_or_none(entry.get("p_value")),
+                "Holm p-value": finite_or_none(entry.get("p_holm")),
+                "effect size (d)": finite_or_none(entry.get("effect_size")),
+                "probability ratio": finite_or_none(entry.get("prob_ratio")),
+                "ratio CI low": finite_or_none(ratio_ci[0]),
+                "ratio CI high": finite_or_none(ratio_ci[1]),
             }
         )
         rows.append(row)
@@ -223,7 +215,7 @@ def score_frame(result: dict[str, Any], text: str, scale: str = "log_prob") -> p
         slots = [slots]
     rows = []
     for prompt, value in zip(prompts, values or []):
-        v = _finite(value)
+        v = finite_or_none(value)
         if v is None:
             continue
         filled = prompt.get("values") or {}
@@ -253,7 +245,7 @@ def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
         if not shares:
             continue
         for j, (feature, value) in enumerate(zip(features, shares)):
-            v = _finite(value)
+            v = finite_or_none(value)
             if v is not None:
                 rows.append(
                     {
@@ -283,11 +275,7 @@ def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     noun = value_noun(result)
     domain = [f"more likely with {a} {noun}", f"more likely with {b} {noun}", "no difference"]
     y = alt.Y("candidate:N", sort=list(frame["candidate"]), title=None, axis=alt.Axis(labelLimit=220))
-    color = alt.Color(
-        "direction:N",
-        scale=alt.Scale(domain=domain, range=[FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR]),
-        legend=alt.Legend(title=None, orient="bottom"),
-    )
+    color = direction_color(domain, [FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR])
     level = level_words(result)
     tooltip = [
         alt.Tooltip("text:N", title="Candidate"),
@@ -308,8 +296,7 @@ def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
         color=color,
         tooltip=tooltip,
     )
-    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    return alt.layer(zero, bars, dots).properties(height=alt.Step(22), width="container")
+    return alt.layer(zero_rule(), bars, dots).properties(height=alt.Step(22), width="container")
 
 
 def distribution_chart(result: dict[str, Any], text: str, scale: str = "log_prob") -> alt.LayerChart | None:
@@ -405,7 +392,7 @@ def disagreement_sentence(result: dict[str, Any]) -> str | None:
     labels = candidate_labels([e.get("text", "") for e in entries])
     odd = []
     for label, entry in zip(labels, entries):
-        gap, ratio = _finite(entry.get("gap")), _finite(entry.get("prob_ratio"))
+        gap, ratio = finite_or_none(entry.get("gap")), finite_or_none(entry.get("prob_ratio"))
         if gap is not None and ratio is not None and gap != 0 and ratio != 1 and (gap > 0) != (ratio > 1):
             odd.append(label)
     if not odd:
@@ -428,7 +415,7 @@ def facts_sentence(result: dict[str, Any]) -> str:
         )
     if meta.get("forward_passes") is not None:
         parts.append(f"{int(meta['forward_passes']):,} forward passes")
-    seconds = _finite(meta.get("seconds"))
+    seconds = finite_or_none(meta.get("seconds"))
     if seconds is not None:
         parts.append(f"{seconds:,.1f} s")
     return "; ".join(parts) + "."

@@ -3,7 +3,8 @@
 Every function takes a result as a plain dict (``RunResult.to_dict()`` or a
 stored result) and returns an altair chart, a table or a sentence; nothing
 here talks to streamlit, so the dashboard, saved runs and exports draw the
-same pictures from the same numbers.
+same pictures from the same numbers. The pieces the chart modules share
+(zero line, colour encodings, feature axis, ``finite_or_none``) live here too.
 
 Colour convention (shared with ``core.highlight``): blue pushed the model
 toward the output, red pushed it against the output, white is no effect.
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import altair as alt
 import pandas as pd
@@ -21,6 +23,8 @@ import pandas as pd
 TOWARD_COLOR = "#2166ac"
 AGAINST_COLOR = "#b2182b"
 DIVERGING_SCHEME = "redblue"  # red for negative, blue for positive (vega scheme)
+
+ChartT = TypeVar("ChartT", bound=alt.TopLevelMixin)
 
 
 # ---------------------------------------------------------------- labels and levels
@@ -69,7 +73,8 @@ def word_groups(tokens: list[str]) -> list[list[int]]:
     return groups
 
 
-def _dedupe(labels: list[str]) -> list[str]:
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """Labels made unique: a repeated label gets its occurrence number, "the (2)"."""
     seen: dict[str, int] = {}
     out = []
     for label in labels:
@@ -94,13 +99,13 @@ def at_level(result: dict[str, Any], level: str) -> dict[str, Any]:
     rows = tl.get("token_attr") or []
     out = copy.copy(result)
     if level == "tokens":
-        out["features"] = _dedupe([visible_token(t) for t in tokens])
+        out["features"] = unique_labels([visible_token(t) for t in tokens])
         out["seq_attr"] = seq
         out["token_attr"] = [list(map(float, r)) for r in rows] or None
         out["feature_tokens"] = [[i] for i in indices]
         return out
     groups = word_groups(tokens)
-    out["features"] = _dedupe([visible_token("".join(tokens[i] for i in g).strip()) for g in groups])
+    out["features"] = unique_labels([visible_token("".join(tokens[i] for i in g).strip()) for g in groups])
     out["seq_attr"] = [sum(seq[i] for i in g) for g in groups]
     out["token_attr"] = [[sum(float(r[i]) for i in g) for g in groups] for r in rows] or None
     out["feature_tokens"] = [[indices[i] for i in g] for g in groups]
@@ -152,6 +157,50 @@ def attribution_csv(result: dict[str, Any]) -> str:
     return attribution_table(result).to_csv(index=False)
 
 
+# ---------------------------------------------------------------- pieces shared by the chart modules
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A number as a finite float, or None (for booleans, non-numbers, NaN and infinities)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def zero_rule() -> alt.Chart:
+    """A vertical line at zero, to layer over horizontal bars."""
+    return alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
+
+
+def titled(chart: ChartT, title: str | None) -> ChartT:
+    """The chart with ``title`` set, or the chart unchanged when there is no title."""
+    return chart.properties(title=title) if title else chart
+
+
+def feature_axis(features: Sequence[str]) -> alt.Y:
+    """The row axis of a per-feature bar chart: features in the given order, labels up to 260 px."""
+    return alt.Y("feature:N", sort=list(features), title=None, axis=alt.Axis(labelLimit=260))
+
+
+def direction_color(domain: list[str], colors: list[str]) -> alt.Color:
+    """Bars coloured by their "direction" category (domain[i] in colors[i]), legend below without title."""
+    return alt.Color(
+        "direction:N",
+        scale=alt.Scale(domain=domain, range=colors),
+        legend=alt.Legend(title=None, orient="bottom"),
+    )
+
+
+def diverging_color(field: str, biggest: float, legend_title: str) -> alt.Color:
+    """Heatmap colour of a quantitative ``field``: red-white-blue, symmetric around zero up to ``biggest``."""
+    return alt.Color(
+        f"{field}:Q",
+        scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0),
+        legend=alt.Legend(title=legend_title),
+    )
+
+
 # ---------------------------------------------------------------- charts
 
 
@@ -176,24 +225,14 @@ def sequence_bar_chart(
     Bars pointing right (blue) pushed toward the output, left (red) against it.
     """
     frame = _feature_frame(result, values)
-    features = list(frame["feature"])
-    y = alt.Y("feature:N", sort=features, title=None, axis=alt.Axis(labelLimit=260))
+    y = feature_axis(frame["feature"])
     x = alt.X("attribution:Q", title=score_label(result))
-    color = alt.Color(
-        "direction:N",
-        scale=alt.Scale(
-            domain=["toward the output", "against the output", "no effect"],
-            range=[TOWARD_COLOR, AGAINST_COLOR, "#999999"],
-        ),
-        legend=alt.Legend(title=None, orient="bottom"),
+    color = direction_color(
+        ["toward the output", "against the output", "no effect"], [TOWARD_COLOR, AGAINST_COLOR, "#999999"]
     )
     tooltip = [alt.Tooltip("feature:N", title="Feature"), alt.Tooltip("attribution:Q", title="Attribution", format=".4f")]
     bars = alt.Chart(frame).mark_bar().encode(x=x, y=y, color=color, tooltip=tooltip)
-    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    chart = alt.layer(bars, zero).properties(height=alt.Step(26), width="container")
-    if title:
-        chart = chart.properties(title=title)
-    return chart
+    return titled(alt.layer(bars, zero_rule()).properties(height=alt.Step(26), width="container"), title)
 
 
 def token_heatmap(result: dict[str, Any], title: str | None = None) -> alt.Chart | None:
@@ -216,11 +255,7 @@ def token_heatmap(result: dict[str, Any], title: str | None = None) -> alt.Chart
         .encode(
             x=alt.X("feature:N", sort=features, title="Prompt feature", axis=alt.Axis(labelAngle=-40, labelLimit=160)),
             y=alt.Y("output token:N", sort=labels, title="Output token", axis=alt.Axis(labelLimit=200)),
-            color=alt.Color(
-                "attribution:Q",
-                scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0),
-                legend=alt.Legend(title="Attribution"),
-            ),
+            color=diverging_color("attribution", biggest, "Attribution"),
             tooltip=[
                 alt.Tooltip("output token:N", title="Output token"),
                 alt.Tooltip("feature:N", title="Feature"),
@@ -229,9 +264,7 @@ def token_heatmap(result: dict[str, Any], title: str | None = None) -> alt.Chart
         )
         .properties(height=alt.Step(22), width="container")
     )
-    if title:
-        chart = chart.properties(title=title)
-    return chart
+    return titled(chart, title)
 
 
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:

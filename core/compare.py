@@ -16,6 +16,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from core.charts import feature_axis, titled, unique_labels, zero_rule
 from core.errors import WhyLMError
 from core.result import RunResult
 
@@ -91,16 +92,6 @@ class Comparison:
         if len(self.runs) == 2:
             frame[difference_label(self)] = differences(self)
         return frame
-
-
-def unique_labels(labels: Sequence[str]) -> list[str]:
-    """Feature labels made unique: a repeated label gets its occurrence number, "the (2)"."""
-    seen: dict[str, int] = {}
-    out = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return out
 
 
 def is_attribution_result(result: Any) -> bool:
@@ -222,7 +213,7 @@ def grouped_bar_chart(comparison: Comparison, title: str | None = None) -> alt.C
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            y=alt.Y("feature:N", sort=list(comparison.labels), title=None, axis=alt.Axis(labelLimit=260)),
+            y=feature_axis(comparison.labels),
             yOffset=alt.YOffset("run:N", sort=names),
             x=alt.X("seq_attr:Q", title="Attribution (effect on the target's score)"),
             color=alt.Color("run:N", sort=names, legend=alt.Legend(title=None, orient="bottom")),
@@ -235,9 +226,7 @@ def grouped_bar_chart(comparison: Comparison, title: str | None = None) -> alt.C
         )
         .properties(height=alt.Step(16), width="container")
     )
-    if title:
-        chart = chart.properties(title=title)
-    return chart
+    return titled(chart, title)
 
 
 def difference_chart(comparison: Comparison, title: str | None = None) -> alt.LayerChart:
@@ -259,7 +248,7 @@ def difference_chart(comparison: Comparison, title: str | None = None) -> alt.La
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            y=alt.Y("feature:N", sort=list(comparison.labels), title=None, axis=alt.Axis(labelLimit=260)),
+            y=feature_axis(comparison.labels),
             x=alt.X("difference:Q", title=label),
             color=alt.Color("direction:N", legend=alt.Legend(title=None, orient="bottom")),
             tooltip=[
@@ -268,11 +257,7 @@ def difference_chart(comparison: Comparison, title: str | None = None) -> alt.La
             ],
         )
     )
-    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    chart = alt.layer(bars, zero).properties(height=alt.Step(26), width="container")
-    if title:
-        chart = chart.properties(title=title)
-    return chart
+    return titled(alt.layer(bars, zero_rule()).properties(height=alt.Step(26), width="container"), title)
 
 
 def runs_csv(runs: Sequence[ComparedRun]) -> str:

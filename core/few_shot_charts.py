@@ -18,13 +18,19 @@ Example and query texts are user text: they only ever appear as data values
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
-from core.charts import AGAINST_COLOR, DIVERGING_SCHEME, TOWARD_COLOR
+from core.charts import (
+    AGAINST_COLOR,
+    TOWARD_COLOR,
+    direction_color,
+    diverging_color,
+    finite_or_none,
+    zero_rule,
+)
 
 NEUTRAL_COLOR = "#999999"
 HELPS = "helps (raises the right label)"
@@ -36,14 +42,6 @@ VALUE_TITLE = "Change in the probability of the right label (points)"
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def _finite(value: Any) -> float | None:
-    """A finite float, or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def short_text(text: Any, width: int = LABEL_WIDTH) -> str:
@@ -98,7 +96,7 @@ def right_of(accuracy: float | None, n: int) -> str:
 
 
 def _percent(value: Any) -> float | None:
-    value = _finite(value)
+    value = finite_or_none(value)
     return None if value is None else value * 100.0
 
 
@@ -114,9 +112,9 @@ def example_frame(result: dict[str, Any]) -> pd.DataFrame:
     """
     rows = []
     for order, (label, entry) in enumerate(feature_entries(result)):
-        value = _finite(entry.get("shapley"))
-        spread = _finite(entry.get("std")) or 0.0
-        per_query = [v for v in (_finite(x) for x in entry.get("per_query") or []) if v is not None]
+        value = finite_or_none(entry.get("shapley"))
+        spread = finite_or_none(entry.get("std")) or 0.0
+        per_query = [v for v in (finite_or_none(x) for x in entry.get("per_query") or []) if v is not None]
         is_example = "index" in entry
         rows.append(
             {
@@ -149,7 +147,7 @@ def heatmap_frame(result: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for col, (label, entry) in enumerate(feature_entries(result)):
         for q, value in enumerate(entry.get("per_query") or []):
-            value = _finite(value)
+            value = finite_or_none(value)
             if value is None or q >= len(queries):
                 continue
             rows.append(
@@ -219,7 +217,7 @@ def accuracy_table(result: dict[str, Any]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
 
     def add(name: str, accuracy: Any, mean_prob: Any, average: bool = False) -> None:
-        value = _finite(accuracy)
+        value = finite_or_none(accuracy)
         right = right_of(value, n)
         if average and value is not None:
             right = f"{value * n:.1f} of {n} on average"
@@ -248,7 +246,7 @@ def accuracy_table(result: dict[str, Any]) -> pd.DataFrame:
     order = result.get("order_sensitivity") or {}
     if order.get("orders"):
         trials = len(order["orders"])
-        order_probs = [v for v in (_finite(x) for x in order.get("mean_prob") or []) if v is not None]
+        order_probs = [v for v in (finite_or_none(x) for x in order.get("mean_prob") or []) if v is not None]
         mean_prob = sum(order_probs) / len(order_probs) if order_probs else None
         add(f"Order spread: mean over {trials} random orders", order.get("mean"), mean_prob, average=True)
         add("Order spread: worst order", order.get("min"), min(order_probs) if order_probs else None)
@@ -291,8 +289,8 @@ def best_subset_sentence(result: dict[str, Any]) -> str:
     """The best subset named, with its accuracy and each chosen example's text."""
     examples = result.get("examples") or []
     chosen = [examples[i] for i in result.get("best_subset") or [] if 0 <= i < len(examples)]
-    acc = _finite((result.get("accuracy") or {}).get("best_subset"))
-    prob = _finite((result.get("mean_prob") or {}).get("best_subset"))
+    acc = finite_or_none((result.get("accuracy") or {}).get("best_subset"))
+    prob = finite_or_none((result.get("mean_prob") or {}).get("best_subset"))
     head = f"Best subset: {subset_words(result)}"
     if acc is not None:
         head += f", {right_of(acc, n_queries(result))} queries right"
@@ -305,7 +303,7 @@ def best_subset_sentence(result: dict[str, Any]) -> str:
 
 def hurting_sentence(result: dict[str, Any]) -> str:
     """The examples that lower the right label's probability on average, named in one sentence."""
-    hurt = [(label, e) for label, e in feature_entries(result) if direction(_finite(e.get("shapley"))) == HURTS]
+    hurt = [(label, e) for label, e in feature_entries(result) if direction(finite_or_none(e.get("shapley"))) == HURTS]
     if not hurt:
         return "No example lowers the probability of the right label on average."
     hurt.sort(key=lambda pair: float(pair[1]["shapley"]))
@@ -333,11 +331,6 @@ def method_words(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- charts
 
 
-def _zero_rule() -> alt.Chart:
-    """A vertical line at zero."""
-    return alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-
-
 def example_bar_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     """A bar per example (and the instruction): its mean Shapley value, helps blue / hurts red.
 
@@ -350,11 +343,7 @@ def example_bar_chart(result: dict[str, Any]) -> alt.LayerChart | None:
         return None
     features = list(frame["feature"])
     y = alt.Y("feature:N", sort=features, title=None, axis=alt.Axis(labelLimit=360))
-    color = alt.Color(
-        "direction:N",
-        scale=alt.Scale(domain=[HELPS, HURTS, NO_EFFECT], range=[TOWARD_COLOR, AGAINST_COLOR, NEUTRAL_COLOR]),
-        legend=alt.Legend(title=None, orient="bottom"),
-    )
+    color = direction_color([HELPS, HURTS, NO_EFFECT], [TOWARD_COLOR, AGAINST_COLOR, NEUTRAL_COLOR])
     tooltip = [
         alt.Tooltip("input:N", title="Text"),
         alt.Tooltip("label:N", title="Label"),
@@ -369,7 +358,7 @@ def example_bar_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     spread = base.mark_errorbar(color="#222222", ticks=True, thickness=1.5).encode(
         x=alt.X("low:Q", title=VALUE_TITLE), x2="high:Q", y=y, tooltip=tooltip
     )
-    return alt.layer(bars, spread, _zero_rule()).properties(height=alt.Step(28), width="container")
+    return alt.layer(bars, spread, zero_rule()).properties(height=alt.Step(28), width="container")
 
 
 def query_example_heatmap(result: dict[str, Any]) -> alt.Chart | None:
@@ -391,11 +380,7 @@ def query_example_heatmap(result: dict[str, Any]) -> alt.Chart | None:
         .encode(
             x=alt.X("column:N", sort=columns, title="Example", axis=alt.Axis(labelAngle=-30, labelLimit=200)),
             y=alt.Y("query:N", sort=queries, title=None, axis=alt.Axis(labelLimit=320)),
-            color=alt.Color(
-                "value:Q",
-                scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0),
-                legend=alt.Legend(title="Points"),
-            ),
+            color=diverging_color("value", biggest, "Points"),
             tooltip=[
                 alt.Tooltip("query text:N", title="Query"),
                 alt.Tooltip("expected:N", title="Right label"),

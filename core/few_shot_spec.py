@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 import string
@@ -308,26 +309,7 @@ def parse_few_shot_spec(doc: Any) -> FewShotSpec:
         f"than the limit of {EXACT_LIMIT} features allows; use auto or sampling, or drop examples.",
     )
 
-    raw = copy.deepcopy(doc)
-    raw.update(
-        kind="few_shot",
-        model=model,
-        instruction=instruction,
-        examples=[{"input": e.input, "label": e.label} for e in examples],
-        example_format=example_format,
-        query_format=query_format,
-        queries=[{"input": q.input, "label": q.label} for q in queries],
-        labels=list(labels),
-        label_prefix=label_prefix,
-        chat=chat,
-        include_instruction_as_feature=as_feature,
-        method=method_raw,
-        max_exact=max_exact,
-        n_samples=n_samples,
-        order_trials=order_trials,
-        seed=seed,
-    )
-    return FewShotSpec(
+    spec = FewShotSpec(
         model=model,
         instruction=instruction,
         examples=examples,
@@ -343,8 +325,23 @@ def parse_few_shot_spec(doc: Any) -> FewShotSpec:
         n_samples=n_samples,
         order_trials=order_trials,
         seed=seed,
-        raw=raw,
+        raw={},
     )
+    spec.raw = _filled_in_document(doc, spec)
+    return spec
+
+
+def _filled_in_document(doc: dict[str, Any], spec: FewShotSpec) -> dict[str, Any]:
+    """A copy of the spec document with every field set to its validated value (defaults filled in).
+
+    Fields keep the dataclass's order, examples and queries become ``{"input", "label"}``
+    dicts, and nothing in the copy is shared with ``doc`` or ``spec``.
+    """
+    fields = dataclasses.asdict(spec)
+    del fields["raw"]
+    raw = copy.deepcopy(doc)
+    raw.update(kind="few_shot", **fields)
+    return raw
 
 
 # ---------------------------------------------------------------- CSV uploads

@@ -215,8 +215,7 @@ def _signed_bars(frame: pd.DataFrame, label: str, value: str, title: str) -> alt
             tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{value}:Q", format=".4f")],
         )
     )
-    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#333333").encode(x="zero:Q")
-    return alt.layer(bars, zero).properties(height=alt.Step(24), width="container")
+    return alt.layer(bars, charts.zero_rule()).properties(height=alt.Step(24), width="container")
 
 
 # ---------------------------------------------------------------- one run
