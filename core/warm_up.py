@@ -16,6 +16,10 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.model_loading import LoadedModel
 
 log = logging.getLogger("whylm.warm_up")
 
@@ -51,11 +55,20 @@ def _warm(model_name: str) -> None:
             _modules_ready.set()
         from core.model_loading import load_model
 
-        load_model(model_name)
+        _first_forward(load_model(model_name))
     except Exception as exc:  # noqa: BLE001 - the page loads the model again and shows the sentence
         log.warning("The warm-up stopped (%s); the page will load the model itself.", exc)
     finally:
         _done.set()
+
+
+def _first_forward(lm: LoadedModel) -> None:
+    """One tiny forward pass: the first one in a process pays one-off set-up costs."""
+    import torch
+
+    with lm.lock, torch.no_grad():
+        ids = torch.tensor([[lm.tokenizer.eos_token_id or 0] * 8], device=lm.device)
+        lm.model(input_ids=ids)
 
 
 def start_warm_up(model_name: str = "default") -> bool:
