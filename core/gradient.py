@@ -185,6 +185,8 @@ class EmbeddingGradients:
                 for t in self.targets
             ]
         self.inputs = self.prompt_embeds[self.attributed]  # (n, hidden)
+        # every output row's token id, targets one after another (the rows' order)
+        self.target_ids = torch.tensor([t for ids in self.targets for t in ids], dtype=torch.long, device=self.device)
         self.n_outputs = sum(len(t) for t in self.targets)
 
     # ------------------------------------------------------------ public
@@ -340,16 +342,19 @@ class EmbeddingGradients:
         one row see only that row, so one backward of their sum gives every row's
         gradient at once. ``hidden`` must then carry no graph of its own.
         """
-        ids = torch.tensor([t for ids in self.targets for t in ids], dtype=torch.long, device=self.device)
         if not with_cotangent:
-            logits = self.head(hidden).float()
-            return torch.log_softmax(logits, dim=-1).gather(-1, ids.expand(len(hidden), -1)[..., None])[..., 0], None
+            return self._target_log_probs(hidden), None
         with torch.enable_grad():
             leaf = hidden.detach().requires_grad_(True)
-            logits = self.head(leaf).float()
-            lp = torch.log_softmax(logits, dim=-1).gather(-1, ids.expand(len(leaf), -1)[..., None])[..., 0]
+            lp = self._target_log_probs(leaf)
             (cotangent,) = torch.autograd.grad(lp.sum(), leaf)
         return lp.detach(), cotangent
+
+    def _target_log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(k, rows) log-probability of each row's target token under the output head."""
+        logits = self.head(hidden).float()
+        picked = self.target_ids.expand(len(hidden), -1)[..., None]
+        return torch.log_softmax(logits, dim=-1).gather(-1, picked)[..., 0]
 
     def _shape(self) -> tuple[int, int, int, int, int, int]:
         cfg = self._cfg
