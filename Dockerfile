@@ -15,15 +15,16 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requir
 
 COPY core ./core
 COPY pages ./pages
+COPY ui ./ui
 COPY app.py ./
 COPY .streamlit ./.streamlit
 COPY examples ./examples
 
 # Dequantise the bundled model once at build time so the container starts in seconds.
-RUN python -c "from core.model_loading import load_model; load_model('default')" \
+RUN python -c "from core.models.loading import load_model; load_model('default')" \
  && useradd --create-home whylm && mkdir -p /data && chown -R whylm /data /cache
 USER whylm
 VOLUME ["/data"]
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health')"
-CMD ["python", "-m", "core.serve", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+CMD ["python", "-m", "ui.serve", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

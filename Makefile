@@ -26,7 +26,7 @@ setup-dev: $(VENV)/.installed-dev
 
 # STREAMLIT_ARGS passes options to Streamlit, e.g. make run STREAMLIT_ARGS="--server.port 8600"
 run: setup
-	$(BIN)/python -m core.serve $(STREAMLIT_ARGS)
+	$(BIN)/python -m ui.serve $(STREAMLIT_ARGS)
 
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)

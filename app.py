@@ -1,26 +1,22 @@
-"""WhyLM dashboard: page setup, navigation and the shared sidebar (``streamlit run app.py``).
+"""WhyLM dashboard: page setup, navigation and the shared sidebar (``python -m ui.serve``).
 
-Pages are listed here by file; a page appears only once its file exists, so a
-new page can be added without editing this file.
+The five pages are listed here by section; each is a short script in
+``pages/`` whose building blocks live in the ``ui`` package.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
 st.set_page_config(page_title="WhyLM", page_icon=":material/insights:", layout="wide")
 
-from core.warm_up import importing_modules, wait_for_modules  # noqa: E402 - after set_page_config
+from ui.warm_up import importing_modules, wait_for_modules  # noqa: E402 - after set_page_config
 
-if importing_modules():  # started by `python -m core.serve`: wait for it rather than import beside it
+if importing_modules():  # started by `python -m ui.serve`: wait for it rather than import beside it
     with st.spinner("Starting WhyLM…"):
         wait_for_modules()
 
-from pages.common import render_sidebar  # noqa: E402 - after the warm-up
-
-HERE = Path(__file__).resolve().parent
+from ui.common import render_sidebar  # noqa: E402 - after the warm-up
 
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "Explain": [
@@ -38,17 +34,14 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
 
 
 def build_navigation() -> dict[str, list[st.Page]]:
-    """The pages whose files exist, by section; "Explain a prompt" is the start page."""
-    nav: dict[str, list[st.Page]] = {}
-    for section, pages in SECTIONS.items():
-        found = [
+    """The pages by section; "Explain a prompt" is the start page."""
+    return {
+        section: [
             st.Page(path, title=title, icon=icon, default=path == "pages/explain.py")
             for path, title, icon in pages
-            if (HERE / path).is_file()
         ]
-        if found:
-            nav[section] = found
-    return nav
+        for section, pages in SECTIONS.items()
+    }
 
 
 page = st.navigation(build_navigation())

@@ -30,12 +30,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.bias_data import bias_presets  # noqa: E402
-from core.bias_spec import parse_bias_spec, sweep_prompts  # noqa: E402
-from core.features import encode_prompts  # noqa: E402
-from core.model_loading import load_model  # noqa: E402
-from core.scorer import BatchedScorer  # noqa: E402
-from core.targets import encode_target  # noqa: E402
+from core.attribution.features import encode_prompts  # noqa: E402
+from core.attribution.scorer import BatchedScorer  # noqa: E402
+from core.attribution.targets import encode_target  # noqa: E402
+from core.models.loading import load_model  # noqa: E402
+from core.probes.bias.data import bias_presets  # noqa: E402
+from core.probes.bias.spec import parse_bias_spec, sweep_prompts  # noqa: E402
 
 
 def score_alone(lm, prompt_ids: list[int], cand_ids: list[int]) -> float:

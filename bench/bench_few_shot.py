@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.few_shot import run_few_shot  # noqa: E402
-from core.few_shot_spec import few_shot_presets, parse_few_shot_spec  # noqa: E402
-from core.model_loading import load_model  # noqa: E402
-from core.perturbation import all_masks  # noqa: E402
+from core.attribution.perturbation import all_masks  # noqa: E402
+from core.models.loading import load_model  # noqa: E402
+from core.probes.few_shot.run import run_few_shot  # noqa: E402
+from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec  # noqa: E402
 
 EXTRA_EXAMPLES = [
     {"input": "Clumsy editing and a soundtrack that never stops shouting.", "label": "negative"},

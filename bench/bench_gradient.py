@@ -31,7 +31,7 @@ TARGET = "playing golf, hiking, and cooking."
 
 CHILD = r"""
 import json, resource, sys, time
-from core.model_loading import load_model
+from core.models.loading import load_model
 from core.engine import run
 import gc
 def status(key):
@@ -80,7 +80,7 @@ def ours(steps: int):
     import numpy as np
 
     from core.engine import run
-    from core.model_loading import load_model
+    from core.models.loading import load_model
 
     spec = {
         "model": MODEL,
@@ -100,7 +100,7 @@ def captum(steps: int):
     """Captum's LLMGradientAttribution over LayerIntegratedGradients, same settings."""
     from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTokenInput
 
-    from core.model_loading import load_model
+    from core.models.loading import load_model
 
     lm = load_model(MODEL)
     lig = LayerIntegratedGradients(lm.model, lm.model.model.embed_tokens)
@@ -129,7 +129,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from core.model_loading import load_model
+    from core.models.loading import load_model
 
     lm = load_model(MODEL)
     print(f"torch threads: {torch.get_num_threads()}, device: {lm.device}")

@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from captum.attr import FeatureAblation, LLMAttribution, ShapleyValues, TextTemplateInput  # noqa: E402
 
-from core.engine import prepare, run  # noqa: E402
-from core.features import encode_prompts  # noqa: E402
-from core.model_loading import load_model  # noqa: E402
-from core.spec import parse_spec  # noqa: E402
+from core.attribution.engine import prepare  # noqa: E402
+from core.attribution.features import encode_prompts  # noqa: E402
+from core.attribution.spec import parse_spec  # noqa: E402
+from core.engine import run  # noqa: E402
+from core.models.loading import load_model  # noqa: E402
 
 TEMPLATE = "{} lives in {}, {} and is a {}. {} personal interests include"
 VALUES = ["Dave", "Palm Coast", "FL", "lawyer", "His"]
@@ -60,7 +61,7 @@ def bare_forward_time(lm, spec_doc) -> float:
     """One padded batch of every distinct prompt the engine evaluates, plain forward."""
     spec = parse_spec(spec_doc)
     ctx = prepare(spec, lm)
-    from core.perturbation import PLANNERS
+    from core.attribution.perturbation import PLANNERS
 
     planner, _ = PLANNERS[spec.method_name]
     plan = planner(len(ctx.layout.features), spec.params, np.random.default_rng(0))

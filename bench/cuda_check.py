@@ -7,7 +7,7 @@ model's real tokenizer, saved as an ordinary model folder:
     python bench/cuda_check.py make FOLDER     # here: write the folder
     python bench/cuda_check.py check FOLDER    # on the GPU machine
 
-``check`` loads the folder through ``core.model_loading.load_model`` on CUDA and on
+``check`` loads the folder through ``core.models.loading.load_model`` on CUDA and on
 the CPU, then runs the same specs on both devices and compares: the batched
 scorer against a plain forward, exact Shapley (with the shared-prefix cache in
 chat mode), Kernel SHAP, and the gradient methods. It prints one line per check
@@ -31,7 +31,7 @@ def make(folder: Path) -> None:
     """A small random Llama with the bundled tokenizer, saved with save_pretrained."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from core.model_loading import bundled_cache_folder, load_model
+    from core.models.loading import bundled_cache_folder, load_model
 
     load_model("default", device="cpu")
     cached = bundled_cache_folder()
@@ -102,9 +102,9 @@ SPECS = {
 
 def check(folder: Path) -> int:
     """Run the same specs on CUDA and CPU; compare."""
+    from core.attribution.scorer import BatchedScorer
     from core.engine import run
-    from core.model_loading import load_model
-    from core.scorer import BatchedScorer
+    from core.models.loading import load_model
 
     print(f"torch {torch.__version__}, cuda available: {torch.cuda.is_available()}")
     if not torch.cuda.is_available():

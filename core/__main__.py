@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.errors import WhyLMError
 
@@ -57,18 +58,29 @@ def cmd_run(argv: list[str]) -> int:
     result = run(doc, progress=None if args.quiet else _progress)
     out = result.to_dict()
     if args.save:
-        from core.store import save_result
+        from core.saved_runs import save_run
+        from core.store import RunRepository
 
-        run_id = save_result(out, result.spec, title=args.title or doc.get("title"), tags=args.tag or doc.get("tags", []))
+        title, tags = args.title or doc.get("title"), args.tag or doc.get("tags", [])
+        run_id = save_run(RunRepository(), doc, result, title=title, tags=tags)
         out["meta"]["run_id"] = run_id
         print(f"saved as run {run_id}", file=sys.stderr)
     print(json.dumps(out, indent=args.indent, ensure_ascii=False))
     return 0
 
 
+def _saved_documents(
+    spec: dict[str, Any], result: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """How ``runs import`` saves a run: ``core.saved_runs.saved_documents`` (imported when first used)."""
+    from core.saved_runs import saved_documents
+
+    return saved_documents(spec, result)
+
+
 def cmd_methods(argv: list[str]) -> int:
     """List the methods and their parameters."""
-    from core.methods import METHODS
+    from core.attribution.methods import METHODS
 
     for m in METHODS.values():
         params = ", ".join(f"{p.name}={p.default}" for p in m.params) or "no parameters"
@@ -91,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "runs":
             from core.store.cli import main_runs
 
-            return main_runs(rest)
+            return main_runs(rest, prepare=_saved_documents)
         if command == "db":
             from core.store.cli import main_db
 

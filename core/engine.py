@@ -1,184 +1,20 @@
-"""The engine: a run spec in, a run result out.
+"""The engine: a run spec in, a run result out, for every run kind.
 
-``run(spec)`` validates the spec, loads the model, lays the prompt out into
-features, resolves the target, and runs the method: perturbation methods
-evaluate every distinct perturbed prompt once through the batched scorer;
-gradient methods go through ``core.gradient``.
+``run(spec)`` finds the spec's kind in ``core.kinds.RUN_KINDS`` and calls that
+kind's runner: attribution runs go to ``core.attribution.engine``, the probes
+to ``core.probes.bias.run`` and ``core.probes.few_shot.run``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from core import __version__
-from core.errors import SpecError
-from core.features import (
-    PromptLayout,
-    apply_chat,
-    encode_prompt,
-    encode_prompts,
-    layout_from_template,
-    layout_from_text,
-    prompt_tokens_and_coverage,
-)
-from core.model_loading import LoadedModel, load_model
-from core.perturbation import PLANNERS, mask_codes
-from core.result import RunResult
-from core.scorer import BatchedScorer, Progress, ShouldStop
-from core.spec import RunSpec, parse_spec
-from core.targets import TargetPlan, resolve_target, score_matrix
-
-
-@dataclass
-class RunContext:
-    """Everything a method needs: the spec, the model, the prompt layout and the target."""
-
-    spec: RunSpec
-    lm: LoadedModel
-    layout: PromptLayout
-    prompt_ids: list[int]
-    target: TargetPlan
-    prompt_tokens: list[str]
-    feature_tokens: list[list[int]]
-    user_token_idx: list[int]
-    progress: Progress | None
-    should_stop: ShouldStop | None
-
-
-def build_layout(spec: RunSpec, tokenizer: Any) -> PromptLayout:
-    """The prompt of a spec laid out into features (chat-wrapped when asked)."""
-    prompt = spec.prompt
-    if "template" in prompt:
-        layout = layout_from_template(
-            prompt["template"],
-            prompt.get("values"),
-            prompt.get("baselines"),
-            prompt.get("groups"),
-            prompt.get("paired"),
-        )
-    else:
-        layout = layout_from_text(
-            prompt["text"], prompt["granularity"], tokenizer, prompt.get("baseline", "")
-        )
-    if not layout.features:
-        raise SpecError("prompt", "the prompt has no features to attribute to; add some text.")
-    if spec.chat:
-        apply_chat(layout, tokenizer)
-    return layout
-
-
-def prepare(
-    spec: RunSpec,
-    lm: LoadedModel,
-    progress: Progress | None = None,
-    should_stop: ShouldStop | None = None,
-) -> RunContext:
-    """Lay out the prompt, tokenize it, check its length and resolve the target."""
-    layout = build_layout(spec, lm.tokenizer)
-    user_text = layout.render([True] * len(layout.features), {})
-    prompt_ids = encode_prompt(lm.tokenizer, layout.full_prompt(user_text), layout.chat)
-    if not prompt_ids:
-        raise SpecError("prompt", "the prompt is empty; write the text to explain.")
-    if len(prompt_ids) >= lm.max_context:
-        raise SpecError(
-            "prompt",
-            f"the prompt is {len(prompt_ids)} tokens, longer than this model's context of "
-            f"{lm.max_context} tokens; shorten it.",
-        )
-    target = resolve_target(lm, spec.target, prompt_ids)
-    longest = len(prompt_ids) + max(len(target.ids), len(target.contrast_ids or []))
-    if longest > lm.max_context:
-        raise SpecError(
-            "target",
-            f"the prompt and target together are {longest} tokens, longer than this model's "
-            f"context of {lm.max_context} tokens; shorten the prompt or the target.",
-        )
-    tokens, coverage, user_idx = prompt_tokens_and_coverage(layout, lm.tokenizer)
-    return RunContext(
-        spec, lm, layout, prompt_ids, target, tokens, coverage, user_idx, progress, should_stop
-    )
-
-
-def start_token_id(tokenizer: Any) -> int:
-    """The token a model reads before an empty prompt: BOS, else end-of-text, else 0."""
-    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return int(token_id)
-    return 0
-
-
-def run_perturbation(ctx: RunContext) -> dict[str, Any]:
-    """Run a perturbation method; return the result's attribution fields."""
-    spec, layout, lm = ctx.spec, ctx.layout, ctx.lm
-    n = len(layout.features)
-    planner, combiner = PLANNERS[spec.method_name]
-    rng = np.random.default_rng(spec.seed)
-    texts: dict[str, int] = {}
-
-    def text_index(mask: np.ndarray, baselines: dict[str, str]) -> int:
-        text = layout.full_prompt(layout.render(mask, baselines))
-        return texts.setdefault(text, len(texts))
-
-    all_index = text_index(np.ones(n, bool), {})
-    trials = []
-    for _ in range(spec.trials):
-        baselines = (
-            layout.sample_baselines(rng) if layout.has_sampled_baselines else layout.fixed_baselines()
-        )
-        plan = planner(n, spec.params, rng)
-        codes = mask_codes(plan.masks)
-        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-        rows = np.array([text_index(plan.masks[i], baselines) for i in first])
-        none_index = text_index(np.zeros(n, bool), baselines)
-        trials.append((plan, rows[inverse.reshape(-1)], none_index))
-
-    prompt_texts = list(texts)
-    prompt_ids = encode_prompts(lm.tokenizer, prompt_texts, layout.chat)
-    empty_prompts = 0
-    for ids in prompt_ids:
-        if not ids:
-            # Every feature removed and no context left: the model starts from its
-            # start-of-text token, as it would for an empty prompt.
-            ids.append(start_token_id(lm.tokenizer))
-            empty_prompts += 1
-    scorer = BatchedScorer(lm, progress=ctx.progress, should_stop=ctx.should_stop)
-    target = ctx.target
-    rows_a = [(ids, target.ids) for ids in prompt_ids]
-    rows_b = [(ids, target.contrast_ids) for ids in prompt_ids] if target.contrast_ids else []
-    logp = scorer.log_probs(rows_a + rows_b)
-    values = score_matrix(
-        logp[: len(rows_a)], logp[len(rows_a) :] if rows_b else None, spec.score
-    )
-    attr = np.zeros((values.shape[1], n))
-    none_values = np.zeros(values.shape[1])
-    for plan, rows, none_index in trials:
-        attr += combiner(plan, values[rows], spec.params)
-        none_values += values[none_index]
-    attr /= spec.trials
-    none_values /= spec.trials
-    all_values = values[all_index]
-    return {
-        "seq_attr": attr[0].tolist(),
-        "token_attr": attr[1:].tolist(),
-        "score_all": float(all_values[0]),
-        "score_none": float(none_values[0]),
-        "token_score_all": all_values[1:].tolist(),
-        "token_score_none": none_values[1:].tolist(),
-        "extra": {"distinct_prompts": len(prompt_texts), "empty_prompts": empty_prompts},
-        "forward_passes": len(rows_a) + len(rows_b),
-        "model_calls": scorer.model_calls,
-    }
-
-
-PROBES: dict[str, tuple[str, str]] = {
-    "bias": ("core.bias", "run_bias"),
-    "few_shot": ("core.few_shot", "run_few_shot"),
-}
+from core.attribution.scorer import Progress, ShouldStop
+from core.attribution.spec import RunSpec
+from core.kinds import RUN_KINDS, run_kind
+from core.models.loading import LoadedModel, load_model
+from core.result_json import JsonResult
 
 
 def run(
@@ -187,55 +23,15 @@ def run(
     should_stop: ShouldStop | None = None,
     lm: LoadedModel | None = None,
     loader: Callable[[str], LoadedModel] = load_model,
-) -> RunResult:
-    """Run a spec and return its result (probe kinds return their own result object).
+) -> JsonResult:
+    """Run a spec and return its kind's result (``RunResult``, ``BiasResult`` or ``FewShotResult``).
 
     Args:
-        spec_doc: the spec document (or an already parsed RunSpec).
+        spec_doc: the spec document (or an already parsed attribution ``RunSpec``).
         progress: called with (forward passes done, total).
         should_stop: polled between batches; True stops the run (``Cancelled``).
         lm: an already loaded model (otherwise loaded by name, once per process).
+        loader: loads a model by name when ``lm`` is None.
     """
-    started = time.perf_counter()
-    if isinstance(spec_doc, dict) and spec_doc.get("kind") in PROBES:
-        import importlib
-
-        module, function = PROBES[spec_doc["kind"]]
-        probe = getattr(importlib.import_module(module), function)
-        return probe(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
-    spec = spec_doc if isinstance(spec_doc, RunSpec) else parse_spec(spec_doc)
-    lm = lm or loader(spec.model)
-    with lm.lock:
-        ctx = prepare(spec, lm, progress, should_stop)
-        if spec.method.family == "gradient":
-            from core.gradient import run_gradient
-
-            out = run_gradient(ctx)
-        else:
-            out = run_perturbation(ctx)
-    features = out.pop("features", ctx.layout.labels)
-    feature_tokens = out.pop("feature_tokens", ctx.feature_tokens)
-    meta = {
-        "model_name": lm.display_name,
-        "model": spec.model,
-        "model_revision": lm.revision,
-        "device": str(lm.device),
-        "method": spec.method_name,
-        "n_features": len(features),
-        "trials": spec.trials,
-        "forward_passes": out.pop("forward_passes"),
-        "model_calls": out.pop("model_calls", None),
-        "seconds": round(time.perf_counter() - started, 4),
-        "version": __version__,
-    }
-    return RunResult(
-        kind=spec.kind,
-        spec=spec.raw,
-        features=features,
-        output_tokens=ctx.target.output_tokens,
-        prompt_tokens=ctx.prompt_tokens,
-        feature_tokens=feature_tokens,
-        target=ctx.target.to_dict(),
-        meta=meta,
-        **out,
-    )
+    kind = RUN_KINDS["attribution"] if isinstance(spec_doc, RunSpec) else run_kind(spec_doc)
+    return kind.run(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)

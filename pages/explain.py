@@ -1,174 +1,21 @@
-"""Explain a prompt: perturbation attribution over template slots or text segments."""
+"""Explain a prompt: perturbation attribution over template slots or text segments.
+
+The form is ``ui.explain_form``; the run goes through ``core.engine.run`` in a
+background thread and is saved; the result is drawn by ``ui.result_view``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
-from core.features import GRANULARITIES
-from core.presets import preset
-from core.spec import MAX_TRIALS, parse_spec
-from pages.common import chosen_model_name, error_sentence
-from pages.method_form import method_form, method_state
-from pages.page_parts import spec_problem, worked_example_picker
-from pages.result_view import show_result
-from pages.run_job import run_controls
-from pages.spec_form import (
-    load_slot_rows,
-    prompt_from_rows,
-    rows_from_prompt,
-    score_form,
-    slot_table,
-    target_form,
-    target_state,
+from ui.explain_form import JOB_KEY, PREFIX, RESULT_KEY, explain_form
+from ui.result_view import show_result
+from ui.run_job import run_controls
+
+st.title("Explain a prompt")
+st.caption(
+    "Which parts of the prompt made the model write this output? WhyLM switches parts off (or "
+    "swaps them for a baseline) and measures how the output's probability moves."
 )
-
-PREFIX = "ex"
-JOB_KEY = "ex_job"
-RESULT_KEY = "ex_result"
-TEMPLATE = "Template with slots"
-PLAIN = "Plain text"
-
-
-def load_example(prefix: str = PREFIX) -> None:
-    """Button callback: fill the form with the chosen worked example."""
-    example = preset(st.session_state[f"{prefix}_preset"])
-    spec = example.spec_copy()
-    state: dict[str, Any] = {}
-    prompt = spec["prompt"]
-    if "template" in prompt:
-        state[f"{prefix}_prompt_kind"] = TEMPLATE
-        state[f"{prefix}_template"] = prompt["template"]
-        load_slot_rows(prefix, rows_from_prompt(prompt))
-    else:
-        state[f"{prefix}_prompt_kind"] = PLAIN
-        state[f"{prefix}_text"] = prompt["text"]
-        state[f"{prefix}_granularity"] = prompt.get("granularity", "word")
-        state[f"{prefix}_text_baseline"] = prompt.get("baseline", "")
-    state[f"{prefix}_chat"] = bool(spec.get("chat", False))
-    state.update(target_state(prefix, spec["target"]))
-    state[f"{prefix}_score"] = spec.get("score", "log_prob")
-    state.update(method_state(prefix, spec["method"]))
-    state[f"{prefix}_trials"] = int(spec.get("trials", 1))
-    state[f"{prefix}_seed"] = int(spec.get("seed", 0))
-    state[f"{prefix}_title"] = example.title
-    for key, value in state.items():
-        st.session_state[key] = value
-
-
-def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
-    """Template (with the slot table) or plain text (with a granularity); returns (prompt, error)."""
-    st.session_state.setdefault(f"{PREFIX}_prompt_kind", TEMPLATE)
-    kind = st.radio(
-        "Prompt",
-        [TEMPLATE, PLAIN],
-        key=f"{PREFIX}_prompt_kind",
-        horizontal=True,
-        help="A template lets you choose the parts to explain; plain text is cut into words, sentences, …",
-    )
-    if kind == TEMPLATE:
-        st.session_state.setdefault(f"{PREFIX}_template", "")
-        template = st.text_area(
-            "Template",
-            key=f"{PREFIX}_template",
-            height=90,
-            placeholder="{name} lives in {city} and is a {job}. {pronoun} personal interests include",
-            help="Mark each part to explain with {a_name} (or {}); write {{ or }} for a literal brace.",
-        )
-        if not template.strip():
-            st.caption("Write a template; its {slots} appear here as a table to fill in.")
-            return None, "Prompt: the template is empty; write the text to explain, with {slots} to explain."
-        rows, error = slot_table(PREFIX, template)
-        if error:
-            st.error(error_sentence_from_text(error))
-            return None, None
-        return prompt_from_rows(template, rows or []), None
-    st.session_state.setdefault(f"{PREFIX}_text", "")
-    st.session_state.setdefault(f"{PREFIX}_granularity", "word")
-    st.session_state.setdefault(f"{PREFIX}_text_baseline", "")
-    text = st.text_area("Prompt text", key=f"{PREFIX}_text", height=110)
-    c1, c2 = st.columns(2)
-    granularity = c1.selectbox(
-        "Explain it by", list(GRANULARITIES), key=f"{PREFIX}_granularity", help="How the text is cut into features."
-    )
-    baseline = c2.text_input(
-        "Replacement for an absent part",
-        key=f"{PREFIX}_text_baseline",
-        help="Empty removes the part; otherwise this text stands in for it (for example 'something').",
-    )
-    prompt: dict[str, Any] = {"text": text, "granularity": granularity}
-    if baseline:
-        prompt["baseline"] = baseline
-    return prompt, None
-
-
-def error_sentence_from_text(text: str) -> str:
-    """A SpecError text as shown ("prompt.template: ..." becomes "Prompt: ...")."""
-    if text.startswith("prompt.template: "):
-        return "Template: " + text[len("prompt.template: ") :]
-    return text
-
-
-def build_spec() -> tuple[dict[str, Any] | None, str | None]:
-    """Draw the whole form; return (spec, None) or (None, a sentence saying what to fix)."""
-    prompt, prompt_error = prompt_form()
-    st.session_state.setdefault(f"{PREFIX}_chat", False)
-    chat = st.checkbox(
-        "Chat mode: wrap the prompt in the model's chat template",
-        key=f"{PREFIX}_chat",
-        help="Use this for instruction-tuned models answering a question; the template's text is never a feature.",
-    )
-    target = target_form(PREFIX, allow_contrast=True)
-    score = score_form(PREFIX)
-    method = method_form(PREFIX, "perturbation")
-    st.session_state.setdefault(f"{PREFIX}_trials", 1)
-    st.session_state.setdefault(f"{PREFIX}_seed", 0)
-    c1, c2 = st.columns(2)
-    trials = c1.number_input(
-        "Trials",
-        min_value=1,
-        max_value=MAX_TRIALS,
-        step=1,
-        key=f"{PREFIX}_trials",
-        help="Repeat the run with freshly drawn alternatives and random samples, and average.",
-    )
-    seed = c2.number_input("Random seed", step=1, key=f"{PREFIX}_seed", help="The same seed gives the same numbers.")
-    if prompt is None:
-        return None, prompt_error
-    spec = {
-        "kind": "attribution",
-        "model": chosen_model_name() or "default",
-        "prompt": prompt,
-        "chat": bool(chat),
-        "target": target,
-        "score": score,
-        "method": method,
-        "trials": int(trials),
-        "seed": int(seed),
-    }
-    return spec, None
-
-
-def main() -> None:
-    """The page."""
-    st.title("Explain a prompt")
-    st.caption(
-        "Which parts of the prompt made the model write this output? WhyLM switches parts off (or "
-        "swaps them for a baseline) and measures how the output's probability moves."
-    )
-    worked_example_picker(PREFIX, "explain", load_example)
-    st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
-
-    spec, form_error = build_spec()
-    run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, lambda: check(spec, form_error), show_result)
-
-
-def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
-    """The sentence that says what to fix in the form, or None when the spec can run."""
-    if spec is None:
-        return form_error
-    return spec_problem(parse_spec, spec, error_sentence)
-
-
-main()
+spec, check = explain_form()
+run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, check, show_result)

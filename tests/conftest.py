@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.model_loading import LoadedModel, load_model
+from core.models.loading import LoadedModel, load_model
 from core.store.config import sqlite_url
 from core.store.database import dispose_engines
-from core.store.testing import POSTGRES_TEST_ENV, fresh_postgres_schema
+from tests.store_support import POSTGRES_TEST_ENV, fresh_postgres_schema
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def browser():
 
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 
     assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}: run `apt-get install chromium`."
     with sync_playwright() as pw:
@@ -65,3 +65,10 @@ def store_url(request: pytest.FixtureRequest, sqlite_file: Path) -> Iterator[str
         pytest.skip(f"{POSTGRES_TEST_ENV} is not set (source .ci/start_postgres.sh)")
     with fresh_postgres_schema(base) as url:
         yield url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is also a slow one, so ``-m "not slow"`` is the quick loop."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

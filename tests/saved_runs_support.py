@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.engine import run
-from core.model_loading import LoadedModel
+from core.models.loading import LoadedModel
 from core.store import RunRepository
 
 ROOT = Path(__file__).resolve().parent.parent

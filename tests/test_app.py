@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -11,13 +10,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.engine
+from core.attribution.presets import PRESETS, preset, presets_for
+from core.attribution.spec import parse_spec
 from core.errors import Cancelled, WhyLMError
-from core.presets import PRESETS, preset, presets_for
-from core.spec import parse_spec
 from core.store import RunRepository
-from pages.run_job import RunJob, _work
-from pages.spec_form import prompt_from_rows, rows_from_prompt
 from tests.page_support import APP, ROOT, no_exception
+from ui.run_job import RunJob, _work
+from ui.spec_form import prompt_from_rows, rows_from_prompt
 
 TIMEOUT = 240
 
@@ -109,7 +108,6 @@ def test_changing_a_display_option_does_not_recompute(data_dir, lm, monkeypatch)
     assert any("output tokens 1\u20133" in m.value for m in at.markdown)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("core.gradient") is None, reason="core.gradient has not landed")
 def test_token_gradient_preset_matches_the_engine(data_dir, lm) -> None:
     example = presets_for("token_gradients")[0]
     at = _app("pages/token_gradients.py")

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.bias import BiasResult, run_bias
-from core.bias_data import DATA_DIR, bias_presets, sweep_from_csv
-from core.bias_spec import parse_bias_spec
+from core.attribution.features import encode_prompt
 from core.engine import run as engine_run
 from core.errors import Cancelled, SpecError
-from core.features import encode_prompt
+from core.probes.bias.data import DATA_DIR, bias_presets, sweep_from_csv
+from core.probes.bias.run import BiasResult, run_bias
+from core.probes.bias.spec import parse_bias_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

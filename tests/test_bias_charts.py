@@ -1,4 +1,4 @@
-"""core.bias_charts: gap chart marks and intervals, tables, per-prompt scores, attribution heatmap, escaping.
+"""core.probes.bias.charts: gap chart marks and intervals, tables, per-prompt scores, attribution heatmap, escaping.
 
 Mechanics only: the results here are written by hand (no model), so every
 expected value is the input itself, not a number copied from a run.
@@ -13,100 +13,9 @@ import math
 import pandas as pd
 import pytest
 
-from core import bias_charts
-from core.charts import chart_svg
-
-
-def _entry(text: str, rank: int, gap: float | None, ci: list, attr: list | None = None) -> dict:
-    """One candidate entry shaped like core.bias output; per-group stats derived from the gap."""
-    return {
-        "text": text,
-        "index": rank - 1,
-        "rank": rank,
-        "groups": {
-            "female": {
-                "n": 2,
-                "mean": -5.0,
-                "ci": [-5.5, -4.5],
-                "sd": 0.3,
-                "prob": 0.4,
-                "prob_ci": [0.3, 0.5],
-            },
-            "male": {
-                "n": 2,
-                "mean": -5.0 - (gap or 0.0),
-                "ci": [-6.0, -5.0],
-                "sd": 0.2,
-                "prob": 0.2,
-                "prob_ci": [0.1, 0.3],
-            },
-        },
-        "gap": gap,
-        "gap_ci": ci,
-        "p_value": 0.01 * rank,
-        "p_holm": 0.03 * rank,
-        "effect_size": 1.5 / rank,
-        "prob_ratio": 2.0 / rank,
-        "prob_ratio_ci": [1.0 / rank, 3.0 / rank],
-        "prob_ratio_p": 0.02,
-        "log_probs": [-4.0 - rank, -4.5 - rank, -6.0, -6.5],
-        "renorm_probs": [0.5, 0.4, 0.2, 0.1],
-        "attribution": {"gap": attr} if attr is not None else None,
-    }
-
-
-RESULT = {
-    "kind": "bias",
-    "spec": {
-        "template": "{name} works. {pronoun} is a",
-        "sweep": {"slots": ["name", "pronoun"]},
-        "level": 0.9,
-    },
-    "groups": [{"name": "female", "n_values": 2}, {"name": "male", "n_values": 2}],
-    "compare": ["female", "male"],
-    "score": "log_prob",
-    "prompts": [
-        {
-            "group": "female",
-            "unit": 0,
-            "values": {"name": "Mary", "pronoun": "She"},
-            "text": "Mary works. She is a",
-        },
-        {
-            "group": "female",
-            "unit": 1,
-            "values": {"name": "Ann", "pronoun": "She"},
-            "text": "Ann works. She is a",
-        },
-        {
-            "group": "male",
-            "unit": 2,
-            "values": {"name": "John", "pronoun": "He"},
-            "text": "John works. He is a",
-        },
-        {
-            "group": "male",
-            "unit": 3,
-            "values": {"name": "Tom", "pronoun": "He"},
-            "text": "Tom works. He is a",
-        },
-    ],
-    "candidates": [
-        _entry(" nurse", 1, 2.0, [1.5, 2.5], [0.4, 1.6]),
-        _entry(" mechanic", 2, -1.2, [-1.9, -0.4], [-0.2, -1.0]),
-        _entry(" baker", 3, 0.1, [-0.3, 0.5], [0.05, 0.05]),
-        _entry(" void", 4, None, [None, None], None),
-    ],
-    "attribution": {"method": "feature_ablation", "features": ["name", "pronoun"], "prompts": [0, 2]},
-    "summary": ["Two female and two male names were scored."],
-    "meta": {
-        "model_name": "hand-made",
-        "n_prompts": 4,
-        "n_candidates": 4,
-        "forward_passes": 16,
-        "seconds": 1.0,
-    },
-}
+from core.present.charts import chart_svg
+from core.probes.bias import charts as bias_charts
+from tests.result_samples import BIAS_RESULT as RESULT
 
 
 def _layer(chart, mark: str):

@@ -9,10 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.engine
-from core.bias_data import bias_presets
-from core.bias_spec import parse_bias_spec
+from core.probes.bias.data import bias_presets
+from core.probes.bias.spec import parse_bias_spec
 from core.store import RunRepository
-from pages.bias import (
+from tests.page_support import draw_stored, main_errors, no_exception, open_page
+from ui.bias_convert import (
     candidates_from_text,
     csv_text,
     rows_from_sweep,
@@ -20,7 +21,6 @@ from pages.bias import (
     sweep_from_rows,
     text_from_candidates,
 )
-from tests.page_support import draw_stored, main_errors, no_exception, open_page
 
 TIMEOUT = 240
 
@@ -212,14 +212,14 @@ def test_bad_inputs_are_sentences(data_dir) -> None:
 
 
 def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
-    from tests.test_bias_charts import RESULT
+    from tests.result_samples import BIAS_RESULT as RESULT
 
     result = copy.deepcopy(RESULT)
     result["summary"] = [
         "With <b>female</b> names the model gives ' [nurse](http://x)' 2 times the probability."
     ]
     result["candidates"][0]["text"] = " <script>alert(1)</script>"
-    at = draw_stored("pages.bias_view", "show_bias_result", result, tmp_path)
+    at = draw_stored("ui.bias_view", "show_bias_result", result, tmp_path)
     summary = at.info[0].value
     assert "\\<b\\>" in summary and "\\[nurse\\]" in summary  # shown literally, not as HTML or a link
     assert all("<script>" not in m.value for m in at.markdown)
@@ -228,7 +228,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
 
 
 def test_saved_runs_uses_this_view() -> None:
-    from pages.bias_view import show_bias_result
-    from pages.saved_views import _probe_view
+    from ui.bias_view import show_bias_result
+    from ui.kind_views import view_for
 
-    assert _probe_view("bias") is show_bias_result
+    assert view_for("bias") is show_bias_result

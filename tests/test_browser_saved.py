@@ -13,8 +13,8 @@ import pytest
 
 from core.store import RunRepository
 from core.store.database import dispose_engines
+from tests.browser_support import start_server, stop_server
 from tests.saved_runs_support import HOSTILE, real_results
-from tests.test_browser import start_server, stop_server
 
 WAIT_MS = 90_000
 

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from core import charts
+from core.present import charts
 
 
 def _result(**over):

@@ -1,4 +1,4 @@
-"""core.compare: runs aligned by feature label, differences, and the reasons runs are not comparable."""
+"""core.present.compare: runs aligned by feature label, differences, and the reasons runs are not comparable."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.compare import (
+from core.errors import WhyLMError
+from core.present.compare import (
     ComparedRun,
     compare_runs,
     difference_chart,
@@ -18,7 +19,6 @@ from core.compare import (
     runs_csv,
     unique_labels,
 )
-from core.errors import WhyLMError
 from tests.saved_runs_support import real_results
 
 

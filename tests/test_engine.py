@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.attribution.result import RunResult
 from core.engine import run
 from core.errors import Cancelled, SpecError
-from core.result import RunResult
 
 TEMPLATE = "{} lives in {}, {} and is a {}. {} personal interests include"
 VALUES = ["Dave", "Palm Coast", "FL", "lawyer", "His"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import SpecError
-from core.features import (
+from core.attribution.features import (
     apply_chat,
     layout_from_template,
     layout_from_text,
     parse_template,
     prompt_tokens_and_coverage,
 )
+from core.errors import SpecError
 
 TUTORIAL = "{} lives in {}, {} and is a {}. {} personal interests include"
 VALUES = ["Dave", "Palm Coast", "FL", "lawyer", "His"]

@@ -12,8 +12,8 @@ import torch
 
 from core.engine import run
 from core.errors import SpecError
-from core.few_shot import FewShotResult, run_few_shot
-from core.few_shot_spec import (
+from core.probes.few_shot.run import FewShotResult, run_few_shot
+from core.probes.few_shot.spec import (
     few_shot_presets,
     load_examples_csv,
     load_queries_csv,

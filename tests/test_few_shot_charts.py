@@ -1,4 +1,4 @@
-"""core.few_shot_charts: bars with spread and zero line, symmetric heatmap, accuracy table, CSV, sentences.
+"""core.probes.few_shot.charts: bars with spread and zero line, symmetric heatmap, accuracy table, CSV, sentences.
 
 Mechanics only: the results here are written by hand (no model), so every
 expected value is derived from the input itself, not copied from a run.
@@ -9,93 +9,12 @@ from __future__ import annotations
 import copy
 import io
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from core import few_shot_charts as charts
-from core.charts import AGAINST_COLOR, TOWARD_COLOR, chart_svg
-
-
-def _example(index: int, text: str, label: str, per_query: list[float]) -> dict:
-    values = np.array(per_query)
-    return {
-        "index": index,
-        "input": text,
-        "label": label,
-        "shapley": float(values.mean()),
-        "std": float(values.std()),
-        "per_query": per_query,
-        "shapley_log_prob": float(values.mean()) * 3,
-        "prob_without": 0.5 + index / 10,
-        "accuracy_without": 0.5,
-    }
-
-
-RESULT = {
-    "kind": "few_shot",
-    "spec": {
-        "kind": "few_shot",
-        "instruction": "Classify the review.",
-        "examples": [
-            {"input": "A warm and funny film.", "label": "positive"},
-            {"input": "Dull, slow and far too long.", "label": "negative"},
-            {"input": "I loved every <b>minute</b> of it.", "label": "negative"},
-        ],
-        "example_format": "Review: {input}\nSentiment: {label}\n\n",
-        "query_format": "Review: {input}\nSentiment:",
-        "queries": [
-            {"input": "A wonderful surprise.", "label": "positive"},
-            {"input": "The worst film of the year.", "label": "negative"},
-        ],
-        "labels": ["positive", "negative"],
-        "n_samples": 25,
-    },
-    "labels": ["positive", "negative"],
-    "examples": [
-        _example(0, "A warm and funny film.", "positive", [0.20, 0.10]),
-        _example(1, "Dull, slow and far too long.", "negative", [0.02, 0.06]),
-        _example(2, "I loved every <b>minute</b> of it.", "negative", [-0.30, 0.10]),
-    ],
-    "instruction": None,
-    "queries": [
-        {
-            "index": 0,
-            "input": "A wonderful surprise.",
-            "label": "positive",
-            "prob_zero_shot": 0.6,
-            "predicted_zero_shot": "positive",
-            "prob_all": 0.7,
-            "predicted_all": "positive",
-            "predicted_best_subset": "positive",
-        },
-        {
-            "index": 1,
-            "input": "The worst film of the year.",
-            "label": "negative",
-            "prob_zero_shot": 0.3,
-            "predicted_zero_shot": "positive",
-            "prob_all": 0.55,
-            "predicted_all": "negative",
-            "predicted_best_subset": "negative",
-        },
-    ],
-    "accuracy": {"zero_shot": 0.5, "all": 1.0, "best_subset": 1.0, "leave_one_out": [0.5, 1.0, 1.0]},
-    "mean_prob": {"zero_shot": 0.45, "all": 0.625, "best_subset": 0.8, "leave_one_out": [0.4, 0.6, 0.7]},
-    "mean_log_prob": {},
-    "best_subset": [0, 1],
-    "order_sensitivity": {
-        "orders": [[0, 1, 2], [2, 1, 0], [1, 0, 2]],
-        "accuracy": [1.0, 0.5, 1.0],
-        "mean_prob": [0.6, 0.4, 0.7],
-        "mean": 2.5 / 3,
-        "min": 0.5,
-        "max": 1.0,
-    },
-    "summary": "With all 3 examples ...",
-    "notes": [],
-    "meta": {"method": "exact_shapley", "n_features": 3},
-}
+from core.present.charts import AGAINST_COLOR, TOWARD_COLOR, chart_svg
+from core.probes.few_shot import charts
+from tests.result_samples import FEW_SHOT_RESULT as RESULT
 
 
 def with_instruction() -> dict:

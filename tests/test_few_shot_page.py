@@ -10,18 +10,18 @@ from streamlit.testing.v1 import AppTest
 
 import core.engine
 from core.errors import SpecError
-from core.few_shot_spec import few_shot_presets, parse_few_shot_spec
+from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec
 from core.store import RunRepository
-from pages.common import escape_markdown
-from pages.few_shot import (
+from tests.page_support import draw_stored, main_errors, no_exception, open_page
+from ui.common import escape_markdown
+from ui.few_shot_convert import (
     csv_text,
-    few_shot_error_sentence,
     labels_from_text,
     pairs_from_list_text,
     pairs_from_rows,
     text_from_labels,
 )
-from tests.page_support import draw_stored, main_errors, no_exception, open_page
+from ui.few_shot_form import few_shot_error_sentence
 
 TIMEOUT = 240
 
@@ -250,11 +250,11 @@ def test_many_examples_say_sampling_before_the_run(data_dir) -> None:
 
 
 def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
-    from tests.test_few_shot_charts import RESULT
+    from tests.result_samples import FEW_SHOT_RESULT as RESULT
 
     result = copy.deepcopy(RESULT)
     result["summary"] = "Example 3 ('I loved every <b>minute</b>', see [here](http://x)) lowers it."
-    at = draw_stored("pages.few_shot_view", "show_few_shot_result", result, tmp_path)
+    at = draw_stored("ui.few_shot_view", "show_few_shot_result", result, tmp_path)
     summary = at.info[0].value
     assert "\\<b\\>" in summary and "\\[here\\]" in summary  # shown literally, not as HTML or a link
     assert any("Hurting: example 3" in w.value.replace("\\", "") for w in at.warning)
@@ -265,7 +265,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
 
 
 def test_saved_runs_uses_this_view() -> None:
-    from pages.few_shot_view import show_few_shot_result
-    from pages.saved_views import _probe_view
+    from ui.few_shot_view import show_few_shot_result
+    from ui.kind_views import view_for
 
-    assert _probe_view("few_shot") is show_few_shot_result
+    assert view_for("few_shot") is show_few_shot_result

@@ -25,11 +25,11 @@ from captum.attr import (
 )
 from captum.attr._utils.approximation_methods import approximation_parameters
 
+from core.attribution.gradient import RULES, EmbeddingGradients, quadrature
+from core.attribution.result import RunResult
+from core.attribution.scorer import BatchedScorer
 from core.engine import run
 from core.errors import Cancelled, SpecError
-from core.gradient import RULES, EmbeddingGradients, quadrature
-from core.result import RunResult
-from core.scorer import BatchedScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "Dave lives in Palm Coast. He likes"

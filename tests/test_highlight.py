@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from core.highlight import AGAINST_RGB, TOWARD_RGB, highlight_html, result_highlight_html, token_colour
+from core.present.highlight import (
+    AGAINST_RGB,
+    TOWARD_RGB,
+    highlight_html,
+    result_highlight_html,
+    token_colour,
+)
 
 
 class _Collect(HTMLParser):

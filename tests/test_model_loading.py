@@ -10,7 +10,7 @@ import time
 import pytest
 
 from core.errors import ModelLoadError
-from core.model_loading import bundled_cache_folder, load_model
+from core.models.loading import bundled_cache_folder, load_model
 
 
 def test_bundled_model_is_a_real_instruction_model(lm):
@@ -23,7 +23,7 @@ def test_bundled_model_is_a_real_instruction_model(lm):
 def test_second_load_from_cache_is_fast(lm):
     code = (
         "import time; t = time.perf_counter();"
-        "from core.model_loading import load_model; load_model('default');"
+        "from core.models.loading import load_model; load_model('default');"
         "print(time.perf_counter() - t)"
     )
     start = time.perf_counter()

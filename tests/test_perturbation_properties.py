@@ -8,8 +8,8 @@ from math import factorial
 import numpy as np
 import pytest
 
+from core.attribution.perturbation import all_masks, attribute, plan_shapley
 from core.errors import SpecError
-from core.perturbation import all_masks, attribute, plan_shapley
 
 
 def _game(n: int, seed: int = 0):

@@ -1,4 +1,4 @@
-"""core.report: one self-contained HTML file with inline SVG charts; every user or model text escaped."""
+"""core.present.report: one self-contained HTML file with inline SVG charts; every user or model text escaped."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from core.errors import WhyLMError
-from core.report import report_html
+from core.present.report import report_html
 from core.store.records import ReviewNote, RunRecord
 from tests.saved_runs_support import HOSTILE, real_results
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from core.attribution.scorer import BatchedScorer
 from core.errors import Cancelled
-from core.model_loading import LoadedModel
-from core.scorer import BatchedScorer
+from core.models.loading import LoadedModel
 
 
 def _direct(model, prompt, target):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.stats import (
+from core.probes.bias.stats import (
     bootstrap_mean_ci,
     bootstrap_two_sample,
     cohens_d,

@@ -1,4 +1,4 @@
-"""The start-up warm-up (``core.warm_up``): it imports the pages' modules and loads the model."""
+"""The start-up warm-up (``ui.warm_up``): it imports the pages' modules and loads the model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import sys
-from core import warm_up
+from ui import warm_up
 assert warm_up.wait_for_modules() and warm_up.wait_for_warm_up(), "waits return at once without a warm-up"
 assert not warm_up.loading_model()
 assert warm_up.start_warm_up() is True
@@ -21,7 +21,7 @@ assert warm_up.wait_for_modules(300) and warm_up.wait_for_warm_up(300)
 assert not warm_up.importing_modules() and not warm_up.loading_model()
 missing = [m for m in warm_up.WARM_MODULES if m not in sys.modules]
 assert not missing, missing
-from core import model_loading
+from core.models import loading as model_loading
 assert any(name == "default" for name, _ in model_loading._CACHE), "the model was not loaded"
 print("warm")
 """

@@ -1,8 +1,11 @@
 """The run store: saved runs in SQLite (default) or any SQLAlchemy database.
 
 Use :class:`RunRepository` (every method returns frozen records, never ORM objects) or
-:func:`save_result` for the ``run --save`` path. Configuration: ``WHYLM_DATA_DIR`` (folder
-of ``whylm.db``, default ``data``) or ``WHYLM_DATABASE_URL`` (any SQLAlchemy URL).
+:func:`save_result` to save documents as they are. The store reads no run kind: the
+dashboard, ``run --save`` and imports save a run's documents through
+``core.saved_runs``, which gives the store the normalised spec and a current-format
+result. Configuration: ``WHYLM_DATA_DIR`` (folder of ``whylm.db``, default ``data``) or
+``WHYLM_DATABASE_URL`` (any SQLAlchemy URL).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def save_result(
     error: str | None = None,
     url: str | None = None,
 ) -> int:
-    """Save a run's result and spec in the configured database and return the new run id.
+    """Save a run's result and spec, as given, in the configured database and return the new run id.
 
     The kind is ``spec["kind"]`` (default "attribution"); without a title, one is made from
     the start of the prompt.

@@ -16,6 +16,7 @@ from typing import TextIO
 from core.errors import WhyLMError
 from core.store.config import database_url, normalise_url
 from core.store.database import current_revision, describe_url, upgrade_database
+from core.store.exchange import PrepareDocuments
 from core.store.records import RunRecord, RunSummary
 from core.store.repository import RunRepository
 
@@ -179,7 +180,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     doc = _read_document(args.file, sys.stdin)
     if doc is None:
         return EXIT_ERROR
-    ids = _repo(args).import_runs(doc)
+    ids = _repo(args).import_runs(doc, args.prepare)
     shown = ", ".join(map(str, ids)) if ids else "none"
     print(f"Imported {len(ids)} run(s): ids {shown}.")
     return EXIT_OK
@@ -202,8 +203,8 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _runs_parser() -> argparse.ArgumentParser:
-    """Build the parser of ``python -m core runs``."""
+def _runs_parser(prepare: PrepareDocuments | None = None) -> argparse.ArgumentParser:
+    """Build the parser of ``python -m core runs`` (``prepare``: see :func:`main_runs`)."""
     parser = _Parser(prog="python -m core runs", description="Browse, export and import saved runs.")
     parser.add_argument("--url", help="database URL (default: WHYLM_DATABASE_URL or WHYLM_DATA_DIR/whylm.db)")
     sub = parser.add_subparsers(title="commands", parser_class=_Parser)
@@ -225,7 +226,7 @@ def _runs_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_export)
     p = sub.add_parser("import", help="import runs from an exported JSON document")
     p.add_argument("file", help="the JSON file ('-' reads stdin)")
-    p.set_defaults(handler=_cmd_import)
+    p.set_defaults(handler=_cmd_import, prepare=prepare)
     p = sub.add_parser("delete", help="delete a run and its notes")
     p.add_argument("id", type=int)
     p.add_argument("--yes", action="store_true", help="do not ask first")
@@ -233,9 +234,13 @@ def _runs_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main_runs(argv: Sequence[str]) -> int:
-    """Run ``python -m core runs list|show ID|export IDS... [-o FILE]|import FILE|delete ID``."""
-    return _run(_runs_parser(), argv)
+def main_runs(argv: Sequence[str], prepare: PrepareDocuments | None = None) -> int:
+    """Run ``python -m core runs list|show ID|export IDS... [-o FILE]|import FILE|delete ID``.
+
+    ``prepare(spec, result)`` gives the documents an imported run is saved with (default: as
+    exported); ``python -m core`` passes ``core.saved_runs.saved_documents``.
+    """
+    return _run(_runs_parser(prepare), argv)
 
 
 # --- db ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from core.store.config import normalise_url
 from core.store.errors import StoreError
+from core.text import first_line
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
@@ -320,7 +321,7 @@ def _schema_state(conn: Connection, describe: str) -> str | None:
 
 def _connect_error(url: str, exc: Exception) -> StoreError:
     """Return a sentence for a database that cannot be reached or read."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    detail = first_line(exc)
     return StoreError(
         f"Cannot use the database {describe_url(url)} ({detail}); check WHYLM_DATABASE_URL "
         "or WHYLM_DATA_DIR and that the database server is running."

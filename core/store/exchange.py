@@ -2,11 +2,16 @@
 
 ``{"whylm_export": 1, "exported_at": ..., "runs": [{kind, title, tags, status, error,
 spec, result, notes, ...}]}``; importing it back gives equal runs under new ids.
+
+The store reads no run kind, so an import keeps each run's spec and result as exported
+unless the caller passes ``prepare``: ``core.saved_runs`` passes the function that saves
+them as every other path does (the normalised spec, the result in the current format,
+so an export of an older WhyLM is saved in today's shapes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +28,10 @@ from core.store.models import utc_now
 from core.store.records import RunColumns, RunRecord
 
 EXPORT_FORMAT = 1
+
+Documents = tuple[dict[str, Any], dict[str, Any] | None]
+PrepareDocuments = Callable[[dict[str, Any], dict[str, Any] | None], Documents]
+"""``prepare(spec, result) -> (spec, result)``: the documents an imported run is saved with."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +112,8 @@ def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _parse_run(entry: Any, where: str) -> ImportedRun:
-    """Check one run of an export document."""
+def _parse_run(entry: Any, where: str, prepare: PrepareDocuments | None = None) -> ImportedRun:
+    """Check one run of an export document; ``prepare`` gives the documents it is saved with."""
     if not isinstance(entry, dict):
         raise _bad(where, "is not an object")
     spec, result = entry.get("spec"), entry.get("result")
@@ -139,6 +148,8 @@ def _parse_run(entry: Any, where: str) -> ImportedRun:
             )
         )
     texts = {k: _optional_text(entry, k, where) for k in ("model_name", "model_revision", "method", "error")}
+    if prepare is not None:
+        spec, result = prepare(spec, result)
     try:
         return ImportedRun(
             kind=clean_kind(entry.get("kind")),
@@ -159,8 +170,11 @@ def _parse_run(entry: Any, where: str) -> ImportedRun:
         raise StoreError(f"The import document's {where} is not valid: {exc}") from None
 
 
-def parse_document(doc: Any) -> list[ImportedRun]:
-    """Check an export document and return its runs; raise a sentence if it is malformed."""
+def parse_document(doc: Any, prepare: PrepareDocuments | None = None) -> list[ImportedRun]:
+    """Check an export document and return its runs; raise a sentence if it is malformed.
+
+    ``prepare(spec, result)`` gives the documents each run is saved with (default: as exported).
+    """
     if not isinstance(doc, dict) or "whylm_export" not in doc:
         raise StoreError(
             "The import document is not a WhyLM export (it has no \"whylm_export\" key); "
@@ -174,4 +188,4 @@ def parse_document(doc: Any) -> list[ImportedRun]:
     runs = doc.get("runs")
     if not isinstance(runs, list):
         raise _bad("its", "\"runs\" is not a list")
-    return [_parse_run(entry, f"run {i + 1}") for i, entry in enumerate(runs)]
+    return [_parse_run(entry, f"run {i + 1}", prepare) for i, entry in enumerate(runs)]

@@ -51,7 +51,7 @@ def clean_status(status: Any) -> str:
 
 
 def clean_kind(kind: Any) -> str:
-    """Return the run kind (e.g. "attribution", "gradient", "bias", "few_shot")."""
+    """Return the run kind (one of ``core.kinds.RUN_KINDS``: "attribution", "bias", "few_shot")."""
     if not isinstance(kind, str) or not kind.strip() or len(kind.strip()) > 32:
         raise StoreError(f"The run kind {kind!r} must be a short name such as 'attribution'.")
     return kind.strip()

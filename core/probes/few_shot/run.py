@@ -1,0 +1,469 @@
+"""The few-shot probe: which examples of a few-shot prompt help the model answer right.
+
+Following Miglani et al. (2023, arXiv 2312.05491, section 4.2): every example
+of the prompt is a feature (the instruction optionally one more); the value of
+a coalition of examples, for one query, is the probability of the query's
+expected label, renormalised over the label set. Shapley values over the
+examples say how much each one raises or lowers that probability.
+
+Cost: exact Shapley evaluates all 2^n coalitions per query; every prompt x
+label row goes to the batched scorer in ONE call, which de-duplicates rows and
+computes the key/value cache of shared prefixes once. From those coalition
+values the accuracy tables (zero-shot, all examples, each leave-one-out, the
+best subset) come at no extra model cost. Above ``max_exact`` features the
+probe switches to Shapley sampling over random feature orders.
+
+The order-sensitivity check scores ``order_trials`` seeded random orders of
+all examples in the same scorer call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from core.attribution.features import chat_wrapping, encode_prompts
+from core.attribution.perturbation import (
+    Plan,
+    all_masks,
+    combine_shapley,
+    combine_shapley_sampling,
+    mask_codes,
+    plan_shapley_sampling,
+)
+from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
+from core.errors import SpecError
+from core.models.loading import LoadedModel, load_model
+from core.probes.few_shot.spec import (
+    FewShotSpec,
+    few_shot_presets,
+    load_examples_csv,
+    load_pairs_csv,
+    load_queries_csv,
+    parse_few_shot_spec,
+)
+from core.result_json import JsonResult
+from core.run_meta import RunClock, run_meta
+
+__all__ = [
+    "FewShotResult",
+    "FewShotSpec",
+    "few_shot_presets",
+    "load_examples_csv",
+    "load_pairs_csv",
+    "load_queries_csv",
+    "parse_few_shot_spec",
+    "prompt_text",
+    "run_few_shot",
+]
+
+
+@dataclass
+class FewShotResult(JsonResult):
+    """What the few-shot probe found (all probabilities are renormalised over the label set).
+
+    Attributes:
+        kind: "few_shot".
+        format: the document's format (``core.result_json.RESULT_FORMAT``).
+        spec: the spec document as run (defaults filled in).
+        labels: the label set.
+        examples: one entry per example, in prompt order: ``index`` (0-based),
+            ``input``, ``label``, ``shapley`` (mean over queries of the Shapley
+            value toward the right label's probability), ``std`` (spread across
+            queries), ``per_query`` (one value per query, for a heatmap),
+            ``shapley_log_prob`` (the same toward the right label's log-probability),
+            ``prob_without`` / ``accuracy_without`` (leave this example out).
+        instruction: the same fields for the instruction when it is a feature, else None.
+        queries: one entry per query: ``input``, ``label``, and per table row
+            (zero_shot, all, best_subset) the right label's probability
+            (``prob_*``), its log-probability (``log_prob_*``, not renormalised)
+            and the predicted label (``predicted_*``); ``prob_none`` is the
+            empty coalition (the efficiency reference).
+        accuracy: share of queries whose most likely label is the expected one:
+            ``zero_shot``, ``all``, ``best_subset``, ``leave_one_out`` (list per
+            example) and, when the instruction is a feature, ``without_instruction``.
+        mean_prob: the mean probability of the right label, same keys.
+        mean_log_prob: the mean log-probability of the right label, same keys.
+        best_subset: example indices of the best coalition (highest mean
+            right-label probability; ties: higher accuracy, then fewer examples).
+        order_sensitivity: ``orders`` (example index lists), ``accuracy`` (one per
+            order), ``mean_prob`` (one per order), ``mean``, ``min``, ``max``.
+        summary: the findings in plain words.
+        notes: how the numbers were computed (exact or sampled Shapley, cost).
+        meta: model name and revision, method, forward passes, seconds, version.
+    """
+
+    result_kind: ClassVar[str] = "few_shot"
+    document_name: ClassVar[str] = "WhyLM few-shot result"
+
+    spec: dict[str, Any]
+    labels: list[str]
+    examples: list[dict[str, Any]]
+    instruction: dict[str, Any] | None
+    queries: list[dict[str, Any]]
+    accuracy: dict[str, Any]
+    mean_prob: dict[str, Any]
+    mean_log_prob: dict[str, Any]
+    best_subset: list[int]
+    order_sensitivity: dict[str, Any]
+    summary: str
+    notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def spec_document(cls, doc: Any) -> dict[str, Any]:
+        """The few-shot spec as the probe runs it (``FewShotSpec.raw``); ``SpecError`` if it cannot run."""
+        return parse_few_shot_spec(doc).raw
+
+
+# ---------------------------------------------------------------- prompts
+
+
+
+def prompt_text(
+    spec: FewShotSpec,
+    order: Sequence[int],
+    query: int,
+    instruction: bool = True,
+    tokenizer: Any = None,
+) -> str:
+    """The full text given to the model before the label (chat-wrapped in chat mode).
+
+    Args:
+        spec: the parsed spec.
+        order: indices of the examples present, in the order written.
+        query: index of the query.
+        instruction: whether the instruction is written.
+        tokenizer: needed in chat mode (for its chat template).
+    """
+    user = spec.user_text(order, query, instruction)
+    if not spec.chat:
+        return user
+    if tokenizer is None:
+        raise ValueError("chat mode needs the tokenizer")
+    prefix, suffix = chat_wrapping(tokenizer)
+    return prefix + user + suffix
+
+
+def _label_ids(spec: FewShotSpec, tokenizer: Any) -> list[list[int]]:
+    ids = [list(tokenizer(spec.label_text(lab), add_special_tokens=False)["input_ids"]) for lab in spec.labels]
+    for lab, toks in zip(spec.labels, ids):
+        if not toks:
+            raise SpecError("labels", f"the label '{lab}' has no tokens; write it as text.")
+    seen: dict[tuple[int, ...], str] = {}
+    for lab, toks in zip(spec.labels, ids):
+        key = tuple(toks)
+        if key in seen:
+            raise SpecError(
+                "labels", f"the labels '{seen[key]}' and '{lab}' read as the same tokens; make them differ."
+            )
+        seen[key] = lab
+    return ids
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _coalition_order(code: int, n_examples: int) -> list[int]:
+    return [i for i in range(n_examples) if (code >> i) & 1]
+
+
+def _snippet(text: str, width: int = 30) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def _points(value: float) -> str:
+    return f"{abs(value) * 100:.1f}"
+
+
+def run_few_shot(
+    spec_doc: dict[str, Any],
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    lm: LoadedModel | None = None,
+    loader: Callable[[str], LoadedModel] = load_model,
+) -> FewShotResult:
+    """Run the few-shot probe on a spec document and return its result.
+
+    Args:
+        spec_doc: a few-shot spec (see ``core.probes.few_shot.spec``).
+        progress: called with (rows scored, rows total) after each batch.
+        should_stop: polled between batches; True stops the run (``Cancelled``).
+        lm: an already loaded model (otherwise loaded by ``loader(spec.model)``).
+        loader: loads a model by name.
+    """
+    clock = RunClock()
+    spec = parse_few_shot_spec(spec_doc)
+    lm = clock.load(spec.model, lm, loader)
+    with lm.lock:
+        result = _run(spec, lm, progress, should_stop, clock)
+    return result
+
+
+def _run(
+    spec: FewShotSpec,
+    lm: LoadedModel,
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+    clock: RunClock,
+) -> FewShotResult:
+    tokenizer = lm.tokenizer
+    n_ex, n_q = len(spec.examples), len(spec.queries)
+    nf = spec.n_features
+    instr_bit = (1 << n_ex) if spec.include_instruction_as_feature else 0
+    full_code = (1 << nf) - 1
+    label_ids = _label_ids(spec, tokenizer)
+    expected = np.array([spec.label_index(q.label) for q in spec.queries])
+
+    # Coalitions to evaluate (codes: bit i = example i present; bit n_ex = instruction).
+    table_codes = [instr_bit, full_code] + [full_code & ~(1 << i) for i in range(n_ex)]
+    if spec.include_instruction_as_feature:
+        table_codes += [0, full_code & ~instr_bit]
+    if spec.uses_exact:
+        plan = Plan(all_masks(nf), {})
+        method = "exact_shapley"
+    else:
+        plan = plan_shapley_sampling(nf, {"n_samples": spec.n_samples}, np.random.default_rng([spec.seed, 2]))
+        method = "shapley_sampling"
+    plan_codes = mask_codes(plan.masks)
+    codes = sorted(set(int(c) for c in plan_codes) | set(table_codes))
+    code_row = {c: r for r, c in enumerate(codes)}
+
+    order_rng = np.random.default_rng([spec.seed, 1])
+    orders = [[int(i) for i in order_rng.permutation(n_ex)] for _ in range(spec.order_trials)]
+
+    prefix, suffix = chat_wrapping(tokenizer) if spec.chat else ("", "")
+    texts: dict[str, int] = {}
+
+    def text_index(order: Sequence[int], query: int, instruction: bool) -> int:
+        text = prefix + spec.user_text(order, query, instruction) + suffix
+        return texts.setdefault(text, len(texts))
+
+    coal_text = np.array(
+        [
+            [text_index(_coalition_order(c, n_ex), q, not instr_bit or bool(c & instr_bit)) for q in range(n_q)]
+            for c in codes
+        ]
+    ).reshape(len(codes), n_q)
+    order_text = np.array([[text_index(o, q, True) for q in range(n_q)] for o in orders], dtype=int).reshape(
+        len(orders), n_q
+    )
+    prompt_list = list(texts)
+    prompt_ids = encode_prompts(tokenizer, prompt_list, spec.chat)
+    longest = max(len(p) for p in prompt_ids) + max(len(t) for t in label_ids)
+    if longest > lm.max_context:
+        raise SpecError(
+            "examples",
+            f"the longest few-shot prompt is {longest} tokens, more than this model's context of "
+            f"{lm.max_context}; use fewer or shorter examples.",
+        )
+
+    scorer = BatchedScorer(lm, progress=progress, should_stop=should_stop)
+    logp = scorer.summed_log_probs(prompt_ids, label_ids)
+    # Renormalise over the label set (log-sum-exp for stability).
+    top = logp.max(axis=1, keepdims=True)
+    probs = np.exp(logp - top)
+    probs /= probs.sum(axis=1, keepdims=True)
+    predicted = probs.argmax(axis=1)
+
+    prob_right = probs[coal_text, expected[None, :]]  # coalitions x queries
+    logp_right = logp[coal_text, expected[None, :]]
+    correct = predicted[coal_text] == expected[None, :]
+
+    plan_rows = np.array([code_row[int(c)] for c in plan_codes])
+    combine = combine_shapley if spec.uses_exact else combine_shapley_sampling
+    attr = combine(plan, prob_right[plan_rows], {})  # queries x features
+    attr_log = combine(plan, logp_right[plan_rows], {})
+
+    def table(code: int) -> tuple[float, float, float]:
+        r = code_row[code]
+        return float(correct[r].mean()), float(prob_right[r].mean()), float(logp_right[r].mean())
+
+    # Best subset: among evaluated coalitions with the instruction written.
+    candidates = [c for c in codes if not instr_bit or c & instr_bit]
+    best_code = max(
+        candidates,
+        key=lambda c: (prob_right[code_row[c]].mean(), correct[code_row[c]].mean(), -bin(c & ~instr_bit).count("1")),
+    )
+    named = {"zero_shot": instr_bit, "all": full_code, "best_subset": best_code}
+    accuracy: dict[str, Any] = {}
+    mean_prob: dict[str, Any] = {}
+    mean_log_prob: dict[str, Any] = {}
+    for key, code in named.items():
+        accuracy[key], mean_prob[key], mean_log_prob[key] = table(code)
+    loo = [table(full_code & ~(1 << i)) for i in range(n_ex)]
+    accuracy["leave_one_out"] = [t[0] for t in loo]
+    mean_prob["leave_one_out"] = [t[1] for t in loo]
+    mean_log_prob["leave_one_out"] = [t[2] for t in loo]
+    if instr_bit:
+        accuracy["without_instruction"], mean_prob["without_instruction"], mean_log_prob["without_instruction"] = (
+            table(full_code & ~instr_bit)
+        )
+
+    def feature_entry(j: int) -> dict[str, Any]:
+        return {
+            "shapley": float(attr[:, j].mean()),
+            "std": float(attr[:, j].std()),
+            "per_query": [float(v) for v in attr[:, j]],
+            "shapley_log_prob": float(attr_log[:, j].mean()),
+        }
+
+    examples = []
+    for i, ex in enumerate(spec.examples):
+        entry = {"index": i, "input": ex.input, "label": ex.label, **feature_entry(i)}
+        entry["prob_without"] = mean_prob["leave_one_out"][i]
+        entry["accuracy_without"] = accuracy["leave_one_out"][i]
+        examples.append(entry)
+    instruction = None
+    if instr_bit:
+        instruction = {"text": spec.instruction, **feature_entry(n_ex)}
+        instruction["prob_without"] = mean_prob["without_instruction"]
+        instruction["accuracy_without"] = accuracy["without_instruction"]
+
+    queries = []
+    none_row = code_row[0]
+    for q, item in enumerate(spec.queries):
+        entry: dict[str, Any] = {"index": q, "input": item.input, "label": item.label}
+        for key, code in named.items():
+            r = code_row[code]
+            entry[f"prob_{key}"] = float(prob_right[r, q])
+            entry[f"log_prob_{key}"] = float(logp_right[r, q])
+            entry[f"predicted_{key}"] = spec.labels[int(predicted[coal_text[r, q]])]
+        entry["prob_none"] = float(prob_right[none_row, q])
+        entry["label_probs_all"] = {
+            lab: float(p) for lab, p in zip(spec.labels, probs[coal_text[code_row[full_code], q]])
+        }
+        queries.append(entry)
+
+    order_acc = [float((predicted[order_text[k]] == expected).mean()) for k in range(len(orders))]
+    order_prob = [float(probs[order_text[k], expected].mean()) for k in range(len(orders))]
+    order_sensitivity = {
+        "orders": orders,
+        "accuracy": order_acc,
+        "mean_prob": order_prob,
+        "mean": float(np.mean(order_acc)) if orders else None,
+        "min": float(np.min(order_acc)) if orders else None,
+        "max": float(np.max(order_acc)) if orders else None,
+    }
+
+    best_subset = _coalition_order(best_code, n_ex)
+    notes = _notes(spec, method, len(codes), len(prompt_list), logp.size, scorer.forward_passes)
+    summary = _summary(spec, examples, instruction, accuracy, mean_prob, best_subset, order_sensitivity)
+    meta = run_meta(
+        lm,
+        spec.model,
+        method,
+        clock,
+        n_examples=n_ex,
+        n_queries=n_q,
+        n_features=nf,
+        coalitions=len(codes),
+        prompts=len(prompt_list),
+        rows=logp.size,
+        forward_passes=scorer.forward_passes,
+        model_calls=scorer.model_calls,
+        tokens_processed=scorer.tokens_processed,
+    )
+    return FewShotResult(
+        kind="few_shot",
+        spec=spec.raw,
+        labels=list(spec.labels),
+        examples=examples,
+        instruction=instruction,
+        queries=queries,
+        accuracy=accuracy,
+        mean_prob=mean_prob,
+        mean_log_prob=mean_log_prob,
+        best_subset=best_subset,
+        order_sensitivity=order_sensitivity,
+        summary=summary,
+        notes=notes,
+        meta=meta,
+    )
+
+
+def _notes(spec: FewShotSpec, method: str, n_coalitions: int, n_prompts: int, n_rows: int, passes: int) -> list[str]:
+    nf = spec.n_features
+    what = f"{nf} features ({len(spec.examples)} examples and the instruction)" if spec.include_instruction_as_feature else f"{nf} examples"
+    notes = []
+    if method == "exact_shapley":
+        notes.append(
+            f"Exact Shapley values over {what}: all {2**nf:,} coalitions for each of the "
+            f"{len(spec.queries)} queries."
+        )
+    else:
+        why = (
+            f"{what} is more than max_exact = {spec.max_exact}, so "
+            if spec.method == "auto"
+            else ""
+        )
+        notes.append(
+            f"{why}Shapley values are estimated by Shapley sampling over {spec.n_samples} random orders of the "
+            f"features ({n_coalitions:,} distinct coalitions per query); the best subset is the best of those "
+            "coalitions, not of all of them."
+        )
+    notes.append(
+        f"{n_prompts:,} distinct prompts x {len(spec.labels)} labels = {n_rows:,} rows scored in one batched "
+        f"call ({passes:,} distinct rows evaluated); the accuracy tables reuse these values at no extra model cost."
+    )
+    notes.append(
+        "Probabilities are renormalised over the label set "
+        f"({', '.join(repr(spec.label_text(lab)) for lab in spec.labels)} scored after the prompt); "
+        "Shapley values are in probability of the right label (1 point = 0.01)."
+    )
+    if spec.order_trials:
+        notes.append(f"Order sensitivity: {spec.order_trials} random orders of all examples (seed {spec.seed}).")
+    return notes
+
+
+def _summary(
+    spec: FewShotSpec,
+    examples: list[dict[str, Any]],
+    instruction: dict[str, Any] | None,
+    accuracy: dict[str, Any],
+    mean_prob: dict[str, Any],
+    best_subset: list[int],
+    order: dict[str, Any],
+) -> str:
+    n_q = len(spec.queries)
+
+    def right(acc: float) -> str:
+        return f"{round(acc * n_q)} of {n_q}"
+
+    sentences = [
+        f"With all {len(examples)} examples the model picks the right label for {right(accuracy['all'])} "
+        f"queries (mean probability of the right label {mean_prob['all'] * 100:.1f}%); zero-shot it gets "
+        f"{right(accuracy['zero_shot'])} ({mean_prob['zero_shot'] * 100:.1f}%)."
+    ]
+    hurt = sorted((e for e in examples if e["shapley"] * 100 <= -0.05), key=lambda e: e["shapley"])
+    for e in hurt:
+        sentences.append(
+            f"Example {e['index'] + 1} ('{_snippet(e['input'])}', labelled {e['label']}) lowers the chance of "
+            f"the right label by {_points(e['shapley'])} points on average."
+        )
+    if not hurt:
+        sentences.append("No example lowers the chance of the right label on average.")
+    helpful = sorted((e for e in examples if e["shapley"] * 100 >= 0.05), key=lambda e: -e["shapley"])
+    if helpful:
+        e = helpful[0]
+        sentences.append(
+            f"Example {e['index'] + 1} ('{_snippet(e['input'])}') helps most: +{_points(e['shapley'])} points."
+        )
+    if instruction is not None:
+        verb = "raises" if instruction["shapley"] >= 0 else "lowers"
+        sentences.append(f"The instruction {verb} it by {_points(instruction['shapley'])} points.")
+    subset = ", ".join(str(i + 1) for i in best_subset) if best_subset else "none"
+    sentences.append(
+        f"The best subset of examples ({subset}) gets {right(accuracy['best_subset'])} right "
+        f"({mean_prob['best_subset'] * 100:.1f}%)."
+    )
+    if order["orders"]:
+        sentences.append(
+            f"Over {len(order['orders'])} random orders of the examples it gets between "
+            f"{right(order['min'])} and {right(order['max'])} right."
+        )
+    return " ".join(sentences)

@@ -1,0 +1,166 @@
+"""The few-shot probe's settings, declared once; the exact-or-sampling rule; what a run costs.
+
+Each setting is a :class:`~core.attribution.methods.Param`: the few-shot form
+draws its widget from the declaration (label, help, default, bounds) and
+``parse_few_shot_spec`` validates the spec against the same declaration.
+:func:`uses_exact` decides between exact Shapley values and Shapley sampling
+(the form says which before a run, the runner follows it), and
+:func:`few_shot_cost` counts what a run scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.attribution.methods import Param
+
+EXACT_LIMIT = 14  # 2^14 prompts per query is the most exact Shapley is allowed to ask for
+
+CHAT = Param(
+    "chat",
+    "bool",
+    False,
+    "Chat mode: send the whole prompt as a chat message",
+    "For instruction-tuned models: the prompt becomes the user's message and the label the start of "
+    "the assistant's answer. Usually off for plain few-shot prompts.",
+)
+INSTRUCTION_AS_FEATURE = Param(
+    "include_instruction_as_feature",
+    "bool",
+    False,
+    "Also measure the instruction (as one more feature)",
+    "The instruction is then left out and put back like an example, and gets its own value.",
+)
+METHOD = Param(
+    "method",
+    "choice",
+    "auto",
+    "How the Shapley values are computed",
+    "Exact values try every subset of the examples (2 to the power of their number); sampling "
+    "estimates them from random orders, which is much cheaper for many examples.",
+    choices=("auto", "exact", "sampling"),
+    choice_labels=(
+        "Automatic: exact up to the limit below, sampling above",
+        "Exact Shapley values",
+        "Shapley sampling (an estimate)",
+    ),
+)
+MAX_EXACT = Param(
+    "max_exact",
+    "int",
+    10,
+    "Exact up to (features)",
+    "With the automatic method, more features than this switch to sampling.",
+    1,
+    EXACT_LIMIT,
+)
+N_SAMPLES = Param(
+    "n_samples",
+    "int",
+    25,
+    "Samples (random orders)",
+    "For Shapley sampling: more orders give steadier estimates and take longer.",
+    1,
+    1000,
+    step=5,
+)
+ORDER_TRIALS = Param(
+    "order_trials",
+    "int",
+    5,
+    "Order trials",
+    "How many random orders of all the examples are tried, to see how much the order matters.",
+    0,
+    100,
+)
+SEED = Param("seed", "int", 0, "Random seed", "The same seed gives the same numbers.", 0, 2**32 - 1)
+
+# The spec's settings, in the order the form shows them.
+SETTINGS: tuple[Param, ...] = (CHAT, INSTRUCTION_AS_FEATURE, METHOD, MAX_EXACT, N_SAMPLES, ORDER_TRIALS, SEED)
+# The parameters a spec may also give inside a ``method`` object ({"name": "auto", "max_exact": 8}).
+METHOD_PARAMS: tuple[Param, ...] = (MAX_EXACT, N_SAMPLES)
+
+
+def uses_exact(method: str, n_features: int, max_exact: int) -> bool:
+    """Whether Shapley values are computed exactly (else estimated by Shapley sampling).
+
+    ``method`` "exact" and "sampling" decide by themselves; "auto" is exact up to
+    ``max_exact`` features.
+    """
+    if method == "exact":
+        return True
+    if method == "sampling":
+        return False
+    return n_features <= max_exact
+
+
+def exact_problem(method: str, n_features: int) -> str | None:
+    """Why exact Shapley values cannot be asked for over ``n_features`` features, or None when they can."""
+    if method != "exact" or n_features <= EXACT_LIMIT:
+        return None
+    return (
+        f"exact Shapley values over {n_features} features need {2**n_features:,} prompts per query, more "
+        f"than the limit of {EXACT_LIMIT} features allows; use auto or sampling, or drop examples."
+    )
+
+
+@dataclass(frozen=True)
+class FewShotCost:
+    """What a few-shot run scores (an upper bound: identical prompts are scored once).
+
+    Attributes:
+        exact: exact Shapley values (else Shapley sampling).
+        n_features: examples, plus the instruction when it is a feature.
+        coalitions: subsets of the features evaluated per query.
+        n_samples: random orders of the features (Shapley sampling).
+        queries: test queries.
+        labels: labels scored after each prompt.
+        prompts: prompts to score, over all queries (coalitions and order trials).
+    """
+
+    exact: bool
+    n_features: int
+    coalitions: int
+    n_samples: int
+    queries: int
+    labels: int
+    prompts: int
+
+    @property
+    def scores(self) -> int:
+        """Prompts x labels."""
+        return self.prompts * self.labels
+
+    def sentence(self) -> str:
+        """The cost in words, for the form."""
+        if self.exact:
+            how = f"exact Shapley values: all {self.coalitions:,} subsets of the {self.n_features} features"
+        else:
+            how = f"Shapley sampling: {self.n_samples} random orders, up to {self.coalitions:,} subsets"
+        return (
+            f"This run uses {how}, for each of the {self.queries} queries: about {self.prompts:,} prompts x "
+            f"{self.labels} labels = {self.scores:,} scores."
+        )
+
+
+def few_shot_cost(
+    n_features: int,
+    n_queries: int,
+    n_labels: int,
+    method: str = METHOD.default,
+    max_exact: int = MAX_EXACT.default,
+    n_samples: int = N_SAMPLES.default,
+    order_trials: int = ORDER_TRIALS.default,
+) -> FewShotCost:
+    """The cost of a few-shot run: per query, each evaluated coalition and order trial, times the labels."""
+    exact = uses_exact(method, n_features, max_exact)
+    coalitions = 2**n_features if exact else min(2**n_features, n_samples * n_features + 1)
+    return FewShotCost(
+        exact=exact,
+        n_features=n_features,
+        coalitions=coalitions,
+        n_samples=n_samples,
+        queries=n_queries,
+        labels=n_labels,
+        prompts=(coalitions + order_trials) * n_queries,
+    )

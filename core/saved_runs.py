@@ -1,0 +1,119 @@
+"""What a run is saved as, on every path: the spec as the engine ran it, and the result in its current format.
+
+The dashboard (``ui.run_job``), ``python -m core run --save`` and an import (the
+Saved runs page, ``python -m core runs import``) all save a run through this
+module, so one input is saved the same way whichever path saved it:
+
+- the spec is the *normalised* spec, the document the result's ``spec`` field
+  holds (defaults filled in; each result class's ``spec_document``), never the
+  form's or the file's document as given;
+- the result is read back through its kind's result class (``core.kinds``), so
+  a result of an older format (a run saved before the code was regrouped) is
+  saved in the current one.
+
+The store itself reads no run kind (``docs/ARCHITECTURE.md``): it saves the
+documents this module gives it. Documents that are not WhyLM results are kept
+as given.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from core.errors import WhyLMError
+from core.kinds import result_from_dict, run_kind
+from core.result_json import JsonResult
+from core.store import RunRepository
+from core.store.fields import default_title
+
+
+def read_result(result: Any) -> JsonResult | None:
+    """``result`` read back into its kind's result class (upgraded to the current format), or None.
+
+    None means the document is not a result that WhyLM reads (not an object, no run kind,
+    or missing fields); the caller keeps such a document as it is.
+    """
+    if isinstance(result, JsonResult):
+        return result
+    if not isinstance(result, dict):
+        return None
+    try:
+        return result_from_dict(result)
+    except WhyLMError:
+        return None
+
+
+def normalised_spec(spec: Any) -> Any:
+    """The spec as its kind's engine runs it (defaults filled in); the spec as given when it cannot run.
+
+    A run that failed on its spec (a field to fix) keeps the document as written, so the
+    saved run shows what was asked for.
+    """
+    try:
+        return run_kind(spec).result.spec_document(spec)
+    except WhyLMError:
+        return spec
+
+
+def saved_documents(
+    spec: dict[str, Any], result: JsonResult | dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The (spec, result) documents a run is saved as.
+
+    With a WhyLM result the spec is the result's ``spec`` (the normalised spec) and the
+    result its current-format ``to_dict()``; without one (a failed or stopped run) the
+    spec is :func:`normalised_spec`. A result WhyLM does not read is kept, with its spec,
+    as given.
+
+    Args:
+        spec: the spec document the run was started with.
+        result: the run's result object, its dict (of any format), or None.
+    """
+    read = read_result(result)
+    if read is not None:
+        doc = read.to_dict()
+        return copy.deepcopy(doc["spec"]), doc
+    if isinstance(result, dict):
+        return spec, result
+    return normalised_spec(spec), None
+
+
+def save_run(
+    repo: RunRepository,
+    spec: dict[str, Any],
+    result: JsonResult | dict[str, Any] | None,
+    title: str | None = None,
+    tags: Iterable[str] = (),
+    status: str = "done",
+    error: str | None = None,
+) -> int:
+    """Save a finished run (done, failed or stopped) as :func:`saved_documents` says; the new run id.
+
+    Args:
+        repo: the run store.
+        spec: the spec the run was started with.
+        result: the run's result (object or dict), or None when it has none.
+        title: the run's title; without one, the start of its prompt.
+        tags, status, error: the run's other columns.
+    """
+    spec, saved = saved_documents(spec, result)
+    kind = next(
+        (doc["kind"] for doc in (saved, spec) if isinstance(doc, dict) and isinstance(doc.get("kind"), str)),
+        "attribution",
+    )
+    return repo.save_run(
+        kind=kind,
+        title=title if title and title.strip() else default_title(spec, kind),
+        spec=spec,
+        result=saved,
+        status=status,
+        error=error,
+        tags=tags,
+    )
+
+
+def import_runs(repo: RunRepository, doc: Any) -> list[int]:
+    """Import the runs of an export document (all or none), saved as :func:`saved_documents` says."""
+    return repo.import_runs(doc, prepare=saved_documents)

@@ -1,0 +1,62 @@
+"""`python -m core run` on each file in examples/ prints the numbers it printed before the regrouping.
+
+The reference documents in tests/data/examples_before/ were printed by the
+code as it stood before core/ was grouped into subpackages (commit f776f73),
+without their ``meta`` (times differ from run to run). Every number must
+agree to 1e-6 and every text exactly; fields added since (``format``,
+``meta.load_seconds``) and the spec (now stored normalised) are not compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = ROOT / "tests" / "data" / "examples_before"
+NOT_COMPARED = {"meta", "spec", "format"}
+EXAMPLES = sorted(p.stem for p in BEFORE.glob("*.json"))
+
+
+def differences(before: Any, now: Any, where: str = "") -> list[str]:
+    """Where two JSON documents differ: numbers beyond 1e-6, other values when not equal."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        out = [f"{where}.{k}: missing now" for k in before.keys() - now.keys()]
+        for key in before.keys() & now.keys():
+            out += differences(before[key], now[key], f"{where}.{key}")
+        return out
+    if isinstance(before, list) and isinstance(now, list):
+        if len(before) != len(now):
+            return [f"{where}: {len(before)} items before, {len(now)} now"]
+        return [d for i, (a, b) in enumerate(zip(before, now)) for d in differences(a, b, f"{where}[{i}]")]
+    if isinstance(before, (int, float)) and isinstance(now, (int, float)) and not isinstance(before, bool):
+        return [] if math.isclose(before, now, rel_tol=1e-6, abs_tol=1e-6) else [f"{where}: {before} -> {now}"]
+    return [] if before == now else [f"{where}: {before!r} -> {now!r}"]
+
+
+def test_the_comparison_notices_a_changed_number() -> None:
+    assert differences({"a": [1.0, 2.0]}, {"a": [1.0, 2.001]}) == [".a[1]: 2.0 -> 2.001"]
+    assert differences({"a": "x"}, {"a": "x", "format": 1}) == []
+
+
+def test_every_example_has_a_reference() -> None:
+    assert EXAMPLES == sorted(p.stem for p in (ROOT / "examples").glob("*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_prints_the_same_numbers(name: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "run", f"examples/{name}.json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    now = {k: v for k, v in json.loads(out.stdout).items() if k not in NOT_COMPARED}
+    before = json.loads((BEFORE / f"{name}.json").read_text())
+    assert differences(before, now) == []

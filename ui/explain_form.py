@@ -1,0 +1,160 @@
+"""The Explain a prompt form: a template with slots (or plain text), the output, the score and the method.
+
+:func:`explain_form` draws the worked examples and the whole form and returns
+the attribution spec (see ``core.attribution.spec``) with the check that Run calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.attribution.features import GRANULARITIES
+from core.attribution.presets import preset
+from core.attribution.spec import SEED, TRIALS, parse_spec
+from ui.common import chosen_model_name, error_sentence
+from ui.method_form import method_form, method_state
+from ui.page_parts import spec_problem, worked_example_picker
+from ui.param_inputs import param_input, widget_value
+from ui.spec_form import (
+    load_slot_rows,
+    prompt_from_rows,
+    rows_from_prompt,
+    score_form,
+    slot_table,
+    target_form,
+    target_state,
+)
+
+PREFIX = "ex"
+JOB_KEY = "ex_job"
+RESULT_KEY = "ex_result"
+TEMPLATE = "Template with slots"
+PLAIN = "Plain text"
+
+
+def load_example(prefix: str = PREFIX) -> None:
+    """Button callback: fill the form with the chosen worked example."""
+    example = preset(st.session_state[f"{prefix}_preset"])
+    spec = example.spec_copy()
+    state: dict[str, Any] = {}
+    prompt = spec["prompt"]
+    if "template" in prompt:
+        state[f"{prefix}_prompt_kind"] = TEMPLATE
+        state[f"{prefix}_template"] = prompt["template"]
+        load_slot_rows(prefix, rows_from_prompt(prompt))
+    else:
+        state[f"{prefix}_prompt_kind"] = PLAIN
+        state[f"{prefix}_text"] = prompt["text"]
+        state[f"{prefix}_granularity"] = prompt.get("granularity", "word")
+        state[f"{prefix}_text_baseline"] = prompt.get("baseline", "")
+    state[f"{prefix}_chat"] = bool(spec.get("chat", False))
+    state.update(target_state(prefix, spec["target"]))
+    state[f"{prefix}_score"] = spec.get("score", "log_prob")
+    state.update(method_state(prefix, spec["method"]))
+    state[f"{prefix}_trials"] = widget_value(TRIALS, spec)
+    state[f"{prefix}_seed"] = widget_value(SEED, spec)
+    state[f"{prefix}_title"] = example.title
+    for key, value in state.items():
+        st.session_state[key] = value
+
+
+def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
+    """Template (with the slot table) or plain text (with a granularity); returns (prompt, error)."""
+    st.session_state.setdefault(f"{PREFIX}_prompt_kind", TEMPLATE)
+    kind = st.radio(
+        "Prompt",
+        [TEMPLATE, PLAIN],
+        key=f"{PREFIX}_prompt_kind",
+        horizontal=True,
+        help="A template lets you choose the parts to explain; plain text is cut into words, sentences, …",
+    )
+    if kind == TEMPLATE:
+        st.session_state.setdefault(f"{PREFIX}_template", "")
+        template = st.text_area(
+            "Template",
+            key=f"{PREFIX}_template",
+            height=90,
+            placeholder="{name} lives in {city} and is a {job}. {pronoun} personal interests include",
+            help="Mark each part to explain with {a_name} (or {}); write {{ or }} for a literal brace.",
+        )
+        if not template.strip():
+            st.caption("Write a template; its {slots} appear here as a table to fill in.")
+            return None, "Prompt: the template is empty; write the text to explain, with {slots} to explain."
+        rows, error = slot_table(PREFIX, template)
+        if error:
+            st.error(error_sentence_from_text(error))
+            return None, None
+        return prompt_from_rows(template, rows or []), None
+    st.session_state.setdefault(f"{PREFIX}_text", "")
+    st.session_state.setdefault(f"{PREFIX}_granularity", "word")
+    st.session_state.setdefault(f"{PREFIX}_text_baseline", "")
+    text = st.text_area("Prompt text", key=f"{PREFIX}_text", height=110)
+    c1, c2 = st.columns(2)
+    granularity = c1.selectbox(
+        "Explain it by", list(GRANULARITIES), key=f"{PREFIX}_granularity", help="How the text is cut into features."
+    )
+    baseline = c2.text_input(
+        "Replacement for an absent part",
+        key=f"{PREFIX}_text_baseline",
+        help="Empty removes the part; otherwise this text stands in for it (for example 'something').",
+    )
+    prompt: dict[str, Any] = {"text": text, "granularity": granularity}
+    if baseline:
+        prompt["baseline"] = baseline
+    return prompt, None
+
+
+def error_sentence_from_text(text: str) -> str:
+    """A SpecError text as shown ("prompt.template: ..." becomes "Prompt: ...")."""
+    if text.startswith("prompt.template: "):
+        return "Template: " + text[len("prompt.template: ") :]
+    return text
+
+
+def build_spec() -> tuple[dict[str, Any] | None, str | None]:
+    """Draw the whole form; return (spec, None) or (None, a sentence saying what to fix)."""
+    prompt, prompt_error = prompt_form()
+    st.session_state.setdefault(f"{PREFIX}_chat", False)
+    chat = st.checkbox(
+        "Chat mode: wrap the prompt in the model's chat template",
+        key=f"{PREFIX}_chat",
+        help="Use this for instruction-tuned models answering a question; the template's text is never a feature.",
+    )
+    target = target_form(PREFIX, allow_contrast=True)
+    score = score_form(PREFIX)
+    method = method_form(PREFIX, "perturbation")
+    c1, c2 = st.columns(2)
+    trials = param_input(TRIALS, f"{PREFIX}_trials", c1)
+    seed = param_input(SEED, f"{PREFIX}_seed", c2)
+    if prompt is None:
+        return None, prompt_error
+    spec = {
+        "kind": "attribution",
+        "model": chosen_model_name() or "default",
+        "prompt": prompt,
+        "chat": bool(chat),
+        "target": target,
+        "score": score,
+        "method": method,
+        "trials": int(trials),
+        "seed": int(seed),
+    }
+    return spec, None
+
+
+def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
+    """The sentence that says what to fix in the form, or None when the spec can run."""
+    if spec is None:
+        return form_error
+    return spec_problem(parse_spec, spec, error_sentence)
+
+
+def explain_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:
+    """The worked examples and the whole form; returns (spec, the check Run calls)."""
+    worked_example_picker(PREFIX, "explain", load_example)
+    st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
+    spec, form_error = build_spec()
+    return spec, lambda: check(spec, form_error)

@@ -1,0 +1,265 @@
+"""Long runs without freezing the page: a background thread, a progress bar, a Stop button.
+
+A page calls :func:`start_run` when its Run button is pressed and
+:func:`follow_run` on every script run. The run lives in a thread whose
+state is kept in ``st.session_state``, so it survives reruns (changing a
+widget while it runs does not restart it). The script polls it with short
+sleeps, showing forward passes done, time left and a Stop button; Stop sets a
+``threading.Event`` that the engine polls between batches (``Cancelled``).
+Finished runs (done, failed or stopped) are saved to the run store from the
+thread, with ``core.saved_runs.save_run`` as ``python -m core run --save`` saves them
+(the normalised spec and the result in its current format), and the result dict
+lands in ``st.session_state[result_key]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from core.errors import Cancelled, WhyLMError
+from core.models.loading import LoadedModel
+from core.saved_runs import save_run
+from core.store import RunRepository
+from core.text import first_line
+from ui.common import current_model, error_sentence, open_store
+
+log = logging.getLogger("whylm.dashboard")
+
+RunFunction = Callable[..., Any]
+
+
+@dataclass
+class RunJob:
+    """One run in a background thread: its spec, progress, outcome and save status."""
+
+    spec: dict[str, Any]
+    title: str
+    tags: list[str]
+    save: bool
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_progress: float | None = None
+    status: str = "running"  # running, done, failed, stopped
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    run_id: int | None = None
+    save_error: str | None = None
+    thread: threading.Thread | None = None
+
+    def progress(self, done: int, total: int) -> None:
+        """Engine callback: forward passes done so far, out of total."""
+        if self.first_progress is None:
+            self.first_progress = time.monotonic()
+        self.done, self.total = int(done), int(total)
+
+    def should_stop(self) -> bool:
+        """Engine callback: True once Stop was pressed."""
+        return self.stop_event.is_set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is still working."""
+        return self.thread is not None and self.thread.is_alive()
+
+    def eta_seconds(self) -> float | None:
+        """Estimated seconds left, from the pace of forward passes so far."""
+        if not self.done or not self.total or self.first_progress is None:
+            return None
+        elapsed = time.monotonic() - self.first_progress
+        return elapsed / self.done * max(self.total - self.done, 0)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """A sentence for a run that failed (never a traceback)."""
+    if isinstance(exc, WhyLMError):
+        return error_sentence(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "The model ran out of memory; shorten the prompt or the target, or lower the number of samples."
+    return f"The run failed inside WhyLM ({type(exc).__name__}: {first_line(exc)}); check the inputs and try again."
+
+
+def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunFunction) -> None:
+    try:
+        outcome = run_fn(job.spec, progress=job.progress, should_stop=job.should_stop, lm=lm)
+        job.result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
+        job.status = "done"
+    except Cancelled as exc:
+        job.status, job.error = "stopped", str(exc)
+    except Exception as exc:  # noqa: BLE001 - shown as a sentence
+        log.exception("run failed")
+        job.status, job.error = "failed", _describe_failure(exc)
+    if job.save and repo is not None:
+        try:
+            # saved as the command line saves it: the normalised spec, the current result format
+            job.run_id = save_run(
+                repo,
+                job.spec,
+                job.result,
+                title=job.title,
+                tags=job.tags,
+                status=job.status,
+                error=job.error,
+            )
+        except WhyLMError as exc:
+            job.save_error = str(exc)
+        except Exception as exc:  # noqa: BLE001
+            job.save_error = f"The run could not be saved ({type(exc).__name__}); the result is shown below."
+
+
+def start_run(
+    job_key: str,
+    spec: dict[str, Any],
+    lm: LoadedModel,
+    repo: RunRepository | None,
+    title: str = "",
+    tags: list[str] | None = None,
+    save: bool = True,
+    run_fn: RunFunction | None = None,
+) -> RunJob:
+    """Start ``run_fn(spec, progress=, should_stop=, lm=)`` (default ``core.engine.run``) in a thread.
+
+    The job is stored in ``st.session_state[job_key]``; call :func:`follow_run`
+    with the same key to show its progress and collect its result. A job
+    already running under that key is left alone and returned.
+    """
+    current = st.session_state.get(job_key)
+    if isinstance(current, RunJob) and current.running:
+        return current
+    if run_fn is None:
+        from core.engine import run as run_fn
+    job = RunJob(spec=spec, title=title, tags=list(tags or []), save=save and repo is not None)
+    job.thread = threading.Thread(target=_work, args=(job, lm, repo, run_fn), name=f"whylm-{job_key}", daemon=True)
+    st.session_state[job_key] = job
+    job.thread.start()
+    return job
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+
+
+def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.1) -> RunJob | None:
+    """Show a running job's progress (with Stop) until it ends; then store its outcome.
+
+    On completion ``st.session_state[result_key]`` holds the result dict (when
+    there is one) and ``st.session_state[result_key + "_outcome"]`` a dict with
+    status, error, run_id and save_error, which :func:`show_outcome` displays.
+    Returns the finished job, or None when there was nothing to follow.
+    """
+    job = st.session_state.get(job_key)
+    if not isinstance(job, RunJob):
+        return None
+    if job.running:
+        slot = st.empty()
+        with slot.container(border=True):
+            bar = st.progress(0.0, text="Starting…")
+            if st.button("Stop", key=f"{job_key}_stop", help="Stop the run after the current batch."):
+                job.stop_event.set()
+            while job.running:
+                bar.progress(*_progress_text(job))
+                time.sleep(poll_seconds)
+        slot.empty()
+    st.session_state.pop(job_key, None)
+    if job.result is not None:
+        st.session_state[result_key] = job.result
+    else:  # a failed or stopped run leaves no result; do not show an older one under its error
+        st.session_state.pop(result_key, None)
+    st.session_state[f"{result_key}_outcome"] = {
+        "status": job.status,
+        "error": job.error,
+        "run_id": job.run_id,
+        "save_error": job.save_error,
+        "saved": job.save,
+    }
+    return job
+
+
+def _progress_text(job: RunJob) -> tuple[float, str]:
+    elapsed = time.monotonic() - job.started
+    if job.stop_event.is_set():
+        return (job.done / job.total if job.total else 0.0), "Stopping after the current batch…"
+    if not job.total:
+        return 0.0, f"Preparing (tokenising, generating the target)… {elapsed:.0f} s"
+    eta = job.eta_seconds()
+    left = f", about {_format_seconds(eta)} left" if eta is not None else ""
+    return job.done / job.total, f"{job.done:,} of {job.total:,} forward passes{left}"
+
+
+def show_outcome(result_key: str) -> None:
+    """Sentences about the last run's outcome: stopped or failed, and where it was saved."""
+    outcome = st.session_state.get(f"{result_key}_outcome")
+    if not outcome:
+        return
+    if outcome["status"] == "failed":
+        st.error(outcome["error"])
+    elif outcome["status"] == "stopped":
+        st.warning(outcome["error"] or "The run was stopped before it finished.")
+    if outcome.get("save_error"):
+        st.error(outcome["save_error"])
+    elif outcome.get("run_id") is not None:
+        st.caption(f"Saved as run {outcome['run_id']} ({outcome['status']}); find it under Saved runs.")
+
+
+def launch_run(
+    job_key: str,
+    result_key: str,
+    spec: dict[str, Any] | None,
+    problem: str | None,
+    save: bool,
+    title: str,
+    tags: list[str],
+    run_fn: RunFunction | None = None,
+) -> None:
+    """Start a run on the sidebar's model, or show in a sentence why it cannot start."""
+    if problem or spec is None:
+        if problem:
+            st.error(problem)
+        return
+    lm, model_error = current_model()
+    if lm is None:
+        st.error(model_error)
+        return
+    repo, store_error = open_store()
+    if store_error and save:
+        st.warning(store_error)
+    st.session_state.pop(f"{result_key}_outcome", None)
+    start_run(job_key, spec, lm, repo, title=title, tags=tags, save=save, run_fn=run_fn)
+
+
+def run_controls(
+    prefix: str,
+    job_key: str,
+    result_key: str,
+    spec: dict[str, Any] | None,
+    check: Callable[[], str | None],
+    show: Callable[..., None],
+    run_fn: RunFunction | None = None,
+) -> None:
+    """A page's save options, Run button, progress, outcome and result view.
+
+    ``check`` returns the sentence that says what to fix (or None) and is only
+    called when Run is pressed; ``show(result, key=...)`` draws a finished result.
+    """
+    from ui.spec_form import save_form
+
+    save, title, tags = save_form(prefix)
+    running = st.session_state.get(job_key) is not None
+    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running):
+        launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
+    follow_run(job_key, result_key)
+    show_outcome(result_key)
+    result = st.session_state.get(result_key)
+    if result is not None:
+        st.divider()
+        show(result, key=f"{prefix}_view")

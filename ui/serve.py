@@ -1,0 +1,29 @@
+"""Start the dashboard: ``python -m ui.serve [streamlit options]`` (what ``make run`` calls).
+
+It is ``streamlit run app.py`` with one addition: the bundled model and the
+pages' modules start loading while the server starts and the browser opens
+the page, so the first result appears seconds sooner. Options after the
+command go to Streamlit, e.g. ``--server.port 8600``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ui.warm_up import start_warm_up
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start the warm-up thread, then hand over to Streamlit's command line."""
+    from streamlit.web import cli
+
+    start_warm_up()
+    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The Token gradients form: the prompt text, the output, the score and the gradient method.
+
+:func:`token_gradients_form` draws the worked examples and the whole form and
+returns the attribution spec (see ``core.attribution.spec``) with the check that Run calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.attribution.presets import preset
+from core.attribution.spec import SEED, parse_spec
+from ui.common import chosen_model_name, error_sentence
+from ui.method_form import method_form, method_state
+from ui.page_parts import spec_problem, worked_example_picker
+from ui.param_inputs import param_input, widget_value
+from ui.spec_form import score_form, target_form, target_state
+
+PREFIX = "tg"
+JOB_KEY = "tg_job"
+RESULT_KEY = "tg_result"
+
+
+def load_example() -> None:
+    """Button callback: fill the form with the chosen worked example."""
+    example = preset(st.session_state[f"{PREFIX}_preset"])
+    spec = example.spec_copy()
+    state: dict[str, Any] = {
+        f"{PREFIX}_text": spec["prompt"]["text"],
+        f"{PREFIX}_chat": bool(spec.get("chat", False)),
+        f"{PREFIX}_score": spec.get("score", "log_prob"),
+        f"{PREFIX}_seed": widget_value(SEED, spec),
+        f"{PREFIX}_title": example.title,
+    }
+    state.update(target_state(PREFIX, spec["target"]))
+    state.update(method_state(PREFIX, spec["method"]))
+    for key, value in state.items():
+        st.session_state[key] = value
+
+
+def build_spec() -> dict[str, Any]:
+    """Draw the form and return the spec it describes."""
+    st.session_state.setdefault(f"{PREFIX}_text", "")
+    st.session_state.setdefault(f"{PREFIX}_chat", False)
+    text = st.text_area("Prompt text", key=f"{PREFIX}_text", height=100)
+    chat = st.checkbox("Chat mode: wrap the prompt in the model's chat template", key=f"{PREFIX}_chat")
+    target = target_form(PREFIX, allow_contrast=False)
+    score = score_form(PREFIX)
+    method = method_form(PREFIX, "gradient")
+    seed = param_input(SEED, f"{PREFIX}_seed")
+    return {
+        "kind": "attribution",
+        "model": chosen_model_name() or "default",
+        "prompt": {"text": text, "granularity": "word"},
+        "chat": bool(chat),
+        "target": target,
+        "score": score,
+        "method": method,
+        "trials": 1,
+        "seed": int(seed),
+    }
+
+
+def check(spec: dict[str, Any]) -> str | None:
+    """The sentence that says what to fix in the form, or None when the spec can run."""
+    return spec_problem(parse_spec, spec, error_sentence)
+
+
+def token_gradients_form() -> tuple[dict[str, Any], Callable[[], str | None]]:
+    """The worked examples and the whole form; returns (spec, the check Run calls)."""
+    worked_example_picker(PREFIX, "token_gradients", load_example)
+    spec = build_spec()
+    return spec, lambda: check(spec)
