@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="WhyLM", page_icon=":material/insights:", layout="wide")
+# The tab icon is an emoji: Streamlit fetches a ":material/...:" page icon from fonts.gstatic.com, which
+# a server without internet cannot reach. The page icons below (":material/...:" in st.Page) are drawn
+# with the Material Symbols font Streamlit ships in its static files, so they need no network.
+PAGE_ICON = "🔎"
+st.set_page_config(page_title="WhyLM", page_icon=PAGE_ICON, layout="wide")
 
 from ui.warm_up import importing_modules, wait_for_modules  # noqa: E402 - after set_page_config
 

@@ -12,29 +12,50 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import WhyLMError
+from core.result_json import json_text
+from core.text import first_line
 
 USAGE = """usage:
-  python -m core run SPEC.json [--save] [--title TITLE] [--tag TAG ...] [--indent N]
+  python -m core run SPEC.json [--save] [--title TITLE] [--tag TAG ...] [--indent N] [--max-forward-passes N]
   python -m core runs list|show|export|import|delete ...
-  python -m core db upgrade|current
+  python -m core db upgrade|current|check
   python -m core methods
 """
 
 
+MAX_SPEC_BYTES = 64 * 2**20
+"""The largest spec file the command line reads (a real spec is a few kilobytes)."""
+
+
 def _read_spec(path: str) -> dict:
+    """The spec document in a file (or standard input for ``-``); a sentence when it is not JSON text."""
     if path == "-":
-        text = sys.stdin.read()
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
     else:
         file = Path(path)
         if not file.is_file():
             raise WhyLMError(f"There is no spec file at {path}; give the path of a JSON file.")
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise WhyLMError(f"The spec {path} is larger than {MAX_SPEC_BYTES // 2**20} MB; give a JSON spec file.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WhyLMError(
+            f"The spec {path} is not UTF-8 text (byte {exc.start + 1} cannot be read); give a JSON spec file, "
+            "saved as UTF-8."
+        ) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WhyLMError(
             f"The spec {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
         ) from None
+    except RecursionError:
+        raise WhyLMError(f"The spec {path} nests lists and objects too deeply to read; flatten it.") from None
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise WhyLMError(f"The spec {path} cannot be read: {first_line(exc)}.") from None
     return doc
 
 
@@ -51,31 +72,72 @@ def cmd_run(argv: list[str]) -> int:
     parser.add_argument("--tag", action="append", default=[], help="tag for the saved run")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--max-forward-passes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse the run before its first batch if it needs more than N forward passes (default: none)",
+    )
     args = parser.parse_args(argv)
+    if args.max_forward_passes is not None and args.max_forward_passes < 1:
+        raise WhyLMError(
+            f"--max-forward-passes must be at least 1 (got {args.max_forward_passes}); "
+            "leave it out for no limit."
+        )
     doc = _read_spec(args.spec)
+    title, tags = _save_fields(args, doc)
+    repo = _store_for_saving(title, tags) if args.save else None  # said before the run is computed
     from core.engine import run
+    from core.run_limit import limited
 
-    result = run(doc, progress=None if args.quiet else _progress)
+    with limited(doc, args.max_forward_passes):
+        result = run(doc, progress=None if args.quiet else _progress)
     out = result.to_dict()
-    if args.save:
-        from core.saved_runs import save_run
-        from core.store import RunRepository
-
-        title, tags = args.title or doc.get("title"), args.tag or doc.get("tags", [])
-        run_id = save_run(RunRepository(), doc, result, title=title, tags=tags)
-        out["meta"]["run_id"] = run_id
-        print(f"saved as run {run_id}", file=sys.stderr)
-    print(json.dumps(out, indent=args.indent, ensure_ascii=False))
+    save_error = _save(repo, doc, result, out, title, tags) if repo is not None else None
+    print(json_text(out, indent=args.indent))  # valid JSON: NaN and infinity are written as null
+    if save_error:  # the result is printed all the same: a failed save never throws a run away
+        print(f"error: the run finished but was not saved: {save_error} Its result is printed above "
+              "on standard output.", file=sys.stderr)
+        return 1
     return 0
+
+
+def _save_fields(args: argparse.Namespace, doc: Any) -> tuple[str | None, list[str]]:
+    """The title and tags ``run --save`` saves with: the options, else the spec's ``title`` / ``tags``."""
+    spec = doc if isinstance(doc, dict) else {}
+    return args.title or spec.get("title"), args.tag or spec.get("tags") or []
+
+
+def _store_for_saving(title: str | None, tags: list[str]) -> Any:
+    """The run store, checked before the run is computed (``core.saved_runs.store_for_saving``)."""
+    from core.saved_runs import store_for_saving
+
+    return store_for_saving(title, tags)
+
+
+def _save(repo: Any, doc: Any, result: Any, out: dict[str, Any], title: str | None, tags: list[str]) -> str | None:
+    """Save a computed run; None when saved (its id is added to ``out``), else the sentence why not."""
+    from core.saved_runs import save_run
+
+    try:
+        run_id = save_run(repo, doc, result, title=title, tags=tags)
+    except WhyLMError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - the result must still be printed
+        return f"WhyLM failed while saving ({type(exc).__name__}: {exc})."
+    out["meta"]["run_id"] = run_id
+    print(f"saved as run {run_id}", file=sys.stderr)
+    return None
 
 
 def _saved_documents(
     spec: dict[str, Any], result: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """How ``runs import`` saves a run: ``core.saved_runs.saved_documents`` (imported when first used)."""
-    from core.saved_runs import saved_documents
+    """How ``runs import`` saves a run: ``core.saved_runs.imported_documents`` (imported when first used)."""
+    from core.saved_runs import imported_documents
 
-    return saved_documents(spec, result)
+    return imported_documents(spec, result)
 
 
 def cmd_methods(argv: list[str]) -> int:

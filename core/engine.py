@@ -17,6 +17,21 @@ from core.models.loading import LoadedModel, load_model
 from core.result_json import JsonResult
 
 
+def validate(spec_doc: Any) -> Any:
+    """Check a spec as ``run`` does before it loads a model, and return the kind's parsed spec.
+
+    The spec's kind is looked up (``core.kinds.run_kind``) and its parser checks every
+    field, the texts (``core.text.check_document``) and what the run would cost (planned
+    coalitions, statistics, memory). Nothing is generated or scored.
+
+    Raises:
+        SpecError: one sentence naming the field to fix.
+    """
+    if isinstance(spec_doc, RunSpec):
+        return spec_doc
+    return run_kind(spec_doc).parse_spec(spec_doc)
+
+
 def run(
     spec_doc: dict[str, Any] | RunSpec,
     progress: Progress | None = None,
@@ -33,5 +48,6 @@ def run(
         lm: an already loaded model (otherwise loaded by name, once per process).
         loader: loads a model by name when ``lm`` is None.
     """
+    validate(spec_doc)  # a spec that cannot run is refused before any model is loaded
     kind = RUN_KINDS["attribution"] if isinstance(spec_doc, RunSpec) else run_kind(spec_doc)
     return kind.run(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)

@@ -21,6 +21,7 @@ from core.probes.bias.spec import parse_bias_spec
 from core.probes.few_shot.run import FewShotResult, run_few_shot
 from core.probes.few_shot.spec import parse_few_shot_spec
 from core.result_json import JsonResult
+from core.text import shown
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,7 @@ def run_kind(doc: Any) -> RunKind:
         raise SpecError("", "the spec must be a JSON object.")
     kind = doc.get("kind", DEFAULT_KIND)
     if not isinstance(kind, str) or kind not in RUN_KINDS:
-        shown = kind if isinstance(kind, str) else type(kind).__name__
-        raise SpecError("kind", f"'{shown}' is not a run kind; use {kind_names()}.")
+        raise SpecError("kind", f"{shown(kind)} is not a run kind; use {kind_names()}.")
     return RUN_KINDS[kind]
 
 

@@ -13,7 +13,9 @@ module, so one input is saved the same way whichever path saved it:
 
 The store itself reads no run kind (``docs/ARCHITECTURE.md``): it saves the
 documents this module gives it. Documents that are not WhyLM results are kept
-as given.
+as given, except in an import: an imported result is read as strictly as a
+computed one (its kind's result class checks every field), and refused with a
+sentence when it is not one (:func:`imported_documents`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from core.errors import WhyLMError
 from core.kinds import result_from_dict, run_kind
 from core.result_json import JsonResult
 from core.store import RunRepository
-from core.store.fields import default_title
+from core.store.fields import clean_tags, clean_title, default_title
 
 
 def read_result(result: Any) -> JsonResult | None:
@@ -80,6 +82,32 @@ def saved_documents(
     return normalised_spec(spec), None
 
 
+def store_for_saving(title: str | None = None, tags: Iterable[str] = (), url: str | None = None) -> RunRepository:
+    """The run store, checked before a run is computed: it opens, takes a write, and the title and tags fit.
+
+    ``python -m core run --save`` and the dashboard call this before they start a run, so a
+    read-only folder, an out-of-date or damaged database, or a title that is too long is
+    said at once, not after the run has been computed.
+
+    Raises:
+        StoreError: a sentence saying what to fix.
+    """
+    repo = RunRepository(url)
+    check_can_save(repo, title, tags)
+    return repo
+
+
+def check_can_save(repo: RunRepository, title: str | None = None, tags: Iterable[str] = ()) -> None:
+    """Raise a StoreError sentence unless a run with this title and tags can be saved in ``repo`` now.
+
+    Cheap (no row is written): for a page to call before it starts a run.
+    """
+    if title is not None and title.strip():
+        clean_title(title)
+    clean_tags(tags)
+    repo.check_writable()
+
+
 def save_run(
     repo: RunRepository,
     spec: dict[str, Any],
@@ -114,6 +142,18 @@ def save_run(
     )
 
 
+def imported_documents(
+    spec: dict[str, Any], result: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The (spec, result) documents an imported run is saved as: :func:`saved_documents` of a checked result.
+
+    Raises:
+        WhyLMError: the result is not a WhyLM result of a known kind, or a field of it does not
+            have the type its result class declares (a sentence naming the field).
+    """
+    return saved_documents(spec, None if result is None else result_from_dict(result))
+
+
 def import_runs(repo: RunRepository, doc: Any) -> list[int]:
-    """Import the runs of an export document (all or none), saved as :func:`saved_documents` says."""
-    return repo.import_runs(doc, prepare=saved_documents)
+    """Import the runs of an export document (all or none), saved as :func:`imported_documents` says."""
+    return repo.import_runs(doc, prepare=imported_documents)

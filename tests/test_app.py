@@ -155,7 +155,8 @@ def test_empty_prompt_is_a_sentence(data_dir) -> None:
     assert any("empty" in e.lower() for e in _errors(at))
 
 
-def test_unknown_model_is_a_sentence(data_dir, tmp_path) -> None:
+def test_unknown_model_is_a_sentence(data_dir, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("WHYLM_ANY_MODEL", "1")  # a personal machine: the sidebar takes any folder or id
     # AppTest (streamlit 1.67) drops the sidebar on reruns under st.navigation, so the
     # sidebar's choice is set before the first run.
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)

@@ -262,7 +262,7 @@ def test_csv_with_input_and_label_columns_loads(tmp_path):
     assert load_queries_csv(text.encode("utf-8")) == expected
     path = tmp_path / "examples.csv"
     path.write_text(text, encoding="utf-8")
-    assert load_examples_csv(str(path)) == expected
+    assert load_examples_csv(path) == expected  # a Path is a file; a str is always CSV text
     assert load_examples_csv(io.StringIO(text)) == expected
 
 

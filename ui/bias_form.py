@@ -21,6 +21,7 @@ from core.errors import SpecError
 from core.probes.bias.data import bias_presets
 from core.probes.bias.settings import ATTRIBUTION_PROMPTS, bias_cost
 from core.probes.bias.spec import parse_bias_spec
+from core.text import counted
 from ui.bias_convert import (
     candidates_from_text,
     rows_from_sweep,
@@ -29,7 +30,7 @@ from ui.bias_convert import (
     text_from_candidates,
 )
 from ui.bias_settings import settings_form, settings_state
-from ui.common import chosen_model_name, error_sentence, escape_markdown
+from ui.common import chosen_model_name, error_sentence, escape_markdown, show_error
 from ui.page_parts import (
     LIST_TABS,
     csv_uploader,
@@ -37,6 +38,7 @@ from ui.page_parts import (
     paste_box,
     probe_preset_picker,
     spec_problem,
+    stage_form,
     table_editor,
     uploaded_text,
 )
@@ -77,25 +79,29 @@ def bias_error_sentence(exc: BaseException) -> str:
 # ---------------------------------------------------------------- state changes (callbacks)
 
 
+def group_rows_state(slots: list[str], rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Session-state values that replace the group table's contents (it is redrawn fresh)."""
+    return {
+        k("rows_base"): [dict(r) for r in rows],
+        k("rows_cols"): ["group", *slots],
+        k("rows_now"): [dict(r) for r in rows],
+        k("rows_version"): st.session_state.get(k("rows_version"), 0) + 1,
+    }
+
+
 def set_group_rows(slots: list[str], rows: list[dict[str, str]]) -> None:
     """Replace the group table's contents (it is redrawn fresh)."""
-    st.session_state[k("rows_base")] = [dict(r) for r in rows]
-    st.session_state[k("rows_cols")] = ["group", *slots]
-    st.session_state[k("rows_now")] = [dict(r) for r in rows]
-    st.session_state[k("rows_version")] = st.session_state.get(k("rows_version"), 0) + 1
+    st.session_state.update(group_rows_state(slots, rows))
 
 
 def load_preset_state(spec: dict[str, Any]) -> None:
-    """Fill the whole form from a bias spec (a preset or a stored run's spec)."""
-    state = st.session_state
+    """Fill the whole form from a bias spec (a preset or a stored run's spec), as one change (``stage_form``)."""
     slots, rows = rows_from_sweep(spec["sweep"])
-    state[k("template")] = spec["template"]
-    state[k("sweep")] = slots
-    set_group_rows(slots, rows)
+    state: dict[str, Any] = {k("template"): spec["template"], k("sweep"): slots, **group_rows_state(slots, rows)}
     fixed = {s: str(v) for s, v in (spec.get("values") or {}).items()}
     fixed.update({s: " | ".join(v) for s, v in (spec.get("vary") or {}).items()})
     state[k("fixed")] = fixed
-    state[k("fixed_version")] = state.get(k("fixed_version"), 0) + 1
+    state[k("fixed_version")] = st.session_state.get(k("fixed_version"), 0) + 1
     text, spaced = text_from_candidates(list(spec.get("candidates") or []))
     state[k("candidates")] = text
     state[k("space")] = spaced
@@ -104,8 +110,9 @@ def load_preset_state(spec: dict[str, Any]) -> None:
     state[k("compare_a")], state[k("compare_b")] = compare[0], compare[1]
     state.update(settings_state(PREFIX, spec))
     state[k("title")] = spec.get("title", "")
-    state.pop(k("list_error"), None)
+    state[k("list_error")] = None
     state[k("list_note")] = None
+    stage_form(PREFIX, state)
 
 
 def load_preset() -> None:
@@ -132,7 +139,7 @@ def _apply_list_text(text: str, source: str) -> None:
     state[k("compare_a")], state[k("compare_b")] = names[0], names[1]
     state.pop(k("list_error"), None)
     state[k("list_note")] = (
-        f"Loaded {len(rows)} values in {len(names)} groups from the {source} "
+        f"Loaded {counted(len(rows), 'value')} in {counted(len(names), 'group')} from the {source} "
         f"({', '.join(f'{g}: {len(v)}' for g, v in sweep['groups'].items())})."
     )
 
@@ -163,7 +170,7 @@ def template_form() -> tuple[str, list[str] | None]:
     try:
         _, order = parse_template(template)
     except SpecError as exc:
-        st.error("Template: " + str(exc).split(": ", 1)[-1])
+        show_error("Template: " + str(exc).split(": ", 1)[-1])
         return template, None
     st.caption("Slots found: " + escape_markdown(", ".join(f"{{{s}}}" for s in order)))
     return template, order
@@ -232,7 +239,7 @@ def groups_form(swept: list[str]) -> list[dict[str, str]]:
         if r.get("group"):
             counts[r["group"]] = counts.get(r["group"], 0) + 1
     if counts:
-        st.caption(escape_markdown("Groups: " + ", ".join(f"{g} ({n} values)" for g, n in counts.items())))
+        st.caption(escape_markdown("Groups: " + ", ".join(f"{g} ({counted(n, 'value')})" for g, n in counts.items())))
     return rows
 
 
@@ -335,7 +342,7 @@ def build_spec() -> tuple[dict[str, Any] | None, str | None]:
     st.subheader("2. The groups")
     swept, sweep_error = sweep_form(order)
     if sweep_error:
-        st.error(sweep_error)
+        show_error(sweep_error)
     rows = groups_form([s for s in swept if s in order])
     values, vary = fixed_form(order, swept)
     st.subheader("3. The candidates")

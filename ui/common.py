@@ -2,7 +2,13 @@
 
 Every page calls :func:`render_sidebar` (app.py does it once per run) and
 gets the chosen model with :func:`current_model`; saving goes through
-:func:`open_store`. Errors are shown as sentences, never tracebacks.
+:func:`open_store`. Errors are shown as sentences, never tracebacks, through
+:func:`show_error`, which shows any text literally (no markdown, no emoji codes).
+
+The sidebar offers the models of ``core.models.catalog.offered_models`` (the
+bundled one and ``WHYLM_MODELS``) by name; only with ``WHYLM_ANY_MODEL=1`` does it
+also take any folder or hub id typed into it. A name that is not offered is
+refused with a sentence before anything on the server is looked at.
 """
 
 from __future__ import annotations
@@ -15,15 +21,24 @@ from typing import Any
 import streamlit as st
 
 from core.errors import WhyLMError
+from core.models.catalog import (
+    ANY_MODEL_ENV,
+    BUNDLED_LABEL,
+    MODELS_ENV,
+    ModelChoice,
+    any_model_allowed,
+    offered_models,
+)
 from core.models.loading import DEFAULT_MODEL, LoadedModel, load_model
 from core.store import RunRepository, database_url
 from core.store.database import describe_url
-from core.text import first_line
+from core.text import first_line, plain_text
 from ui.warm_up import loading_model
 
 MODEL_CHOICE_KEY = "whylm_model_choice"
 MODEL_NAME_KEY = "whylm_model_name"
-BUNDLED_CHOICE = "Bundled SmolLM2-135M-Instruct"
+REFUSED_KEY = "whylm_model_refused"
+BUNDLED_CHOICE = BUNDLED_LABEL
 OTHER_CHOICE = "Another model (Hugging Face id or folder)"
 
 ABOUT = (
@@ -54,18 +69,50 @@ def open_store() -> tuple[RunRepository | None, str | None]:
         return None, f"The run database could not be opened ({first_line(exc)}); runs will not be saved."
 
 
+def model_options() -> list[str]:
+    """The sidebar's model choices: the offered models by name, and "Another model" when any may load."""
+    labels = [m.label for m in offered_models()[0]]
+    return labels + ([OTHER_CHOICE] if any_model_allowed() else [])
+
+
+def not_offered(name: str) -> str:
+    """The sentence refusing a model this server does not offer (it names no path and checks none)."""
+    offered = ", ".join(m.label for m in offered_models()[0])
+    return (
+        f"'{name}' is not one of the models this server offers ({offered}); pick one in the sidebar. "
+        f"The server's administrator can add models with {MODELS_ENV}."
+    )
+
+
+def _offered(choice: str) -> ModelChoice | None:
+    return next((m for m in offered_models()[0] if m.label == choice), None)
+
+
+def model_choice() -> tuple[str, str | None]:
+    """The model the sidebar picked, as (name for ``load_model``, None), or ("", a sentence why not)."""
+    choice = st.session_state.get(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
+    if choice == OTHER_CHOICE and any_model_allowed():
+        name = (st.session_state.get(MODEL_NAME_KEY) or "").strip()
+        if not name:
+            return "", "Type a Hugging Face model id or a model folder in the sidebar, or pick the bundled model."
+        return name, None
+    offered = _offered(str(choice))
+    if offered is None:
+        typed = st.session_state.get(MODEL_NAME_KEY) if choice == OTHER_CHOICE else choice
+        return "", not_offered(str(typed or choice).strip())
+    return offered.source, None
+
+
 def chosen_model_name() -> str:
-    """The model name picked in the sidebar ("default" for the bundled model)."""
-    if st.session_state.get(MODEL_CHOICE_KEY, BUNDLED_CHOICE) == OTHER_CHOICE:
-        return (st.session_state.get(MODEL_NAME_KEY) or "").strip()
-    return DEFAULT_MODEL
+    """The model name picked in the sidebar ("default" for the bundled model; "" when it is refused)."""
+    return model_choice()[0]
 
 
 def current_model() -> tuple[LoadedModel | None, str | None]:
     """The loaded sidebar model, or (None, a sentence saying what to fix)."""
-    name = chosen_model_name()
-    if not name:
-        return None, "Type a Hugging Face model id or a model folder in the sidebar, or pick the bundled model."
+    name, refused = model_choice()
+    if refused:
+        return None, refused
     try:
         return cached_model(name), None
     except WhyLMError as exc:
@@ -84,8 +131,7 @@ def render_sidebar() -> Callable[[], None]:
     """
     with st.sidebar:
         st.subheader("Model")
-        st.session_state.setdefault(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
-        st.radio("Model", [BUNDLED_CHOICE, OTHER_CHOICE], key=MODEL_CHOICE_KEY, label_visibility="collapsed")
+        _model_picker()
         if st.session_state[MODEL_CHOICE_KEY] == OTHER_CHOICE:
             st.session_state.setdefault(MODEL_NAME_KEY, "")
             st.text_input(
@@ -103,7 +149,7 @@ def render_sidebar() -> Callable[[], None]:
         st.subheader("Saved runs")
         repo, store_error = open_store()
         if store_error:
-            st.error(store_error)
+            show_error(store_error)
         elif repo is not None:
             st.caption(f"Runs are saved in `{describe_url(repo.url)}`.")
         st.subheader("What is this?")
@@ -111,12 +157,35 @@ def render_sidebar() -> Callable[[], None]:
     return (lambda: _show_model(slot)) if pending else (lambda: None)
 
 
+def _model_picker() -> None:
+    """The model radio; a choice this server does not offer (an old session's) is refused with a sentence."""
+    options = model_options()
+    state = st.session_state
+    state.setdefault(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
+    if state[MODEL_CHOICE_KEY] not in options:
+        state[REFUSED_KEY] = model_choice()[1] or not_offered(str(state[MODEL_CHOICE_KEY]))
+        state[MODEL_CHOICE_KEY] = BUNDLED_CHOICE
+    _, problem = offered_models()
+    if problem:
+        show_error(problem)
+    st.radio(
+        "Model",
+        options,
+        key=MODEL_CHOICE_KEY,
+        label_visibility="collapsed",
+        help=f"The models this server offers. Its administrator adds others with {MODELS_ENV}; "
+        f"{ANY_MODEL_ENV}=1 (for a personal machine) lets any folder or hub id be typed here.",
+    )
+    if state.get(REFUSED_KEY):
+        show_error(state.pop(REFUSED_KEY) + " The bundled model is used instead.")
+
+
 def _show_model(slot: Any) -> None:
     """Fill the sidebar's model line: name, size, device and context, or why it cannot load."""
     lm, error = current_model()
     with slot.container():
         if error:
-            st.error(error)
+            show_error(error)
         elif lm is not None:
             st.caption(
                 f"**{escape_markdown(lm.display_name)}**  \n"
@@ -126,11 +195,44 @@ def _show_model(slot: Any) -> None:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+# A colon that could open an emoji or icon code (":x:", ":-1:", ":material/home:"). Streamlit replaces those
+# codes after markdown escapes are read, so a backslash does not stop them; an invisible word joiner does.
+_SHORTCODE = re.compile(r":(?=\S)")
+WORD_JOINER = "\u2060"
 
 
 def escape_markdown(text: Any) -> str:
-    """Text made safe for st.markdown: markdown and HTML characters shown literally."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Text made safe for st.markdown: markdown and HTML characters, emoji and icon codes shown literally.
+
+    Terminal colour codes are dropped; a colon not followed by a space gets an
+    invisible word joiner after it (":x:" stays ":x:" on the page, not an emoji).
+    """
+    escaped = _MD_SPECIAL.sub(r"\\\1", plain_text(str(text)))
+    return _SHORTCODE.sub(":" + WORD_JOINER, escaped)
+
+
+_LITERAL_ALWAYS = re.compile(r"([\\`*\[\]<>~$|&])")
+_LITERAL_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # "max_exact" stays; "_x_" would be italic
+_LITERAL_LINE_START = re.compile(r"(?m)^(\s*)([#>+=-]|\d+[.)])")
+
+
+def literal_markdown(text: Any) -> str:
+    """Text for st.markdown that reads exactly as written, with as few escapes as that needs.
+
+    Lighter than :func:`escape_markdown` (plain punctuation stays as it is, so a
+    sentence in an error box keeps its words): it escapes what formats anywhere in
+    a line, underscores that could start emphasis, block markers at a line's start,
+    emoji and icon codes, and drops terminal colour codes.
+    """
+    out = _LITERAL_ALWAYS.sub(r"\\\1", plain_text(str(text)))
+    out = _LITERAL_UNDERSCORE.sub(r"\\_", out)
+    out = _LITERAL_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
+    return _SHORTCODE.sub(":" + WORD_JOINER, out)
+
+
+def show_error(message: Any) -> None:
+    """An error box showing ``message`` literally (it may hold user text, paths or model output)."""
+    st.error(literal_markdown(message))
 
 
 

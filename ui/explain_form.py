@@ -16,13 +16,13 @@ from core.attribution.presets import preset
 from core.attribution.spec import SEED, TRIALS, parse_spec
 from ui.common import chosen_model_name, error_sentence
 from ui.method_form import method_form, method_state
-from ui.page_parts import spec_problem, worked_example_picker
+from ui.page_parts import spec_problem, stage_form, worked_example_picker
 from ui.param_inputs import param_input, widget_value
 from ui.spec_form import (
-    load_slot_rows,
     prompt_from_rows,
     rows_from_prompt,
     score_form,
+    slot_rows_state,
     slot_table,
     target_form,
     target_state,
@@ -36,7 +36,7 @@ PLAIN = "Plain text"
 
 
 def load_example(prefix: str = PREFIX) -> None:
-    """Button callback: fill the form with the chosen worked example."""
+    """Button callback: fill the form with the chosen worked example (all at once, see ``stage_form``)."""
     example = preset(st.session_state[f"{prefix}_preset"])
     spec = example.spec_copy()
     state: dict[str, Any] = {}
@@ -44,7 +44,7 @@ def load_example(prefix: str = PREFIX) -> None:
     if "template" in prompt:
         state[f"{prefix}_prompt_kind"] = TEMPLATE
         state[f"{prefix}_template"] = prompt["template"]
-        load_slot_rows(prefix, rows_from_prompt(prompt))
+        state.update(slot_rows_state(prefix, rows_from_prompt(prompt)))
     else:
         state[f"{prefix}_prompt_kind"] = PLAIN
         state[f"{prefix}_text"] = prompt["text"]
@@ -57,8 +57,7 @@ def load_example(prefix: str = PREFIX) -> None:
     state[f"{prefix}_trials"] = widget_value(TRIALS, spec)
     state[f"{prefix}_seed"] = widget_value(SEED, spec)
     state[f"{prefix}_title"] = example.title
-    for key, value in state.items():
-        st.session_state[key] = value
+    stage_form(prefix, state)
 
 
 def prompt_form() -> tuple[dict[str, Any] | None, str | None]:

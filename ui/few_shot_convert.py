@@ -13,6 +13,7 @@ from ui.page_parts import cell_text, spreadsheet_csv
 
 COLUMNS = ["input", "label"]
 TABLES = {"ex": "examples", "q": "queries"}
+NOUNS = {"ex": ("example", "examples"), "q": ("query", "queries")}  # (one, many), for counted()
 
 
 def labels_from_text(text: str) -> list[str]:

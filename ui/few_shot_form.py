@@ -16,9 +16,11 @@ import streamlit as st
 
 from core.errors import SpecError, WhyLMError
 from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec
+from core.text import counted
 from ui.common import chosen_model_name, error_sentence, escape_markdown
 from ui.few_shot_convert import (
     COLUMNS,
+    NOUNS,
     TABLES,
     labels_from_text,
     pairs_from_list_text,
@@ -34,6 +36,7 @@ from ui.page_parts import (
     paste_box,
     probe_preset_picker,
     spec_problem,
+    stage_form,
     table_editor,
     uploaded_text,
 )
@@ -73,12 +76,19 @@ def few_shot_error_sentence(exc: BaseException) -> str:
 # ---------------------------------------------------------------- state changes (callbacks)
 
 
+def rows_state(which: str, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Session-state values that replace a table's contents (``which`` is "ex" or "q"); it is redrawn fresh."""
+    base = clean_rows(rows, COLUMNS)
+    return {
+        k(f"{which}_base"): base,
+        k(f"{which}_now"): [dict(r) for r in base],
+        k(f"{which}_version"): st.session_state.get(k(f"{which}_version"), 0) + 1,
+    }
+
+
 def set_rows(which: str, rows: list[dict[str, str]]) -> None:
     """Replace a table's contents (``which`` is "ex" or "q"); it is redrawn fresh."""
-    state = st.session_state
-    state[k(f"{which}_base")] = clean_rows(rows, COLUMNS)
-    state[k(f"{which}_now")] = [dict(r) for r in state[k(f"{which}_base")]]
-    state[k(f"{which}_version")] = state.get(k(f"{which}_version"), 0) + 1
+    st.session_state.update(rows_state(which, rows))
 
 
 def table_key(which: str) -> str:
@@ -87,19 +97,21 @@ def table_key(which: str) -> str:
 
 
 def load_preset_state(spec: dict[str, Any]) -> None:
-    """Fill the whole form from a few-shot spec (a preset or a stored run's spec)."""
-    state = st.session_state
-    state[k("instruction")] = spec.get("instruction", "") or ""
-    state[k("example_format")] = spec.get("example_format", "")
-    state[k("query_format")] = spec.get("query_format", "")
-    state[k("labels")] = text_from_labels(list(spec.get("labels") or []))
-    set_rows("ex", list(spec.get("examples") or []))
-    set_rows("q", list(spec.get("queries") or []))
-    state.update(settings_state(PREFIX, spec))
-    state[k("title")] = spec.get("title", "")
+    """Fill the whole form from a few-shot spec (a preset or a stored run's spec), as one change (``stage_form``)."""
+    state: dict[str, Any] = {
+        k("instruction"): spec.get("instruction", "") or "",
+        k("example_format"): spec.get("example_format", ""),
+        k("query_format"): spec.get("query_format", ""),
+        k("labels"): text_from_labels(list(spec.get("labels") or [])),
+        **rows_state("ex", list(spec.get("examples") or [])),
+        **rows_state("q", list(spec.get("queries") or [])),
+        **settings_state(PREFIX, spec),
+        k("title"): spec.get("title", ""),
+    }
     for which in TABLES:
-        state.pop(k(f"{which}_error"), None)
+        state[k(f"{which}_error")] = None
         state[k(f"{which}_note")] = None
+    stage_form(PREFIX, state)
 
 
 def load_preset() -> None:
@@ -117,7 +129,7 @@ def _apply_list_text(which: str, text: str, source: str) -> None:
         return
     set_rows(which, rows)
     state.pop(k(f"{which}_error"), None)
-    state[k(f"{which}_note")] = f"Loaded {len(rows)} {TABLES[which]} from the {source}."
+    state[k(f"{which}_note")] = f"Loaded {counted(len(rows), *NOUNS[which])} from the {source}."
 
 
 def apply_paste(which: str) -> None:
@@ -211,7 +223,9 @@ def table_form(which: str, labels: list[str]) -> list[dict[str, str]]:
         counts[r["label"] or "(no label)"] = counts.get(r["label"] or "(no label)", 0) + 1
     if filled:
         st.caption(
-            escape_markdown(f"{len(filled)} {noun}: " + ", ".join(f"{lab} {n}" for lab, n in counts.items()))
+            escape_markdown(
+                f"{counted(len(filled), *NOUNS[which])}: " + ", ".join(f"{lab} {n}" for lab, n in counts.items())
+            )
         )
     return rows
 

@@ -1,13 +1,15 @@
 """Pieces that several dashboard pages draw or compute the same way.
 
 The preset choosers (worked examples on the attribution pages, ready-made
-probes on the bias and few-shot pages), the table / paste / upload inputs of
-the probe pages, the result download buttons, and the check that turns a spec
-parser's complaint into the sentence a page shows.
+probes on the bias and few-shot pages) and the atomic loading of a preset into
+a form, the table / paste / upload inputs of the probe pages, the result
+download buttons, and the check that turns a spec parser's complaint into the
+sentence a page shows.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -19,7 +21,7 @@ import streamlit as st
 
 from core.attribution.presets import preset, presets_for
 from core.errors import WhyLMError
-from ui.common import escape_markdown
+from ui.common import escape_markdown, show_error
 
 LIST_TABS = ["Edit the table", "Paste text", "Upload a CSV"]
 
@@ -66,6 +68,40 @@ def spec_problem(
     return None
 
 
+# ---------------------------------------------------------------- loading a preset into a form, atomically
+#
+# A Load button's callback sets every widget of the form at once, before the
+# script draws anything. But a browser that has not yet redrawn the form (the
+# rerun that shows the loaded values is still running or still on its way, as
+# under load) sends its old widget values with its next click, Run included,
+# and Streamlit lets those win over values set earlier: the form would read
+# partly old, partly loaded. So the loaded values stay staged and are written
+# again at the top of every script run until a run has drawn the whole form
+# and its Run button with them; Run reads either the old form or all of the loaded one.
+
+
+def staged_key(prefix: str) -> str:
+    """Session-state key of a form's staged values."""
+    return f"{prefix}_staged"
+
+
+def stage_form(prefix: str, values: dict[str, Any]) -> None:
+    """Load values into a form as one change: set them all now and keep them staged until the form is drawn."""
+    st.session_state[staged_key(prefix)] = copy.deepcopy(values)
+    apply_staged_form(prefix)
+
+
+def apply_staged_form(prefix: str) -> None:
+    """Before a form's first widget: write its staged values (again), over any a stale page sent."""
+    for key, value in (st.session_state.get(staged_key(prefix)) or {}).items():
+        st.session_state[key] = copy.deepcopy(value)
+
+
+def form_drawn(prefix: str) -> None:
+    """After the whole form and its Run button were drawn with the staged values: stop writing them."""
+    st.session_state.pop(staged_key(prefix), None)
+
+
 # ---------------------------------------------------------------- preset choosers
 
 
@@ -77,7 +113,11 @@ def preset_picker(
     on_load: Callable[[], None],
     button: str,
 ) -> None:
-    """A preset select box (key ``{prefix}_preset``) with the button that loads it (key ``{prefix}_load``)."""
+    """A preset select box (key ``{prefix}_preset``) with the button that loads it (key ``{prefix}_load``).
+
+    Drawn first in its form: a preset loaded earlier and still staged is written again here (see ``stage_form``).
+    """
+    apply_staged_form(prefix)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.selectbox(label, options, format_func=title, key=f"{prefix}_preset")
     c2.button(button, on_click=on_load, key=f"{prefix}_load", width="stretch")
@@ -157,7 +197,7 @@ def list_message(error_key: str, note_key: str) -> None:
     """Below a table: why the last paste or upload failed, or what it loaded."""
     state = st.session_state
     if state.get(error_key):
-        st.error(state[error_key])
+        show_error(state[error_key])
     elif state.get(note_key):
         st.caption(escape_markdown(state[note_key]))
 

@@ -6,6 +6,10 @@ state is kept in ``st.session_state``, so it survives reruns (changing a
 widget while it runs does not restart it). The script polls it with short
 sleeps, showing forward passes done, time left and a Stop button; Stop sets a
 ``threading.Event`` that the engine polls between batches (``Cancelled``).
+Runs of all tabs share the loaded model batch by batch (``core.models.sharing``):
+a run waiting for its turn shows how many runs go before it, and a run bigger
+than the server's work limit (``WHYLM_MAX_FORWARD_PASSES``, see
+``core.run_limit``) is refused before its first batch with a sentence.
 Finished runs (done, failed or stopped) are saved to the run store from the
 thread, with ``core.saved_runs.save_run`` as ``python -m core run --save`` saves them
 (the normalised spec and the result in its current format), and the result dict
@@ -14,6 +18,7 @@ lands in ``st.session_state[result_key]``.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,10 +30,12 @@ import streamlit as st
 
 from core.errors import Cancelled, WhyLMError
 from core.models.loading import LoadedModel
-from core.saved_runs import save_run
+from core.models.sharing import ModelShare
+from core.run_limit import dashboard_max_forward_passes, limited
+from core.saved_runs import check_can_save, save_run
 from core.store import RunRepository
 from core.text import first_line
-from ui.common import current_model, error_sentence, open_store
+from ui.common import current_model, error_sentence, open_store, show_error
 
 log = logging.getLogger("whylm.dashboard")
 
@@ -54,6 +61,7 @@ class RunJob:
     run_id: int | None = None
     save_error: str | None = None
     thread: threading.Thread | None = None
+    share: ModelShare | None = None
 
     def progress(self, done: int, total: int) -> None:
         """Engine callback: forward passes done so far, out of total."""
@@ -69,6 +77,12 @@ class RunJob:
     def running(self) -> bool:
         """Whether the thread is still working."""
         return self.thread is not None and self.thread.is_alive()
+
+    def place(self) -> int | None:
+        """Runs going before this one for the model: 0 while it has the model, None between turns."""
+        if self.share is None or self.thread is None or self.thread.ident is None:
+            return None
+        return self.share.place(self.thread.ident)
 
     def eta_seconds(self) -> float | None:
         """Estimated seconds left, from the pace of forward passes so far."""
@@ -87,9 +101,15 @@ def _describe_failure(exc: BaseException) -> str:
     return f"The run failed inside WhyLM ({type(exc).__name__}: {first_line(exc)}); check the inputs and try again."
 
 
+def _run_shared(job: RunJob, lm: LoadedModel, run_fn: RunFunction) -> Any:
+    """The job's run, as one of the runs sharing the model, under the server's work limit."""
+    with lm.lock.job(), limited(job.spec, dashboard_max_forward_passes()):
+        return run_fn(job.spec, progress=job.progress, should_stop=job.should_stop, lm=lm)
+
+
 def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunFunction) -> None:
     try:
-        outcome = run_fn(job.spec, progress=job.progress, should_stop=job.should_stop, lm=lm)
+        outcome = _run_shared(job, lm, run_fn)
         job.result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
         job.status = "done"
     except Cancelled as exc:
@@ -136,8 +156,10 @@ def start_run(
         return current
     if run_fn is None:
         from core.engine import run as run_fn
-    job = RunJob(spec=spec, title=title, tags=list(tags or []), save=save and repo is not None)
-    job.thread = threading.Thread(target=_work, args=(job, lm, repo, run_fn), name=f"whylm-{job_key}", daemon=True)
+    job = RunJob(spec=spec, title=title, tags=list(tags or []), save=save and repo is not None, share=lm.lock)
+    job.thread = threading.Thread(
+        target=_work, args=(job, lm, repo, run_fn), name=f"whylm-{job_key}", daemon=True
+    )
     st.session_state[job_key] = job
     job.thread.start()
     return job
@@ -185,15 +207,25 @@ def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.1) -> RunJ
     return job
 
 
+def _runs(count: int) -> str:
+    return "1 other run" if count == 1 else f"{count} other runs"
+
+
 def _progress_text(job: RunJob) -> tuple[float, str]:
+    """The progress bar's fraction and words: waiting for the model, preparing, or passes done, time left."""
     elapsed = time.monotonic() - job.started
+    fraction = job.done / job.total if job.total else 0.0
     if job.stop_event.is_set():
-        return (job.done / job.total if job.total else 0.0), "Stopping after the current batch…"
+        return fraction, "Stopping after the current batch…"
+    place = job.place()
     if not job.total:
+        if place:
+            return 0.0, f"Waiting for {_runs(place)} to take their turn with the model… {elapsed:.0f} s"
         return 0.0, f"Preparing (tokenising, generating the target)… {elapsed:.0f} s"
     eta = job.eta_seconds()
     left = f", about {_format_seconds(eta)} left" if eta is not None else ""
-    return job.done / job.total, f"{job.done:,} of {job.total:,} forward passes{left}"
+    waiting = f"; waiting for {_runs(place)} to take their turn" if place else ""
+    return fraction, f"{job.done:,} of {job.total:,} forward passes{left}{waiting}"
 
 
 def show_outcome(result_key: str) -> None:
@@ -202,13 +234,35 @@ def show_outcome(result_key: str) -> None:
     if not outcome:
         return
     if outcome["status"] == "failed":
-        st.error(outcome["error"])
+        show_error(outcome["error"])
     elif outcome["status"] == "stopped":
         st.warning(outcome["error"] or "The run was stopped before it finished.")
     if outcome.get("save_error"):
-        st.error(outcome["save_error"])
+        result = st.session_state.get(result_key)
+        if result is None:
+            show_error(outcome["save_error"])
+        else:  # a failed save never throws a finished run away: it stays below, and can be downloaded
+            show_error(f"The run finished but was not saved: {outcome['save_error']} Its result is shown below.")
+            st.download_button(
+                "Download the result (JSON)",
+                data=json.dumps(result, indent=1, ensure_ascii=False),
+                file_name=f"whylm-{result.get('kind', 'run')}-result.json",
+                mime="application/json",
+                key=f"{result_key}_download",
+                on_click="ignore",
+                help="The run's result as WhyLM computed it (numbers, spec and meta), to keep before you leave the page.",
+            )
     elif outcome.get("run_id") is not None:
         st.caption(f"Saved as run {outcome['run_id']} ({outcome['status']}); find it under Saved runs.")
+
+
+def _cannot_save(repo: RunRepository, title: str, tags: list[str]) -> str | None:
+    """Why a run could not be saved in ``repo`` now (``core.saved_runs.check_can_save``), or None."""
+    try:
+        check_can_save(repo, title, tags)
+    except WhyLMError as exc:
+        return str(exc)
+    return None
 
 
 def launch_run(
@@ -224,15 +278,19 @@ def launch_run(
     """Start a run on the sidebar's model, or show in a sentence why it cannot start."""
     if problem or spec is None:
         if problem:
-            st.error(problem)
+            show_error(problem)
         return
     lm, model_error = current_model()
     if lm is None:
-        st.error(model_error)
+        show_error(model_error)
         return
     repo, store_error = open_store()
     if store_error and save:
         st.warning(store_error)
+    unsaveable = _cannot_save(repo, title, tags) if save and repo is not None else None
+    if unsaveable:  # said before the run is computed, not after it
+        show_error(f"{unsaveable} Untick “Save the run” to run without saving.")
+        return
     st.session_state.pop(f"{result_key}_outcome", None)
     start_run(job_key, spec, lm, repo, title=title, tags=tags, save=save, run_fn=run_fn)
 
@@ -251,12 +309,14 @@ def run_controls(
     ``check`` returns the sentence that says what to fix (or None) and is only
     called when Run is pressed; ``show(result, key=...)`` draws a finished result.
     """
+    from ui.page_parts import form_drawn
     from ui.spec_form import save_form
 
     save, title, tags = save_form(prefix)
     running = st.session_state.get(job_key) is not None
     if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running):
         launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
+    form_drawn(prefix)  # the page has been sent the whole form: a loaded preset need not be written again
     follow_run(job_key, result_key)
     show_outcome(result_key)
     result = st.session_state.get(result_key)

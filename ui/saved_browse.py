@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.errors import WhyLMError
 from core.store import RunRecord, RunRepository, RunSummary
-from ui.common import open_store
+from ui.common import literal_markdown, open_store, show_error
 from ui.saved_exchange import export_section, import_section, show_store_error
 from ui.saved_views import FLASH_KEY, PICK_KEY, page_of, show_comparison, show_run, when
 
@@ -31,7 +31,7 @@ def show_flash() -> None:
     if not message:
         return
     kind, text = message
-    {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(text)
+    {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(literal_markdown(text))
 
 
 def _choices(values: list[str]) -> list[str]:
@@ -160,7 +160,7 @@ def load_records(repo: RunRepository, ids: list[int]) -> list[RunRecord]:
         try:
             records.append(repo.get_run(run_id))
         except WhyLMError as exc:
-            st.error(str(exc))
+            show_error(exc)
     return records
 
 

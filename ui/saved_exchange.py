@@ -17,8 +17,9 @@ from core.present.report import report_html
 from core.saved_runs import import_runs
 from core.store import RunRecord, RunRepository
 from core.store.database import UPGRADE_COMMAND
-from core.store.exchange import export_document
+from core.store.exchange import export_document, load_export
 from core.text import first_line
+from ui.common import show_error
 
 IMPORT_FILE_KEY = "sr_import_file"
 FLASH_KEY = "sr_flash"
@@ -38,24 +39,14 @@ def export_csv_text(records: Sequence[RunRecord]) -> str:
 def import_bytes(repo: RunRepository, data: bytes) -> list[int]:
     """Import the runs of a JSON export given as file bytes; raise WhyLMError with a sentence.
 
-    The repository imports all runs in one transaction, so a bad file adds nothing and
-    changes nothing already saved; each run is saved as every path saves it
-    (``core.saved_runs``: the normalised spec, the result in its current format).
+    The file is read as ``python -m core runs import`` reads one (``core.store.exchange.load_export``:
+    at most ``WHYLM_IMPORT_MAX_MB``, JSON that is not nested too deeply) and each result is
+    checked as strictly as a computed one. The repository imports all runs in one
+    transaction, so a bad file adds nothing and changes nothing already saved; each run is
+    saved as every path saves it (``core.saved_runs``: the normalised spec, the result in
+    its current format).
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise WhyLMError(
-            "This file is not text; choose a JSON file made by “Export” on this page or by "
-            "`python -m core runs export`."
-        ) from None
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise WhyLMError(
-            f"This file is not valid JSON ({first_line(exc)}); choose a file made by “Export” on this page."
-        ) from None
-    return import_runs(repo, doc)
+    return import_runs(repo, load_export(data, "This file"))
 
 
 def file_stem(records: Sequence[RunRecord]) -> str:
@@ -154,7 +145,7 @@ def import_section() -> None:
 def show_store_error(message: str | None) -> None:
     """The store cannot open: its sentence and the command that fixes it (no traceback)."""
     message = message or "The run database cannot be opened."
-    st.error(message)
+    show_error(message)
     if "db upgrade" in message or "older WhyLM" in message:
         st.markdown("Bring the database up to date (a backup of a SQLite file is taken first), then reload:")
         st.code(UPGRADE_COMMAND, language="bash")

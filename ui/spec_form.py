@@ -168,10 +168,12 @@ def slot_table(prefix: str, template: str) -> tuple[list[dict[str, Any]] | None,
     return out, None
 
 
-def load_slot_rows(prefix: str, rows: list[dict[str, str]]) -> None:
-    """Put rows into the slot table (for loading an example); the table is redrawn fresh."""
-    st.session_state[f"{prefix}_slot_rows"] = {r["slot"]: dict(r) for r in rows}
-    st.session_state[f"{prefix}_slot_version"] = st.session_state.get(f"{prefix}_slot_version", 0) + 1
+def slot_rows_state(prefix: str, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Session-state values that put rows into the slot table (loading an example); the table is redrawn fresh."""
+    return {
+        f"{prefix}_slot_rows": {r["slot"]: dict(r) for r in rows},
+        f"{prefix}_slot_version": st.session_state.get(f"{prefix}_slot_version", 0) + 1,
+    }
 
 
 # ---------------------------------------------------------------- target

@@ -15,7 +15,7 @@ from core.attribution.presets import preset
 from core.attribution.spec import SEED, parse_spec
 from ui.common import chosen_model_name, error_sentence
 from ui.method_form import method_form, method_state
-from ui.page_parts import spec_problem, worked_example_picker
+from ui.page_parts import spec_problem, stage_form, worked_example_picker
 from ui.param_inputs import param_input, widget_value
 from ui.spec_form import score_form, target_form, target_state
 
@@ -25,7 +25,7 @@ RESULT_KEY = "tg_result"
 
 
 def load_example() -> None:
-    """Button callback: fill the form with the chosen worked example."""
+    """Button callback: fill the form with the chosen worked example (all at once, see ``stage_form``)."""
     example = preset(st.session_state[f"{PREFIX}_preset"])
     spec = example.spec_copy()
     state: dict[str, Any] = {
@@ -37,8 +37,7 @@ def load_example() -> None:
     }
     state.update(target_state(PREFIX, spec["target"]))
     state.update(method_state(PREFIX, spec["method"]))
-    for key, value in state.items():
-        st.session_state[key] = value
+    stage_form(PREFIX, state)
 
 
 def build_spec() -> dict[str, Any]:

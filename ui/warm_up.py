@@ -7,7 +7,7 @@ page waits for the imports instead of importing the same modules beside them
 (two threads importing one module can trip over each other); the page then
 draws while the model is still loading (the sidebar says so, see
 :func:`loading_model`), and whatever needs the model waits for it under the
-model cache's lock. Under a plain ``streamlit run app.py`` no
+model cache's lock; the warm-up's forward pass takes one turn of the shared model. Under a plain ``streamlit run app.py`` no
 warm-up was started and the waits return at once.
 """
 
@@ -69,7 +69,7 @@ def _first_forward(lm: LoadedModel) -> None:
     """One tiny forward pass: the first one in a process pays one-off set-up costs."""
     import torch
 
-    with lm.lock, torch.no_grad():
+    with lm.lock.turn(), torch.no_grad():  # one turn of the shared model (core.models.sharing)
         ids = torch.tensor([[lm.tokenizer.eos_token_id or 0] * 8], device=lm.device)
         lm.model(input_ids=ids)
 

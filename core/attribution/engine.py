@@ -24,7 +24,7 @@ from core.attribution.features import (
     prompt_tokens_and_coverage,
 )
 from core.attribution.gradient import run_gradient
-from core.attribution.perturbation import PLANNERS, mask_codes
+from core.attribution.perturbation import PLANNERS, StopPoll, in_chunks, mask_codes, plan_problem, polled
 from core.attribution.result import RunResult
 from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
 from core.attribution.spec import RunSpec, parse_spec
@@ -117,6 +117,13 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
     spec, layout, lm = ctx.spec, ctx.layout, ctx.lm
     n = len(layout.features)
     planner, combiner = PLANNERS[spec.method_name]
+    full_chars = len(layout.full_prompt(layout.render([True] * n, {})))
+    problem = plan_problem(
+        spec.method_name, n, spec.params, spec.trials, full_chars, same_prompts=not layout.has_sampled_baselines
+    )
+    if problem:
+        raise SpecError("method", problem)
+    poll = StopPoll(ctx.should_stop)  # planning hears Stop too, not only the scorer
     rng = np.random.default_rng(spec.seed)
     texts: dict[str, int] = {}
 
@@ -130,15 +137,15 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
         baselines = (
             layout.sample_baselines(rng) if layout.has_sampled_baselines else layout.fixed_baselines()
         )
-        plan = planner(n, spec.params, rng)
+        plan = planner(n, spec.params, rng, poll=poll)
         codes = mask_codes(plan.masks)
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-        rows = np.array([text_index(plan.masks[i], baselines) for i in first])
+        rows = np.array([text_index(plan.masks[i], baselines) for i in polled(first, poll)])
         none_index = text_index(np.zeros(n, bool), baselines)
         trials.append((plan, rows[inverse.reshape(-1)], none_index))
 
     prompt_texts = list(texts)
-    prompt_ids = encode_prompts(lm.tokenizer, prompt_texts, layout.chat)
+    prompt_ids = in_chunks(lambda part: encode_prompts(lm.tokenizer, part, layout.chat), prompt_texts, poll)
     empty_prompts = 0
     for ids in prompt_ids:
         if not ids:
@@ -194,7 +201,7 @@ def run_attribution(
     clock = RunClock()
     spec = spec_doc if isinstance(spec_doc, RunSpec) else parse_spec(spec_doc)
     lm = clock.load(spec.model, lm, loader)
-    with lm.lock:
+    with lm.lock.job():  # the model is taken batch by batch (core.models.sharing)
         ctx = prepare(spec, lm, progress, should_stop)
         out = run_gradient(ctx) if spec.method.family == "gradient" else run_perturbation(ctx)
     features = out.pop("features", ctx.layout.labels)

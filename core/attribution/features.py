@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import SpecError
-from core.text import unique_labels
+from core.text import counted, unique_labels
 
 GRANULARITIES = ("token", "word", "sentence", "line", "paragraph")
 CHAT_SENTINEL = "\u2063WHYLM_USER_TEXT\u2063"
@@ -163,7 +163,7 @@ def parse_template(template: str) -> tuple[list[Part], list[str]]:
         raise SpecError(
             "prompt.template",
             f"the braces do not balance ({exc}); write {{slot}} for a slot and "
-            "{{{{ or }}}} for a literal brace.",
+            "{{ or }} for a literal brace.",
         ) from None
     parts: list[Part] = []
     order: list[str] = []
@@ -225,7 +225,8 @@ def _per_slot(raw: Any, order: list[str], field_name: str, positional: bool) -> 
         if len(raw) > len(order):
             raise SpecError(
                 field_name,
-                f"{len(raw)} entries given but the template has {len(order)} slots; "
+                f"{counted(len(raw), 'entry', 'entries')} given but the template has "
+                f"{counted(len(order), 'slot')}; "
                 "remove the extra ones.",
             )
         return {str(i): v for i, v in enumerate(raw)}

@@ -31,6 +31,7 @@ from core.attribution.scorer import Progress, ShouldStop, default_memory_budget_
 from core.attribution.targets import score_matrix
 from core.errors import Cancelled, SpecError, WhyLMError
 from core.models.loading import LoadedModel
+from core.models.sharing import Turns, plan_forward_passes, share_of
 from core.text import unique_labels
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -160,6 +161,7 @@ class EmbeddingGradients:
         should_stop: ShouldStop | None = None,
     ) -> None:
         self.lm = lm
+        self.share = share_of(lm)
         self.device = lm.device
         model = lm.model
         self.base = model.get_base_model() if hasattr(model, "get_base_model") else model.base_model
@@ -177,7 +179,7 @@ class EmbeddingGradients:
         self.model_calls = 0
         cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self._cfg = cfg
-        with torch.no_grad():
+        with torch.no_grad(), self.share.turn(should_stop):
             ids = torch.tensor(self.prompt_ids, dtype=torch.long, device=self.device)
             self.prompt_embeds = self.embedding(ids).detach()
             # A target's last token is predicted but never read, so it is not fed in.
@@ -196,17 +198,20 @@ class EmbeddingGradients:
         """The baseline at every attributed position: a token's embedding, or zeros."""
         if token_id is None:
             return torch.zeros_like(self.inputs)
-        with torch.no_grad():
+        with torch.no_grad(), self.share.turn(self.should_stop):
             row = self.embedding(torch.tensor([token_id], dtype=torch.long, device=self.device))
         return row.expand_as(self.inputs).clone()
 
     def log_probs(self, points: torch.Tensor) -> np.ndarray:
         """(points, output rows) target-token log-probabilities, without gradients."""
         out = []
-        for start, stop in self._chunks(len(points), with_graph=False):
-            self._check_stop()
-            with torch.no_grad():
-                out.append(self._forward(points[start:stop]).double().cpu().numpy())
+        plan_forward_passes(len(points) * len(self.targets))
+        with self.share.turns(self.should_stop) as turns:
+            for start, stop in self._chunks(len(points), with_graph=False):
+                self._check_stop()
+                turns.next()
+                with torch.no_grad():
+                    out.append(self._forward(points[start:stop]).double().cpu().numpy())
         return np.vstack(out)
 
     def gradients(
@@ -242,12 +247,30 @@ class EmbeddingGradients:
             else None
         )
         chunk, group = self.plan(k)
-        done = 0
+        plan_forward_passes(k * len(self.targets))
+        with self.share.turns(self.should_stop) as turns:
+            self._chunk_gradients(points, directions, turns, chunk, group, logp, dots, grads)
+        return PointGradients(logp, dots, grads)
+
+    def _chunk_gradients(
+        self,
+        points: torch.Tensor,
+        directions: torch.Tensor | None,
+        turns: Turns,
+        chunk: int,
+        group: int,
+        logp: np.ndarray,
+        dots: np.ndarray | None,
+        grads: np.ndarray | None,
+    ) -> None:
+        """Fill ``logp``, ``dots`` and ``grads`` chunk by chunk, taking the model's turn before each chunk."""
+        k, rows = len(points), self.n_outputs
         if self.progress is not None:
             self.progress(0, k)
         for start in range(0, k, chunk):
             stop = min(k, start + chunk)
             self._check_stop()
+            turns.next()
             z = points[start:stop].detach().clone().requires_grad_(True)
             d = None
             if directions is not None:
@@ -279,10 +302,8 @@ class EmbeddingGradients:
                     "that does not evaluate the baseline (gausslegendre, riemann_middle or "
                     "riemann_right)."
                 )
-            done = stop
             if self.progress is not None:
-                self.progress(done, k)
-        return PointGradients(logp, dots, grads)
+                self.progress(stop, k)
 
     def plan(self, k: int) -> tuple[int, int]:
         """(points per chunk, output tokens per backward pass) for ``k`` points within budget.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import SpecError
+from core.text import shown
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Param:
             if isinstance(value, (dict, list)) or value not in self.choices:
                 raise SpecError(
                     where,
-                    f"'{value}' is not allowed for {self.name}; choose one of "
+                    f"{shown(value)} is not allowed for {self.name}; choose one of "
                     f"{', '.join(map(str, self.choices))}.",
                 )
             return value
@@ -88,25 +89,28 @@ class Param:
             if value not in self.choices:
                 raise SpecError(
                     where,
-                    f"'{value}' is not allowed for {self.name}; give a token id or one of "
+                    f"{shown(value)} is not allowed for {self.name}; give a token id or one of "
                     f"{', '.join(map(str, self.choices))}.",
                 )
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(where, f"{self.name} must be a number.")
-        if self.kind in ("int", "int_or_choice"):
-            if float(value) != int(value):
-                raise SpecError(where, f"{self.name} must be a whole number.")
-            value = int(value)
-        else:
-            value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(where, f"{self.name} must be a number, not {value} (NaN and infinity are not allowed).")
+        # Compare exactly, without converting: a whole number beyond a float's range
+        # (10**400) would overflow a conversion, and bounds hold for it all the same.
         problem = self._bounds_problem(value)
         if problem:
             raise SpecError(where, f"{self.name} must be {problem} (it is {self._shown(value)}).")
-        return value
+        if self.kind in ("int", "int_or_choice"):
+            if isinstance(value, float) and not value.is_integer():
+                raise SpecError(where, f"{self.name} must be a whole number (it is {self._shown(value)}).")
+            return int(value)
+        return float(value)
 
     def _shown(self, value: float) -> str:
-        return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+        """A number for a sentence (``core.text.shown``: thousands separators, huge ones in short form)."""
+        return shown(value)
 
     def _bounds_problem(self, value: float) -> str | None:
         """The bound ``value`` breaks, in words ("at least 1", "at most 512"), else None."""
@@ -155,7 +159,7 @@ _BASELINE_TOKEN = Param(
     "Baseline token",
     "The token placed at every position as the 'empty' input, or the zero embedding.",
     0,
-    None,
+    2**31 - 1,  # no vocabulary is larger; the model's own size is checked when it runs
     ("pad", "eos", "unk", "zero"),
 )
 _AGGREGATE = Param(
@@ -350,11 +354,11 @@ METHODS: dict[str, MethodInfo] = {
 
 def method_info(name: Any) -> MethodInfo:
     """The declared method called ``name``, or a SpecError listing the methods."""
-    if name not in METHODS:
-        raise SpecError(
-            "method.name",
-            f"'{name}' is not a method; choose one of {', '.join(METHODS)}.",
-        )
+    if not isinstance(name, str) or name not in METHODS:
+        names = ", ".join(METHODS)
+        if name is None:
+            raise SpecError("method.name", f"give the method's name, one of {names}.")
+        raise SpecError("method.name", f"{shown(name)} is not a method; choose one of {names}.")
     return METHODS[name]
 
 

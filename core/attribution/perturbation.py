@@ -6,10 +6,17 @@ values into attributions. Values are a matrix (coalitions x outputs): the
 sequence score and each output token's score side by side, so every method
 gives per-token attributions from the same evaluations. The engine evaluates
 each distinct coalition once.
+
+What a run may plan is declared here once: :func:`plan_problem` refuses, with a
+sentence, a plan over :data:`MAX_PLANNED_COALITIONS` coalitions or over
+:data:`PLAN_MEMORY_BUDGET` bytes (the spec parsers call it up front, the runners
+again once the prompt is laid out), and a planner given ``poll`` calls it while it
+works, so that Stop (:class:`StopPoll`) is heard within a fraction of a second.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import comb, factorial
@@ -17,9 +24,51 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import SpecError
+from core.errors import Cancelled, SpecError
 
 ValueFn = Callable[[np.ndarray], np.ndarray]
+Poll = Callable[[], None]
+"""Called now and then by long loops; raises ``Cancelled`` when the run is to stop."""
+
+MAX_PLANNED_COALITIONS = 2**21
+"""The most coalitions one run may plan over all its trials (and, in the bias probe, all its
+attributed prompts): exact Shapley over 20 features twice. Every one is a model evaluation."""
+PLAN_MEMORY_BUDGET = 2 << 30
+"""The most memory (bytes) the planned coalitions and their prompts may take, by :func:`plan_memory`."""
+PROMPT_BYTES = 2304
+"""Memory a planned prompt takes besides its characters (see :func:`plan_memory`)."""
+CHAR_BYTES = 24
+"""Memory a planned prompt takes per character (its text and its token ids)."""
+CODE_BITS = 62
+"""Up to this many features a coalition's code is one whole number (bit i = feature i)."""
+
+
+class StopPoll:
+    """A ``Poll`` over the engine's Stop callback: asks it at most every ``interval`` seconds.
+
+    Cheap enough to call for every planned coalition; raises ``Cancelled`` as soon as
+    ``should_stop()`` says so. With no callback it does nothing.
+    """
+
+    def __init__(self, should_stop: Callable[[], bool] | None, interval: float = 0.05) -> None:
+        self.should_stop = should_stop
+        self.interval = interval
+        self._next = 0.0
+
+    def __call__(self) -> None:
+        """Raise ``Cancelled`` when the run was asked to stop (checked every ``interval`` seconds)."""
+        if self.should_stop is None:
+            return
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.interval
+        if self.should_stop():
+            raise Cancelled()
+
+
+def _no_poll() -> None:
+    """The ``Poll`` of a planner nobody can stop."""
 
 
 def all_masks(n: int) -> np.ndarray:
@@ -29,9 +78,106 @@ def all_masks(n: int) -> np.ndarray:
 
 
 def mask_codes(masks: np.ndarray) -> np.ndarray:
-    """Integer code of each mask (bit i = feature i), for de-duplication."""
+    """A code per mask for de-duplication (equal masks, equal codes; ``np.unique`` sorts them).
+
+    Up to :data:`CODE_BITS` features the code is the whole number with bit i set for
+    feature i present; above, the mask's packed bytes (a whole number would overflow
+    and merge different coalitions).
+    """
     n = masks.shape[1]
-    return (masks.astype(np.int64) << np.arange(n, dtype=np.int64)).sum(axis=1)
+    if n <= CODE_BITS:
+        return (masks.astype(np.int64) << np.arange(n, dtype=np.int64)).sum(axis=1)
+    packed = np.ascontiguousarray(np.packbits(masks, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+def mask_ints(masks: np.ndarray) -> list[int]:
+    """Each mask as a Python whole number, bit i = feature i present (exact for any number of features)."""
+    packed = np.packbits(masks, axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+# ---------------------------------------------------------------- what a plan costs
+
+
+def plan_rows(method: str, n: int, params: dict[str, Any]) -> int:
+    """How many coalitions one plan of ``method`` over ``n`` features holds (before de-duplication)."""
+    if method == "shapley":
+        return 2**n
+    if method == "shapley_sampling":
+        return int(params.get("n_samples", 25)) * (n + 1)
+    if method == "kernel_shap":
+        n_samples = int(params.get("n_samples", 200))
+        if n == 1:
+            return 2
+        return 2**n if n <= 2 or n_samples >= 2**n - 2 else n_samples + 2
+    if method == "lime":
+        return int(params.get("n_samples", 100)) + 1
+    return n + 1  # feature ablation
+
+
+def plan_memory(rows: int, n: int, prompt_chars: int, prompts: int | None = None) -> int:
+    """Bytes that ``rows`` planned coalitions of ``n`` features take, with their prompts.
+
+    Each coalition keeps its mask (n bytes) and three indices (24 bytes); each
+    distinct prompt (``prompts``; at most ``rows`` when None) its text, its token ids
+    as Python numbers and the scorer's row: measured with the bundled model's
+    tokenizer, about 2 KB plus 21 bytes per character (65,536 prompts of 104
+    characters took 295 MB, 16,384 of 882 characters 326 MB), rounded up here.
+    """
+    prompts = rows if prompts is None else prompts
+    return rows * (n + 24) + prompts * (PROMPT_BYTES + CHAR_BYTES * prompt_chars)
+
+
+def _count(n: int) -> str:
+    """A count that may be astronomically large, in words ("1,048,576", "2^300")."""
+    return f"{n:,}" if n < 10**15 else f"2^{n.bit_length() - 1}"
+
+
+def plan_problem(
+    method: str,
+    n: int,
+    params: dict[str, Any],
+    plans: int = 1,
+    prompt_chars: int = 0,
+    same_prompts: bool = False,
+) -> str | None:
+    """Why ``plans`` plans of ``method`` over ``n`` features cannot run, in one sentence; None when they can.
+
+    Args:
+        method: a perturbation method's name.
+        n: features.
+        params: the method's parameters.
+        plans: how many plans the run makes (trials, times attributed prompts in the bias probe).
+        prompt_chars: characters of the prompt with every feature present (0 leaves prompts out).
+        same_prompts: every plan fills the same prompt with the same baselines (trials
+            without sampled baselines), so there are at most 2^n distinct prompts in all.
+    """
+    limit = int(params.get("max_features", 12))
+    if method == "shapley" and n > limit:
+        return (
+            f"exact Shapley values over {n} features need {_count(2**n)} model evaluations, more than "
+            f"the limit of {limit} features allows; use shapley_sampling or kernel_shap, or group "
+            "slots into fewer features."
+        )
+    per_plan = plan_rows(method, n, params)
+    rows = per_plan * plans
+    if rows > MAX_PLANNED_COALITIONS:
+        times = f" x {plans:,} (trials or prompts)" if plans > 1 else ""
+        return (
+            f"{method} over {n} features plans {_count(per_plan)} coalitions{times} = {_count(rows)} model "
+            f"evaluations, more than the {MAX_PLANNED_COALITIONS:,} one run may plan; lower the trials or "
+            "n_samples, or group slots into fewer features."
+        )
+    prompts = min(rows, 2**n) if same_prompts and n < 64 else rows
+    memory = plan_memory(rows, n, prompt_chars, prompts)
+    if memory > PLAN_MEMORY_BUDGET:
+        return (
+            f"{method} over {n} features plans {_count(prompts)} prompts of about {prompt_chars:,} characters, "
+            f"about {memory / 2**30:.1f} GiB, more than the {PLAN_MEMORY_BUDGET / 2**30:.0f} GiB one run may "
+            "plan; lower the trials or n_samples, shorten the prompt, or group slots into fewer features."
+        )
+    return None
 
 
 @dataclass
@@ -45,7 +191,7 @@ class Plan:
 # ---------------------------------------------------------------- ablation
 
 
-def plan_ablation(n: int, params: dict[str, Any], rng: np.random.Generator) -> Plan:
+def plan_ablation(n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll) -> Plan:
     """All features, then each feature removed alone."""
     masks = np.ones((n + 1, n), dtype=bool)
     masks[np.arange(1, n + 1), np.arange(n)] = False
@@ -60,16 +206,11 @@ def combine_ablation(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> 
 # ---------------------------------------------------------------- exact Shapley
 
 
-def plan_shapley(n: int, params: dict[str, Any], rng: np.random.Generator) -> Plan:
-    """All 2^n coalitions (each distinct coalition once)."""
-    limit = int(params.get("max_features", 12))
-    if n > limit:
-        raise SpecError(
-            "method.name",
-            f"exact Shapley values over {n} features need {2**n:,} model evaluations, more than "
-            f"the limit of {limit} features allows; use shapley_sampling or kernel_shap, or group "
-            "slots into fewer features.",
-        )
+def plan_shapley(n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll) -> Plan:
+    """All 2^n coalitions (each distinct coalition once); a SpecError above ``max_features``."""
+    problem = plan_problem("shapley", n, params)
+    if problem:
+        raise SpecError("method.name", problem)
     return Plan(all_masks(n), {})
 
 
@@ -91,14 +232,21 @@ def combine_shapley(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> n
 # ---------------------------------------------------------------- Shapley sampling
 
 
-def plan_shapley_sampling(n: int, params: dict[str, Any], rng: np.random.Generator) -> Plan:
-    """Random feature orderings; each ordering's growing prefixes are coalitions."""
+def plan_shapley_sampling(
+    n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll
+) -> Plan:
+    """Random feature orderings; each ordering's growing prefixes are coalitions.
+
+    Row j of ordering p holds the first j features of the ordering: feature i is
+    present when its rank in the ordering is below j.
+    """
     n_perm = int(params.get("n_samples", 25))
-    perms = np.array([rng.permutation(n) for _ in range(n_perm)])
-    masks = np.zeros((n_perm * (n + 1), n), dtype=bool)
-    for p, perm in enumerate(perms):
-        for j in range(1, n + 1):
-            masks[p * (n + 1) + j, perm[:j]] = True
+    perms = np.empty((n_perm, n), dtype=np.int64)
+    for p in range(n_perm):
+        poll()
+        perms[p] = rng.permutation(n)
+    ranks = np.argsort(perms, axis=1)
+    masks = (ranks[:, None, :] < np.arange(n + 1)[None, :, None]).reshape(n_perm * (n + 1), n)
     return Plan(masks, {"perms": perms})
 
 
@@ -121,7 +269,7 @@ def _shap_kernel(n: int, size: np.ndarray) -> np.ndarray:
     return (n - 1) / (np.array([comb(n, int(s)) for s in size]) * size * (n - size))
 
 
-def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator) -> Plan:
+def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll) -> Plan:
     """Coalitions for Kernel SHAP: all of them when affordable, else drawn by the SHAP kernel.
 
     The empty and full coalitions are always included (they fix the efficiency
@@ -142,6 +290,7 @@ def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator) -
     drawn = rng.choice(sizes, size=n_samples, p=p)
     inner = np.zeros((n_samples, n), dtype=bool)
     for r, s in enumerate(drawn):
+        poll()
         inner[r, rng.choice(n, size=int(s), replace=False)] = True
     return Plan(np.vstack([empty, full, inner]), {"weights": np.ones(n_samples)})
 
@@ -166,7 +315,7 @@ def combine_kernel_shap(plan: Plan, values: np.ndarray, params: dict[str, Any]) 
 # ---------------------------------------------------------------- LIME
 
 
-def plan_lime(n: int, params: dict[str, Any], rng: np.random.Generator) -> Plan:
+def plan_lime(n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll) -> Plan:
     """The full prompt plus random coalitions (each feature kept with probability 1/2)."""
     n_samples = int(params.get("n_samples", 100))
     drawn = rng.random((n_samples, n)) < 0.5
@@ -210,16 +359,50 @@ PLANNERS = {
 
 
 def attribute(
-    method: str, n: int, value_fn: ValueFn, params: dict[str, Any], rng: np.random.Generator
+    method: str,
+    n: int,
+    value_fn: ValueFn,
+    params: dict[str, Any],
+    rng: np.random.Generator,
+    poll: Poll = _no_poll,
 ) -> np.ndarray:
     """Attributions (outputs x features) of a value function over coalitions of n features.
 
     ``value_fn`` maps a boolean mask matrix (k x n) to values (k x outputs).
-    Distinct coalitions are passed once.
+    Distinct coalitions are passed once. ``poll`` is called while planning.
     """
     planner, combiner = PLANNERS[method]
-    plan = planner(n, params, rng)
+    plan = planner(n, params, rng, poll=poll)
     codes = mask_codes(plan.masks)
     uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
     values = np.asarray(value_fn(plan.masks[first]), dtype=float)
     return combiner(plan, values[inverse.reshape(-1)], params)
+
+
+def polled(items: Any, poll: Poll) -> Any:
+    """The items of an iterable, calling ``poll`` before each (so a long loop hears Stop)."""
+    for item in items:
+        poll()
+        yield item
+
+
+def in_chunks(
+    fn: Callable[[list[str]], list[Any]], texts: list[str], poll: Poll, size: int = 1024, chars: int = 65_536
+) -> list[Any]:
+    """``fn(texts)`` computed a chunk at a time, with ``poll`` before each chunk, results joined.
+
+    A chunk holds at most ``size`` texts and, past its first, ``chars`` characters. For
+    work that is one call over many texts (encoding every planned prompt: about 10 s for
+    65,536 short prompts with the bundled tokenizer), so that it hears Stop between chunks.
+    """
+    out: list[Any] = []
+    start = 0
+    while start < len(texts):
+        end, total = start, 0
+        while end < len(texts) and end - start < size and (end == start or total + len(texts[end]) <= chars):
+            total += len(texts[end])
+            end += 1
+        poll()
+        out.extend(fn(texts[start:end]))
+        start = end
+    return out

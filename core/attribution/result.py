@@ -54,6 +54,28 @@ class RunResult(JsonResult):
 
         return parse_spec(doc).raw
 
+    def check(self) -> None:
+        """Refuse a result whose numbers do not fit its labels: one per feature, one row per output token."""
+        n_features, n_tokens = len(self.features), len(self.output_tokens)
+        per_feature = {"seq_attr": self.seq_attr, "feature_tokens": self.feature_tokens}
+        per_token = {"token_score_all": self.token_score_all, "token_score_none": self.token_score_none}
+        for name, values in per_feature.items():
+            if len(values) != n_features:
+                raise self.refuse(f"its {name} has {len(values)} entries for {n_features} features")
+        for name, values in per_token.items():
+            if len(values) != n_tokens:
+                raise self.refuse(f"its {name} has {len(values)} entries for {n_tokens} output tokens")
+        if self.token_attr is not None:
+            if len(self.token_attr) != n_tokens:
+                raise self.refuse(f"its token_attr has {len(self.token_attr)} rows for {n_tokens} output tokens")
+            for i, row in enumerate(self.token_attr):
+                if len(row) != n_features:
+                    raise self.refuse(f"its token_attr row {i} has {len(row)} numbers for {n_features} features")
+        n_prompt = len(self.prompt_tokens)
+        for i, indices in enumerate(self.feature_tokens):
+            if any(not 0 <= j < n_prompt for j in indices):
+                raise self.refuse(f"its feature_tokens[{i}] points outside the {n_prompt} prompt tokens")
+
     def matches(self, other: RunResult) -> list[str]:
         """Reasons the two results cannot be compared feature by feature (empty if they can)."""
         reasons = []

@@ -6,7 +6,10 @@ evaluated in batches: right padding with per-row gathering, the LM head only
 at target positions, and the key/value cache of shared prefixes computed once
 (recursively, like a trie: rows that share a longer prefix share its cache).
 Batch size is bounded by a memory budget. A progress callback receives
-(done, total) rows; a stop callback cancels between batches.
+(done, total) rows; a stop callback cancels between batches. The model is
+shared with other runs batch by batch (``core.models.sharing``): the scorer
+holds it while it scores and hands it on between batches when another run has
+priority; before the first batch the rows are counted against the run's work limit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from transformers import DynamicCache
 
 from core.errors import Cancelled
 from core.models.loading import LoadedModel
+from core.models.sharing import Turns, plan_forward_passes, share_of
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -68,6 +72,7 @@ class BatchedScorer:
         max_batch_rows: int | None = None,
     ) -> None:
         self.lm = lm
+        self.share = share_of(lm)
         self.device = lm.device
         self.budget_bytes = (memory_budget_mb or default_memory_budget_mb(lm.device)) * 2**20
         self.progress = progress
@@ -88,6 +93,7 @@ class BatchedScorer:
         self.tokens_processed = 0
         self._done = 0
         self._total = 0
+        self._turns: Turns | None = None
 
     # ------------------------------------------------------------ public
 
@@ -112,9 +118,14 @@ class BatchedScorer:
             order.append(keyed[key])
         results: list[np.ndarray | None] = [None] * len(uniq)
         self._done, self._total = 0, len(uniq)
+        plan_forward_passes(len(uniq))
         sorted_idx = sorted(range(len(uniq)), key=lambda i: uniq[i].seq)
-        with torch.inference_mode():
-            self._solve(uniq, sorted_idx, [], 0, results)
+        with torch.inference_mode(), self.share.turns(self.should_stop) as turns:
+            self._turns = turns
+            try:
+                self._solve(uniq, sorted_idx, [], 0, results)
+            finally:
+                self._turns = None
         self.forward_passes += len(uniq)
         return [results[i] for i in order]  # type: ignore[misc]
 
@@ -132,9 +143,12 @@ class BatchedScorer:
 
     # ------------------------------------------------------------ internals
 
-    def _check_stop(self) -> None:
+    def _next_call(self) -> None:
+        """Before each model call: stop if asked, then take (or keep) the model's turn."""
         if self.should_stop is not None and self.should_stop():
             raise Cancelled()
+        if self._turns is not None:
+            self._turns.next()
 
     def _solve(
         self,
@@ -184,7 +198,7 @@ class BatchedScorer:
 
     def _extend(self, kv: KV, tokens: Sequence[int]) -> KV:
         """The key/value cache of the prefix extended by ``tokens`` (batch of one)."""
-        self._check_stop()
+        self._next_call()
         cache = self._make_cache(kv, 1) or DynamicCache()
         ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
         self.base(input_ids=ids, use_cache=True, **{self._cache_kw: cache})
@@ -224,7 +238,7 @@ class BatchedScorer:
             per_row = self._row_bytes(longest, prefix_len, t_max)
             size = int(max(1, min(self.max_batch_rows, self.budget_bytes // per_row)))
             batch = by_len[start : start + size]
-            self._check_stop()
+            self._next_call()
             self._run_batch(rows, batch, kv, prefix_len, results)
             start += size
             self._done += len(batch)

@@ -33,9 +33,11 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from core.attribution.features import GRANULARITIES
+from core.attribution.features import GRANULARITIES, layout_from_template
 from core.attribution.methods import MethodInfo, Param, method_info
+from core.attribution.perturbation import plan_problem
 from core.errors import SpecError
+from core.text import check_document, shown
 
 SCORES = ("log_prob", "prob")
 MAX_TRIALS = 1000
@@ -108,7 +110,7 @@ def _parse_prompt(prompt: Any) -> dict[str, Any]:
         _require(
             granularity in GRANULARITIES,
             "prompt.granularity",
-            f"'{granularity}' is not a granularity; choose one of {', '.join(GRANULARITIES)}.",
+            f"{shown(granularity)} is not a granularity; choose one of {', '.join(GRANULARITIES)}.",
         )
         out = dict(prompt)
         out["granularity"] = granularity
@@ -129,7 +131,8 @@ def _parse_target(target: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if has_text:
         text = target["text"]
-        _require(isinstance(text, str) and text != "", "target.text", "the target text is empty; write the output to explain.")
+        _require(isinstance(text, str), "target.text", 'the target must be text in quotes, e.g. " playing golf".')
+        _require(text != "", "target.text", "the target text is empty; write the output to explain.")
         out["text"] = text
     else:
         gen = target["generate"]
@@ -150,14 +153,39 @@ def _parse_target(target: Any) -> dict[str, Any]:
     return out
 
 
+def _check_template_plan(prompt: dict[str, Any], method: MethodInfo, params: dict[str, Any], trials: int) -> None:
+    """Lay a template prompt out (a SpecError on bad slots) and refuse a perturbation plan beyond the limits.
+
+    A text prompt is segmented with the model's tokenizer, so its plan is checked when it runs.
+    """
+    if "template" not in prompt:
+        return
+    layout = layout_from_template(
+        prompt["template"], prompt.get("values"), prompt.get("baselines"), prompt.get("groups"), prompt.get("paired")
+    )
+    if method.family != "perturbation":
+        return
+    n = len(layout.features)
+    chars = len(layout.render([True] * n, {}))
+    problem = plan_problem(method.name, n, params, trials, chars, same_prompts=not layout.has_sampled_baselines)
+    if problem:
+        raise SpecError("method", problem)
+
+
 def parse_spec(doc: Any) -> RunSpec:
-    """Validate a spec document and fill in defaults; raise SpecError naming the field."""
+    """Validate a spec document and fill in defaults; raise SpecError naming the field.
+
+    A template prompt is laid out here already (its slots, values, baselines and groups
+    checked), and a perturbation method's plan is held to ``plan_problem``'s limits, so
+    a spec that cannot run is refused before any model is loaded.
+    """
     _require(isinstance(doc, dict), "", "the spec must be a JSON object.")
+    check_document(doc)
     allowed = {"kind", "model", "prompt", "chat", "target", "score", "method", "trials", "seed", "title", "tags"}
     for key in doc:
         _require(key in allowed, key, f"unknown field; a spec takes {', '.join(sorted(allowed))}.")
     kind = doc.get("kind", "attribution")
-    _require(kind == "attribution", "kind", f"'{kind}' is not a run kind; use attribution, bias or few_shot.")
+    _require(kind == "attribution", "kind", f"{shown(kind)} is not a run kind; use attribution, bias or few_shot.")
     model = doc.get("model", "default")
     _require(isinstance(model, str) and model.strip() != "", "model", "give a model name, a folder, or default.")
     _require("prompt" in doc, "prompt", "the spec has no prompt; give a template or a text.")
@@ -167,7 +195,7 @@ def parse_spec(doc: Any) -> RunSpec:
     _require("target" in doc, "target", 'the spec has no target; give {"text": ...} or {"generate": {}}.')
     target = _parse_target(doc["target"])
     score = doc.get("score", "log_prob")
-    _require(score in SCORES, "score", f"'{score}' is not a score; choose log_prob or prob.")
+    _require(score in SCORES, "score", f"{shown(score)} is not a score; choose log_prob or prob.")
     method_raw = doc.get("method", {"name": "feature_ablation"})
     if isinstance(method_raw, str):
         method_raw = {"name": method_raw}
@@ -176,6 +204,7 @@ def parse_spec(doc: Any) -> RunSpec:
     params = method.validate(method_raw)
     trials = TRIALS.read(doc)
     seed = SEED.read(doc)
+    _check_template_plan(prompt, method, params, trials)
     raw = copy.deepcopy(doc)
     raw.update(
         kind=kind,

@@ -81,11 +81,13 @@ def generate_target(lm: LoadedModel, prompt_ids: list[int], settings: dict[str, 
     }
     if settings["do_sample"]:
         kwargs.update(temperature=float(settings["temperature"]), top_p=float(settings["top_p"]))
-        torch.manual_seed(int(settings["seed"]))
     else:
         kwargs.update(temperature=None, top_p=None, top_k=None)
     ids = torch.tensor([prompt_ids], dtype=torch.long, device=lm.device)
-    with torch.inference_mode():
+    # One turn of the shared model; seeding inside it, so no other run draws from the seeded generator.
+    with torch.inference_mode(), lm.lock.turn():
+        if settings["do_sample"]:
+            torch.manual_seed(int(settings["seed"]))
         out = lm.model.generate(
             input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs
         )

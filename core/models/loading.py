@@ -4,24 +4,31 @@
 package. Its GGUF file is dequantised to float32 once (about 15 s) and the
 converted weights are cached on disk as safetensors, so later loads take well
 under two seconds. Any Hugging Face causal-LM id or local folder loads the
-same way; ``trust_remote_code`` always stays off.
+same way; ``trust_remote_code`` always stays off. Nothing is downloaded from the
+hub unless ``WHYLM_ALLOW_HUB=1`` (see ``core.models.catalog``): otherwise a hub
+id loads from the local Hugging Face cache only, with the hub library offline.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
 import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from core.errors import ModelLoadError
+from core.models.catalog import ALLOW_HUB_ENV, hub_allowed
+from core.models.sharing import ModelShare
 from core.text import first_line
 
 DEFAULT_MODEL = "default"
@@ -45,7 +52,7 @@ class LoadedModel:
         model: the ``transformers`` causal-LM module, in eval mode.
         tokenizer: its tokenizer.
         device: where the model lives (``cuda`` when present, else ``cpu``).
-        lock: serialises use of the model across threads (browser tabs).
+        lock: shares the model among runs (browser tabs) batch by batch (``core.models.sharing``).
     """
 
     name: str
@@ -54,7 +61,11 @@ class LoadedModel:
     model: torch.nn.Module
     tokenizer: object
     device: torch.device
-    lock: threading.RLock
+    lock: ModelShare = field(default_factory=ModelShare)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lock, ModelShare):  # an older caller's plain lock
+            self.lock = ModelShare()
 
     @property
     def n_parameters(self) -> int:
@@ -110,15 +121,31 @@ def _quiet_transformers() -> None:
     warnings.filterwarnings("ignore", module="transformers")
 
 
+@contextmanager
+def _hub_access(allowed: bool) -> Iterator[None]:
+    """Within: the Hugging Face hub library is offline unless ``allowed`` (it then makes no connection)."""
+    if allowed:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
 def _convert_bundled(target: Path) -> None:
     """Dequantise the bundled GGUF file to float32 safetensors in ``target``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = bundled_model_folder()
     model = AutoModelForCausalLM.from_pretrained(
-        str(folder), gguf_file=BUNDLED_GGUF, dtype=torch.float32
+        str(folder), gguf_file=BUNDLED_GGUF, dtype=torch.float32, local_files_only=True
     )
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=BUNDLED_GGUF)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=BUNDLED_GGUF, local_files_only=True)
     # The weights are plain float32 after dequantisation; drop the GGUF marker
     # so that transformers agrees to serialise them.
     if hasattr(model.config, "quantization_config"):
@@ -143,7 +170,21 @@ def bundled_cache_folder() -> Path:
     return cache_dir() / "models" / f"smollm2-135m-instruct-{key}"
 
 
-def _resolve_source(name: str) -> tuple[str, str, str]:
+def _not_found(name: str, hub: bool) -> ModelLoadError:
+    """The one sentence for a name that is no model folder and no loadable hub id.
+
+    A file, a missing path and an unknown id all get this same sentence, so that
+    it tells nobody which paths exist on the server.
+    """
+    where = "a Hugging Face model id (owner/name)" if hub else "a model in the local Hugging Face cache"
+    off = "" if hub else f" (downloading from the hub is off; {ALLOW_HUB_ENV}=1 allows it)"
+    return ModelLoadError(
+        f"Could not find a model called '{name}': it is neither a model folder on this machine "
+        f"nor {where}{off}; check the spelling."
+    )
+
+
+def _resolve_source(name: str, hub: bool = False) -> tuple[str, str, str]:
     """Return (path or id to load, display name, revision) for a model name."""
     if name in ("", DEFAULT_MODEL):
         cached = bundled_cache_folder()
@@ -151,12 +192,9 @@ def _resolve_source(name: str) -> tuple[str, str, str]:
             _convert_bundled(cached)
         return str(cached), BUNDLED_DISPLAY_NAME, BUNDLED_REVISION
     path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelLoadError(
-                f"{name} is a file, not a model folder; give the folder that holds "
-                "config.json and the weights."
-            )
+    if path.exists() and not path.is_dir():
+        raise _not_found(name, hub)  # a file is never handed to transformers (it would read it as a config)
+    if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelLoadError(
                 f"The folder {name} has no config.json, so it is not a model; "
@@ -169,11 +207,8 @@ def _resolve_source(name: str) -> tuple[str, str, str]:
                 "copy the weights into it or pick another model."
             )
         return str(path), path.name, f"folder:{path.resolve()}"
-    if name.count("/") > 1 or any(c in name for c in " \\:*?\"<>|"):
-        raise ModelLoadError(
-            f"'{name}' is neither a model folder on this machine nor a Hugging Face "
-            "model id (owner/name); check the spelling."
-        )
+    if name.count("/") > 1 or name.startswith((".", "~", "/")) or any(c in name for c in " \\:*?\"<>|"):
+        raise _not_found(name, hub)
     return name, name, "hub"
 
 
@@ -191,8 +226,10 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         if key in _CACHE:
             return _CACHE[key]
         _quiet_transformers()
-        source, display, revision = _resolve_source(name)
-        model, tokenizer = _load_from_source(name, source)
+        hub = hub_allowed()
+        with _hub_access(hub):
+            source, display, revision = _resolve_source(name, hub)
+            model, tokenizer = _load_from_source(name, source, hub)
         model.to(dev)
         model.eval()
         for parameter in model.parameters():
@@ -206,24 +243,55 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
             model=model,
             tokenizer=tokenizer,
             device=dev,
-            lock=threading.RLock(),
+            lock=ModelShare(),
         )
         _CACHE[key] = loaded
         return loaded
 
 
-def _load_from_source(name: str, source: str) -> tuple[torch.nn.Module, object]:
+def _needs_own_code(folder: Path) -> bool:
+    """Whether a model folder's config.json asks for the model's own Python code (``auto_map``)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "auto_map" in config
+
+
+def _custom_code(name: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"The model '{name}' needs its own Python code to load (trust_remote_code), which WhyLM never "
+        "runs; pick a model whose architecture transformers supports as it is."
+    )
+
+
+def _config_error(name: str, source: str, hub: bool, exc: Exception) -> ModelLoadError:
+    """The sentence for a model whose config cannot be read (a folder, an id not found, or custom code)."""
+    reason = first_line(exc)
+    if "trust_remote_code" in str(exc) or (Path(source).is_dir() and _needs_own_code(Path(source))):
+        return _custom_code(name)
+    if Path(source).is_dir():
+        return ModelLoadError(
+            f"The folder {name} holds a config.json that transformers cannot read ({reason}); "
+            "give a folder saved with save_pretrained."
+        )
+    if not hub:
+        return _not_found(name, hub)
+    return ModelLoadError(
+        f"Could not find a model called '{name}': it is not a folder on this machine "
+        f"and could not be fetched from the Hugging Face hub ({reason})."
+    )
+
+
+def _load_from_source(name: str, source: str, hub: bool = False) -> tuple[torch.nn.Module, object]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
+    offline = not hub
     try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-        raise ModelLoadError(
-            f"Could not find a model called '{name}': it is not a folder on this machine "
-            "and could not be fetched from the Hugging Face hub "
-            f"({first_line(exc)})."
-        ) from None
+        raise _config_error(name, source, hub, exc) from None
     architectures = getattr(config, "architectures", None) or []
     causal_arch = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or (architectures and not causal_arch):
@@ -233,16 +301,15 @@ def _load_from_source(name: str, source: str) -> tuple[torch.nn.Module, object]:
         )
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            source, config=config, dtype=torch.float32, trust_remote_code=False
+            source, config=config, dtype=torch.float32, trust_remote_code=False, local_files_only=offline
         )
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(
             f"The model '{name}' could not be loaded ({first_line(exc)}); "
             "check that its folder or hub id holds complete weights and a tokenizer."
         ) from None
     return model, tokenizer
-
 
 
 if __name__ == "__main__":

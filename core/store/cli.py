@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,9 +17,10 @@ from typing import TextIO
 from core.errors import WhyLMError
 from core.store.config import database_url, normalise_url
 from core.store.database import current_revision, describe_url, upgrade_database
-from core.store.exchange import PrepareDocuments
+from core.store.errors import StoreError
+from core.store.exchange import PrepareDocuments, load_export, read_export
 from core.store.records import RunRecord, RunSummary
-from core.store.repository import RunRepository
+from core.store.repository import RunRepository, UnreadableRun
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -49,13 +51,31 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # inside the try: a reader that stopped early (`| head`) is met here
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
     except WhyLMError as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away (``runs show 1 | head -3``): send what is left nowhere.
+
+    Python would otherwise report the broken pipe when it flushes stdout at exit.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing is left to flush
+        pass
 
 
 # --- runs ----------------------------------------------------------------------------
@@ -159,19 +179,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _read_document(name: str, stdin: TextIO) -> object | None:
-    """Return the JSON document in file ``name`` ("-" is stdin), or None after an error."""
+    """Return the JSON document in file ``name`` ("-" is stdin), or None after an error.
+
+    At most ``WHYLM_IMPORT_MAX_MB`` (and one byte) is read (``core.store.exchange.read_export``).
+    """
     try:
-        text = stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"Cannot read {name} ({exc.strerror}); check the file name.", file=sys.stderr)
-        return None
-    except UnicodeDecodeError:
-        print(f"{name} is not a text file; give a JSON file made by `runs export`.", file=sys.stderr)
-        return None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        print(f"{name} is not valid JSON ({exc}); give a file made by `runs export`.", file=sys.stderr)
+        return load_export(read_export(name, getattr(stdin, "buffer", stdin)), name)
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
         return None
 
 
@@ -189,12 +204,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_delete(args: argparse.Namespace) -> int:
     """Delete a run (asks first unless --yes)."""
     repo = _repo(args)
-    record = repo.get_run(args.id)
+    try:
+        shown = repr(repo.get_run(args.id).title)
+    except UnreadableRun:  # a damaged row can still be deleted
+        shown = "its row cannot be read"
     if not args.yes:
         if not sys.stdin.isatty():
             print(f"Add --yes to delete run {args.id} without being asked.", file=sys.stderr)
             return EXIT_ERROR
-        answer = input(f"Delete run {args.id} ({record.title!r}) and its notes? [y/N] ")
+        answer = input(f"Delete run {args.id} ({shown}) and its notes? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing deleted.")
             return EXIT_OK
@@ -267,6 +285,15 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Run SQLite's full integrity check and read every run back; say in words what was found."""
+    from core.store.checkup import check_database
+
+    found = check_database(normalise_url(args.url) if args.url else database_url())
+    print("\n".join(found.sentences()), file=sys.stdout if found.sound else sys.stderr)
+    return EXIT_OK if found.sound else EXIT_ERROR
+
+
 def _db_parser() -> argparse.ArgumentParser:
     """Build the parser of ``python -m core db``."""
     parser = _Parser(prog="python -m core db", description="Check or upgrade the run database.")
@@ -276,9 +303,12 @@ def _db_parser() -> argparse.ArgumentParser:
         handler=_cmd_upgrade
     )
     sub.add_parser("current", help="print the database's revision").set_defaults(handler=_cmd_current)
+    sub.add_parser(
+        "check", help="check the database's pages (SQLite's full integrity check) and read every run"
+    ).set_defaults(handler=_cmd_check)
     return parser
 
 
 def main_db(argv: Sequence[str]) -> int:
-    """Run ``python -m core db upgrade|current``."""
+    """Run ``python -m core db upgrade|current|check``."""
     return _run(_db_parser(), argv)

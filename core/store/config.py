@@ -3,6 +3,7 @@
 ``WHYLM_DATABASE_URL`` (any SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host/db``)
 wins over ``WHYLM_DATA_DIR`` (a folder; the database is ``whylm.db`` inside it).
 Without either, the database is ``data/whylm.db`` under the current directory.
+``WHYLM_IMPORT_MAX_MB`` caps the size of an export file that may be imported (default 50).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.store.errors import StoreError
+
 DATA_DIR_ENV = "WHYLM_DATA_DIR"
 DATABASE_URL_ENV = "WHYLM_DATABASE_URL"
 DEFAULT_DATA_DIR = "data"
 DATABASE_FILENAME = "whylm.db"
+IMPORT_MAX_MB_ENV = "WHYLM_IMPORT_MAX_MB"
+DEFAULT_IMPORT_MAX_MB = 50
 
 
 def data_dir() -> Path:
@@ -41,3 +46,23 @@ def database_url() -> str:
     if url and url.strip():
         return normalise_url(url)
     return sqlite_url(data_dir() / DATABASE_FILENAME)
+
+
+def import_max_bytes() -> int:
+    """Return the largest export file an import reads, in bytes: ``$WHYLM_IMPORT_MAX_MB`` (default 50) MB.
+
+    Raises:
+        StoreError: the setting is not a positive number.
+    """
+    raw = (os.environ.get(IMPORT_MAX_MB_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_IMPORT_MAX_MB * 1024 * 1024
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = float("nan")
+    if not 0 < megabytes <= 1024 * 1024:  # also refuses nan and inf
+        raise StoreError(
+            f"{IMPORT_MAX_MB_ENV} is {raw!r}; set it to a size in megabytes such as {DEFAULT_IMPORT_MAX_MB}."
+        )
+    return int(megabytes * 1024 * 1024)

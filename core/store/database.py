@@ -4,7 +4,10 @@ A database is opened by :func:`open_engine`. A missing or empty database is crea
 the newest migration; a WhyLM database at the newest migration is used as it is; anything
 else (an older WhyLM's database, a corrupt file, somebody else's database) is refused with
 a :class:`StoreError` sentence and left untouched. :func:`upgrade_database` is the one
-path that changes an existing schema, and it backs a SQLite file up first.
+path that changes an existing schema, and it backs a SQLite file up first. An existing
+SQLite file gets SQLite's quick page check when it is opened; a damaged one still opens
+for reading (so its runs can be exported) but is remembered as damaged (``core.store.health``)
+and nothing is written into it.
 """
 
 from __future__ import annotations
@@ -31,12 +34,20 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from core.store.config import normalise_url
 from core.store.errors import StoreError
+from core.store.health import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    damaged_sentence,
+    failure,
+    failure_kind,
+    forget_damage,
+    mark_damaged,
+    quick_check,
+)
 from core.text import first_line
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 OUR_TABLES = frozenset({"runs", "review_notes", "run_tags", VERSION_TABLE})
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_HEADER = b"SQLite format 3\x00"
 UPGRADE_COMMAND = "python -m core db upgrade"
 # Any constant: serialises schema creation between processes on PostgreSQL.
@@ -158,11 +169,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def dispose_engines() -> None:
-    """Close and forget every cached engine (tests, and after a database is replaced)."""
+    """Close and forget every cached engine and what was found damaged (tests, a replaced database)."""
     with _engines_lock:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        forget_damage()
 
 
 def open_engine(url: str) -> Engine:
@@ -178,6 +190,9 @@ def open_engine(url: str) -> Engine:
         path = sqlite_path(url)
         if path is not None:
             _prepare_sqlite_file(path)
+            problem = quick_check(path) if path.exists() and path.stat().st_size else None
+            if problem:
+                mark_damaged(url, problem)
         engine = create_store_engine(url)
         try:
             _ensure_schema(engine, url)
@@ -219,20 +234,22 @@ def _not_ours(shown: str, why: str) -> StoreError:
     )
 
 
-_BUSY_ERRORS = {"SQLITE_BUSY", "SQLITE_LOCKED"}
-_ACCESS_ERRORS = {"SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_AUTH"}
-
-
 def _sqlite_error(shown: str, exc: sqlite3.Error) -> StoreError:
     """Return the sentence for an SQLite error met while inspecting a file read-only."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    primary = "_".join(name.split("_")[:2])  # SQLITE_IOERR_READ -> SQLITE_IOERR
-    if primary in _BUSY_ERRORS:
+    kind = failure_kind(exc)
+    if kind == "busy":
         return StoreError(
             f"The database file {shown} is locked by another program; close it and try again."
         )
-    if primary in _ACCESS_ERRORS:
+    if kind == "read_only":
         return StoreError(f"Cannot read the database file {shown} ({exc}); check its permissions.")
+    if kind == "damaged" and str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_CORRUPT"):
+        return StoreError(damaged_sentence(shown, f"SQLite cannot read its tables: {exc}"))
+    if kind in ("disk", "full"):
+        return StoreError(
+            f"The disk that holds the database file {shown} failed while reading it ({exc}); check "
+            "that the disk is attached, working and not full."
+        )
     return _not_ours(shown, f"SQLite cannot read it: {exc}")
 
 
@@ -321,6 +338,8 @@ def _schema_state(conn: Connection, describe: str) -> str | None:
 
 def _connect_error(url: str, exc: Exception) -> StoreError:
     """Return a sentence for a database that cannot be reached or read."""
+    if failure_kind(exc) is not None:  # a full disk, a read-only or damaged file: say which
+        return failure(describe_url(url), exc, url)
     detail = first_line(exc)
     return StoreError(
         f"Cannot use the database {describe_url(url)} ({detail}); check WHYLM_DATABASE_URL "

@@ -7,15 +7,25 @@ The store reads no run kind, so an import keeps each run's spec and result as ex
 unless the caller passes ``prepare``: ``core.saved_runs`` passes the function that saves
 them as every other path does (the normalised spec, the result in the current format,
 so an export of an older WhyLM is saved in today's shapes).
+
+An import is checked before anything is saved: the file's size (``WHYLM_IMPORT_MAX_MB``),
+its JSON, every run's columns (texts that fit their columns, times from 1970 to 2199, a
+run time in seconds) and documents (bounded nesting, texts and numbers); ``prepare``
+checks the results against their kinds' result classes. Anything else is refused with a
+sentence, and nothing is saved.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+from core.errors import WhyLMError
+from core.store.config import IMPORT_MAX_MB_ENV, import_max_bytes
 from core.store.errors import StoreError
 from core.store.fields import (
     clean_kind,
@@ -23,11 +33,17 @@ from core.store.fields import (
     clean_tags,
     clean_title,
     clean_verdict,
+    document_problem,
+    length_problem,
+    seconds_problem,
 )
 from core.store.models import utc_now
 from core.store.records import RunColumns, RunRecord
 
 EXPORT_FORMAT = 1
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+"""The years a run or note may have been created in."""
+MAKE_ONE = "make one with `python -m core runs export` or the Saved runs page's Export"
 
 Documents = tuple[dict[str, Any], dict[str, Any] | None]
 PrepareDocuments = Callable[[dict[str, Any], dict[str, Any] | None], Documents]
@@ -94,22 +110,38 @@ def _bad(where: str, what: str) -> StoreError:
 
 
 def _time(value: Any, where: str) -> datetime:
-    """Parse an ISO time (missing means now; naive means UTC)."""
+    """Parse an ISO time (missing means now; naive means UTC) from ``FIRST_YEAR`` to ``LAST_YEAR``."""
     if value is None:
         return utc_now()
+    shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else repr(value[:37] + "...")
     try:
         moment = datetime.fromisoformat(value)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (TypeError, ValueError):
-        raise _bad(where, f"has created_at {value!r}, which is not an ISO date and time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        raise _bad(where, f"has created_at {shown}, which is not an ISO date and time") from None
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first day Python can hold in UTC
+        moment = None
+    if moment is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise _bad(where, f"has created_at {shown}, outside the years {FIRST_YEAR} to {LAST_YEAR}")
+    return moment
 
 
 def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
-    """Return ``entry[key]`` if it is text or missing/None."""
+    """Return ``entry[key]`` if it is text (that fits its column) or missing/None."""
     value = entry.get(key)
     if value is not None and not isinstance(value, str):
         raise _bad(where, f"has a {key} that is not text")
+    problem = length_problem(value, key)
+    if problem:
+        raise _bad(where, f"has {problem}")
     return value
+
+
+def _check_document(doc: Any, where: str, what: str) -> None:
+    """Refuse a spec or result that is too deep, too long or holds numbers too large to use."""
+    problem = document_problem(doc)
+    if problem:
+        raise _bad(where, f"has a {what} that {problem}")
 
 
 def _parse_run(entry: Any, where: str, prepare: PrepareDocuments | None = None) -> ImportedRun:
@@ -121,9 +153,15 @@ def _parse_run(entry: Any, where: str, prepare: PrepareDocuments | None = None) 
         raise _bad(where, "has no spec object")
     if result is not None and not isinstance(result, dict):
         raise _bad(where, "has a result that is not an object")
+    _check_document(spec, where, "spec")
+    if result is not None:
+        _check_document(result, where, "result")
+        if "kind" in result and result["kind"] != entry.get("kind"):
+            raise _bad(where, f"is a {entry.get('kind')!r} run holding a result of kind {result['kind']!r}")
     seconds = entry.get("seconds")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
-        raise _bad(where, "has seconds that are not a number")
+    problem = seconds_problem(seconds)
+    if problem:
+        raise _bad(where, f"has {problem}")
     notes_in = entry.get("notes") or []
     if not isinstance(notes_in, list):
         raise _bad(where, "has notes that are not a list")
@@ -135,6 +173,8 @@ def _parse_run(entry: Any, where: str, prepare: PrepareDocuments | None = None) 
         author = note.get("author")
         if not isinstance(author, str) or not author.strip():
             raise _bad(nwhere, "has no author")
+        for key in ("author", "text"):
+            _optional_text(note, key, nwhere)
         try:
             verdict = clean_verdict(note.get("verdict"))
         except StoreError:
@@ -149,7 +189,10 @@ def _parse_run(entry: Any, where: str, prepare: PrepareDocuments | None = None) 
         )
     texts = {k: _optional_text(entry, k, where) for k in ("model_name", "model_revision", "method", "error")}
     if prepare is not None:
-        spec, result = prepare(spec, result)
+        try:
+            spec, result = prepare(spec, result)
+        except WhyLMError as exc:
+            raise StoreError(f"The import document's {where} is not valid: {exc}") from None
     try:
         return ImportedRun(
             kind=clean_kind(entry.get("kind")),
@@ -189,3 +232,64 @@ def parse_document(doc: Any, prepare: PrepareDocuments | None = None) -> list[Im
     if not isinstance(runs, list):
         raise _bad("its", "\"runs\" is not a list")
     return [_parse_run(entry, f"run {i + 1}", prepare) for i, entry in enumerate(runs)]
+
+
+# --- reading an export file: capped in size, a sentence for anything that is not JSON ----
+
+
+def read_export(name: str, stdin: IO[Any] | None = None) -> bytes:
+    """The bytes of the export file ``name`` ("-" reads ``stdin``), reading at most the cap and one byte.
+
+    ``stdin`` may be binary (``sys.stdin.buffer``) or text (then the cap counts characters).
+
+    Raises:
+        StoreError: the file cannot be read, or is larger than ``WHYLM_IMPORT_MAX_MB``
+            (``/dev/zero`` is refused after the cap, never read whole).
+    """
+    cap = import_max_bytes()
+    try:
+        if name == "-":
+            if stdin is None:
+                raise StoreError("There is no standard input to read an export from; give a file name.")
+            data = stdin.read(cap + 1)
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+        else:
+            with Path(name).open("rb") as handle:
+                data = handle.read(cap + 1)
+    except OSError as exc:
+        raise StoreError(f"Cannot read {name} ({exc.strerror or exc}); check the file name.") from None
+    check_export_size(len(data), name, cap)
+    return data
+
+
+def check_export_size(size: int, name: str, cap: int | None = None) -> None:
+    """Refuse an export of ``size`` bytes above the cap (``WHYLM_IMPORT_MAX_MB``) with a sentence."""
+    cap = import_max_bytes() if cap is None else cap
+    if size > cap:
+        raise StoreError(
+            f"{name} is larger than {cap / 1024 / 1024:g} MB, the most an import reads; export fewer "
+            f"runs at a time, or raise {IMPORT_MAX_MB_ENV} if the file really is an export."
+        )
+
+
+def load_export(data: bytes, name: str) -> Any:
+    """The JSON document in an export file's bytes (size-checked first); a sentence if it is none.
+
+    Raises:
+        StoreError: too large, not UTF-8 text, not JSON, or nested too deeply for JSON to read.
+    """
+    check_export_size(len(data), name)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StoreError(f"{name} is not text (not UTF-8); give a JSON file ({MAKE_ONE}).") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise StoreError(
+            f"{name} nests lists and objects too deeply for JSON to read; give a file made by WhyLM "
+            f"({MAKE_ONE})."
+        ) from None
+    except ValueError as exc:
+        raise StoreError(f"{name} is not valid JSON ({exc}); give a file made by WhyLM ({MAKE_ONE}).") from None

@@ -12,6 +12,17 @@ from core.store.models import RUN_STATUSES, VERDICTS
 
 MAX_TAG_LENGTH = 100
 MAX_TITLE_LENGTH = 500
+# The widths of the text columns (``core.store.models``): an import longer than these is refused.
+MAX_LENGTHS = {"model_name": 500, "model_revision": 200, "method": 100, "error": 100_000, "author": 200,
+               "text": 100_000}
+MAX_DOCUMENT_DEPTH = 32
+"""The most levels of lists and objects in a saved document (a computed result uses about 6)."""
+MAX_DOCUMENT_TEXT = 100_000
+"""The most characters of any text inside a saved document."""
+MAX_WHOLE_NUMBER = 2**63
+"""Whole numbers beyond this size in a document cannot be a count, an index or a float."""
+MAX_SECONDS = 1e9
+"""The longest run time a run may state (about 30 years)."""
 
 
 def clean_title(title: Any) -> str:
@@ -138,3 +149,52 @@ def default_title(spec: dict[str, Any], kind: str) -> str:
         return text if len(text) <= 80 else text[:79] + "…"
     model = _name_of(spec.get("model"))
     return f"{kind} run" + (f" on {model}" if model else "")
+
+
+def length_problem(value: str | None, column: str) -> str | None:
+    """What is wrong with a text for ``column`` (None when it fits ``MAX_LENGTHS``), after "has"."""
+    limit = MAX_LENGTHS[column]
+    if value is not None and len(value) > limit:
+        return f"a {column} of {len(value):,} characters, more than {limit:,}"
+    return None
+
+
+def seconds_problem(value: Any) -> str | None:
+    """What is wrong with a run time in seconds (None when it is a number from 0 to ``MAX_SECONDS``), after "has"."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "seconds that are not a number"
+    if not 0 <= value <= MAX_SECONDS:  # also nan; a huge whole number compares without overflow
+        shown = "a number too large to use" if isinstance(value, int) else repr(value)
+        return f"seconds of {shown}, not a time from 0 to {MAX_SECONDS:.0e}"
+    return None
+
+
+def document_problem(doc: Any) -> str | None:
+    """What makes ``doc`` unfit to save (None when it is fine): nesting, long texts, huge numbers.
+
+    Walks the document without recursion, so a document nested thousands of levels deep is
+    refused rather than crashing the walk.
+    """
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_DOCUMENT_TEXT:
+                return f"holds a text of {len(value):,} characters, more than {MAX_DOCUMENT_TEXT:,}"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_WHOLE_NUMBER:
+                return "holds a number too large to use"
+        elif isinstance(value, (list, dict)):
+            if depth >= MAX_DOCUMENT_DEPTH:
+                return f"nests lists and objects more than {MAX_DOCUMENT_DEPTH} levels deep"
+            if isinstance(value, dict):
+                if any(not isinstance(key, str) or len(key) > MAX_DOCUMENT_TEXT for key in value):
+                    return "has a key that is not short text"
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        elif value is not None and not isinstance(value, (bool, float)):
+            return f"holds a {type(value).__name__}, which is not JSON"
+    return None

@@ -2,6 +2,8 @@
 
 Every method opens and closes its own session, so callers only ever see the frozen
 records of ``core.store.records``. Each write is one transaction: never half-written.
+Nothing is written into a database found damaged (``core.store.health``), and a row that
+cannot be read is named by its run id, never shown as the bytes it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Engine, Select, delete, func, select
+from sqlalchemy import Engine, Select, delete, false, func, insert, literal, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,9 +35,9 @@ from core.store.fields import (
     derive_seconds,
     dump_document,
 )
+from core.store.health import CHECK_COMMAND, damage, damaged_sentence, failure
 from core.store.models import Note, Run, RunTag, utc_now
 from core.store.records import ReviewNote, RunRecord, RunSummary
-from core.text import first_line
 
 SUMMARY_COLUMNS = (
     Run.id,
@@ -93,7 +95,14 @@ class RunRepository:
 
     @contextmanager
     def _session(self, write: bool = False) -> Iterator[Session]:
-        """Yield a session inside one transaction; turn database failures into sentences."""
+        """Yield a session inside one transaction; turn database failures into sentences.
+
+        A write into a database found damaged is refused before it begins. A stored value
+        that cannot be read (text that is not UTF-8, a time that is no time) raises
+        ``_UnreadableValue``, which the reading methods turn into :class:`UnreadableRun`, naming the run.
+        """
+        if write:
+            self._refuse_if_damaged()
         try:
             with self._sessions.begin() as session:
                 if write:  # take SQLite's write lock at BEGIN (see database._on_sqlite_begin)
@@ -102,16 +111,57 @@ class RunRepository:
         except StoreError:
             raise
         except (DBAPIError, SQLAlchemyError) as exc:
-            detail = first_line(exc)
-            raise StoreError(
-                f"The database {describe_url(self.url)} failed ({detail}); try again, and "
-                "check the disk or the database server if it keeps happening."
-            ) from None
+            if _unreadable_value(exc):
+                raise _UnreadableValue(self._shown) from None
+            raise failure(self._shown, exc, self.url) from None
+        except (ValueError, OverflowError) as exc:  # a stored value its column type cannot convert
+            if write:
+                raise
+            raise _UnreadableValue(self._shown) from exc
 
-    @staticmethod
-    def _get(session: Session, run_id: int) -> Run:
-        """Return the run row ``run_id`` or raise a sentence saying it does not exist."""
-        run = session.get(Run, run_id) if isinstance(run_id, int) else None
+    @property
+    def _shown(self) -> str:
+        """The database as it is safe to show in a sentence."""
+        return describe_url(self.url)
+
+    @property
+    def damage(self) -> str | None:
+        """What SQLite's checks found wrong with this database (None when nothing was found)."""
+        return damage(self.url)
+
+    def _refuse_if_damaged(self) -> None:
+        """Raise the damaged-database sentence if this database was found damaged."""
+        problem = self.damage
+        if problem:
+            raise StoreError(damaged_sentence(self._shown, problem))
+
+    def check_writable(self) -> None:
+        """Raise a StoreError sentence unless a run can be saved now (before a long run is computed).
+
+        Cheap: it begins a write transaction and inserts no row (``INSERT ... SELECT ... WHERE
+        false``), which a read-only file, a read-only role or a damaged database refuses.
+        """
+        probe = insert(RunTag).from_select(["run_id", "tag"], select(literal(0), literal("")).where(false()))
+        with self._session(write=True) as session:
+            session.execute(probe)
+
+    def _unreadable_run(self, run_id: int) -> UnreadableRun:
+        """The sentence for run ``run_id``, whose stored row cannot be read back."""
+        return UnreadableRun(
+            run_id,
+            f"Run {run_id} cannot be read: its row in the database {self._shown} is damaged. Delete it "
+            f"with `python -m core runs delete {run_id} --yes` (the other runs are not affected), and "
+            f"run `{CHECK_COMMAND}` to look for other damage."
+        )
+
+    def _get(self, session: Session, run_id: int) -> Run:
+        """Return the run row ``run_id`` or raise a sentence saying it does not exist or cannot be read."""
+        try:
+            run = session.get(Run, run_id) if isinstance(run_id, int) else None
+        except (DBAPIError, ValueError, OverflowError) as exc:
+            if isinstance(exc, DBAPIError) and not _unreadable_value(exc):
+                raise
+            raise self._unreadable_run(run_id) from None
         if run is None:
             raise StoreError(f"There is no saved run with id {run_id!r}; see `python -m core runs list`.")
         return run
@@ -177,9 +227,14 @@ class RunRepository:
         return cleaned
 
     def delete(self, run_id: int) -> None:
-        """Delete run ``run_id`` with its tags and notes."""
+        """Delete run ``run_id`` with its tags and notes (the database cascades); its row is not read.
+
+        So a run whose row is damaged (:class:`UnreadableRun`) can be deleted.
+        """
         with self._session(write=True) as session:
-            session.delete(self._get(session, run_id))
+            gone = session.execute(delete(Run).where(Run.id == run_id)).rowcount if isinstance(run_id, int) else 0
+            if not gone:
+                raise StoreError(f"There is no saved run with id {run_id!r}; see `python -m core runs list`.")
 
     def add_note(self, run_id: int, author: str, verdict: str, text: str) -> ReviewNote:
         """Add a reviewer's note ("ok", "concern" or "needs review") to run ``run_id``."""
@@ -241,6 +296,18 @@ class RunRepository:
         query = query.order_by(Run.created_at.desc(), Run.id.desc())
         if limit is not None:
             query = query.limit(max(0, int(limit)))
+        try:
+            return self._summaries(query)
+        except _UnreadableValue as exc:
+            damaged = self.unreadable_runs()
+            if damaged:
+                raise self._unreadable_run(damaged[0]) from None
+            raise StoreError(
+                f"A saved run in the database {self._shown} cannot be read; run `{CHECK_COMMAND}`."
+            ) from exc
+
+    def _summaries(self, query: Select[Any]) -> list[RunSummary]:
+        """The summaries of the runs ``query`` selects, with their tags and note counts."""
         with self._session() as session:
             rows = session.execute(query).all()
             if not rows:
@@ -279,27 +346,70 @@ class RunRepository:
         ]
 
     def get_run(self, run_id: int) -> RunRecord:
-        """Return run ``run_id`` with its parsed spec and result, tags and notes."""
-        with self._session() as session:
-            run = self._get(session, run_id)
-            spec_json, result_json = run.spec_json, run.result_json
-            tags = tuple(sorted(t.tag for t in run.tags))
-            notes = tuple(
-                _note(n)
-                for n in session.scalars(
-                    select(Note).where(Note.run_id == run_id).order_by(Note.created_at, Note.id)
+        """Return run ``run_id`` with its parsed spec and result, tags and notes.
+
+        A run whose stored row cannot be read back is named in a sentence (its text is not shown).
+        """
+        try:
+            with self._session() as session:
+                run = self._get(session, run_id)
+                spec_json, result_json = run.spec_json, run.result_json
+                tags = tuple(sorted(t.tag for t in run.tags))
+                notes = tuple(
+                    _note(n)
+                    for n in session.scalars(
+                        select(Note).where(Note.run_id == run_id).order_by(Note.created_at, Note.id)
+                    )
                 )
-            )
-            fields = {c.key: getattr(run, c.key) for c in SUMMARY_COLUMNS}
+                fields = {c.key: getattr(run, c.key) for c in SUMMARY_COLUMNS}
+        except _UnreadableValue:
+            raise self._unreadable_run(run_id) from None
         try:
             spec = json.loads(spec_json)
             result = None if result_json is None else json.loads(result_json)
-        except ValueError:
-            raise StoreError(
-                f"The stored documents of run {run_id} are damaged; export the other runs "
-                "and delete this one."
-            ) from None
+        except (ValueError, RecursionError):
+            raise self._unreadable_run(run_id) from None
         return RunRecord(**fields, tags=tags, spec=spec, result=result, notes=notes)
+
+    def unreadable_runs(self) -> list[int]:
+        """The ids of the runs whose stored row (columns, documents, tags or notes) cannot be read back.
+
+        Reads every run whole, one at a time: for ``python -m core db check`` and for naming
+        the run behind a failed list, not for every page view.
+        """
+        if self._all_readable():
+            return []
+        with self._session() as session:
+            ids = list(session.scalars(select(Run.id).order_by(Run.id)))
+        return [run_id for run_id in ids if not self._readable(run_id)]
+
+    def _all_readable(self) -> bool:
+        """Whether every run, tag and note reads back in one pass (then no run needs reading alone)."""
+        try:
+            with self._engine.connect() as conn:
+                for row in conn.execute(select(Run.__table__)):
+                    json.loads(row.spec_json)
+                    if row.result_json is not None:
+                        json.loads(row.result_json)
+                conn.execute(select(RunTag.__table__)).all()
+                conn.execute(select(Note.__table__)).all()
+        except (DBAPIError, SQLAlchemyError, ValueError, OverflowError, RecursionError):
+            return False
+        return True
+
+    def _readable(self, run_id: int) -> bool:
+        """Whether run ``run_id``'s row, tags and notes read back, and its documents parse as JSON."""
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(select(Run.__table__).where(Run.id == run_id)).one()
+                conn.execute(select(RunTag.__table__).where(RunTag.run_id == run_id)).all()
+                conn.execute(select(Note.__table__).where(Note.run_id == run_id)).all()
+            json.loads(row.spec_json)
+            if row.result_json is not None:
+                json.loads(row.result_json)
+        except (DBAPIError, SQLAlchemyError, ValueError, OverflowError, RecursionError):
+            return False
+        return True
 
     def notes(self, run_id: int) -> list[ReviewNote]:
         """Return the notes on run ``run_id``, oldest first."""
@@ -350,3 +460,23 @@ class RunRepository:
                 rows.append(row)
             session.flush()
             return [row.id for row in rows]
+
+
+class UnreadableRun(StoreError):
+    """A saved run whose stored row cannot be read back (damaged bytes); ``run_id`` names it."""
+
+    def __init__(self, run_id: int, message: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class _UnreadableValue(StoreError):
+    """A stored value that cannot be read back, before the run it belongs to is known."""
+
+    def __init__(self, shown: str) -> None:
+        super().__init__(f"A saved run in the database {shown} cannot be read; run `{CHECK_COMMAND}`.")
+
+
+def _unreadable_value(exc: BaseException) -> bool:
+    """Whether a database error says a stored value cannot be read (SQLite: text that is not UTF-8)."""
+    return "could not decode" in str(getattr(exc, "orig", None) or exc).lower()

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.errors import SpecError
 from core.probes.bias.settings import ATTRIBUTION_SETTINGS, BOOTSTRAP, CHAT, PERMUTATIONS, SCORE, SEED
+from core.text import counted
 
 DATA_DIR = Path(__file__).parent / "lists"
 
@@ -26,7 +27,7 @@ def _read_rows(name: str) -> list[dict[str, str]]:
 
 
 def sweep_from_csv(source: str | Path, slots: list[str] | None = None) -> dict[str, Any]:
-    """A spec ``sweep`` object from CSV text or a CSV file path.
+    """A spec ``sweep`` object from CSV text (a str, always data, never read as a file name) or a ``Path``.
 
     The header is ``group`` followed by one column per swept slot, e.g.
     ``group,name,pronoun``. With ``slots`` given, the columns must be those
@@ -34,13 +35,10 @@ def sweep_from_csv(source: str | Path, slots: list[str] | None = None) -> dict[s
     slot). Raises SpecError (field "csv") with one sentence when the columns,
     rows or cells are wrong.
     """
-    if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith(".csv")
-    ):
-        path = Path(source)
-        if not path.is_file():
-            raise SpecError("csv", f"there is no CSV file at {path}.")
-        text = path.read_text(encoding="utf-8-sig")
+    if isinstance(source, Path):
+        if not source.is_file():
+            raise SpecError("csv", f"there is no CSV file at {source}.")
+        text = source.read_text(encoding="utf-8-sig")
     else:
         text = str(source).lstrip("\ufeff")
     rows = list(csv.reader(io.StringIO(text)))
@@ -70,7 +68,9 @@ def sweep_from_csv(source: str | Path, slots: list[str] | None = None) -> dict[s
     groups: dict[str, list[Any]] = {}
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise SpecError("csv", f"line {number} has {len(row)} cells but the header has {len(header)}.")
+            raise SpecError(
+                "csv", f"line {number} has {counted(len(row), 'cell')} but the header has {len(header)}."
+            )
         cells = [c.strip() for c in row]
         if any(not c for c in cells):
             raise SpecError("csv", f"line {number} has an empty cell; fill every cell.")

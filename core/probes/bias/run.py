@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.attribution.features import apply_chat, chat_wrapping, encode_prompts, layout_from_template
-from core.attribution.perturbation import PLANNERS, mask_codes
+from core.attribution.perturbation import PLANNERS, Poll, StopPoll, in_chunks, mask_codes, polled
 from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
 from core.attribution.targets import encode_target
 from core.errors import SpecError
@@ -97,6 +97,15 @@ class BiasResult(JsonResult):
         """The bias spec as the probe runs it (``parse_bias_spec(doc).raw``); ``SpecError`` if it cannot run."""
         return parse_bias_spec(doc).raw
 
+    def check(self) -> None:
+        """Refuse a result whose two compared groups are not among its groups, or a candidate without text."""
+        names = [g.get("name") for g in self.groups]
+        if len(self.compare) != 2 or any(name not in names for name in self.compare):
+            raise self.refuse("its compare does not name two of its groups")
+        for i, entry in enumerate(self.candidates):
+            if not isinstance(entry.get("text"), str):
+                raise self.refuse(f"its candidates[{i}] has no text")
+
     def candidate(self, text: str) -> dict[str, Any]:
         """The entry of one candidate by its text."""
         for entry in self.candidates:
@@ -124,13 +133,15 @@ def score_sweep(
     candidates: list[str],
     chat: bool,
     scorer: BatchedScorer,
+    poll: Poll | None = None,
 ) -> np.ndarray:
     """Summed log-probability of each candidate after each full prompt text (texts x candidates).
 
     One ``log_probs`` call for every (prompt, candidate) row; the scorer shares
-    each prompt's key/value cache across its candidates.
+    each prompt's key/value cache across its candidates. ``poll`` hears Stop while
+    the prompts are encoded.
     """
-    prompt_ids = encode_prompts(lm.tokenizer, texts, chat)
+    prompt_ids = in_chunks(lambda part: encode_prompts(lm.tokenizer, part, chat), texts, poll or StopPoll(None))
     cand_ids = [encode_target(lm.tokenizer, c, "candidates") for c in candidates]
     for ids in prompt_ids:
         if not ids:
@@ -172,9 +183,12 @@ class _AttrJob:
 
 
 def _plan_attribution(
-    spec: BiasSpec, prompts: list[SweepPrompt], tokenizer: Any, texts: dict[str, int]
+    spec: BiasSpec, prompts: list[SweepPrompt], tokenizer: Any, texts: dict[str, int], poll: Poll
 ) -> tuple[list[_AttrJob], list[str], list[int]]:
-    """Choose prompts, lay them out with counterfactual baselines, and plan the coalitions."""
+    """Choose prompts, lay them out with counterfactual baselines, and plan the coalitions.
+
+    The parser has held the plan to ``plan_problem``'s limits; ``poll`` hears Stop while it is made.
+    """
     settings = spec.attribution
     rng = np.random.default_rng([spec.seed, 3])
     first, second = spec.compare
@@ -216,11 +230,11 @@ def _plan_attribution(
             }
             for slot, j in index.items():
                 chosen_baselines[slot] = other[order[t]][j]
-            plan = planner(n, settings.params, rng)
+            plan = planner(n, settings.params, rng, poll=poll)
             codes = mask_codes(plan.masks)
             _, first_idx, inverse = np.unique(codes, return_index=True, return_inverse=True)
             rows = []
-            for m in first_idx:
+            for m in polled(first_idx, poll):
                 text = layout.full_prompt(layout.render(plan.masks[m], chosen_baselines))
                 rows.append(texts.setdefault(text, len(texts)))
             sign = 1 if prompt.group == first else -1
@@ -271,8 +285,11 @@ def _unit_matrix(per_prompt: np.ndarray, prompts: list[SweepPrompt], n_units: in
     return out / count[:, None]
 
 
-def _compare(spec: BiasSpec, prompts: list[SweepPrompt], logp: np.ndarray) -> list[dict[str, Any]]:
-    """Per candidate statistics (in spec order)."""
+def _compare(
+    spec: BiasSpec, prompts: list[SweepPrompt], logp: np.ndarray, poll: Poll | None = None
+) -> list[dict[str, Any]]:
+    """Per candidate statistics (in spec order); ``poll`` hears Stop between chunks of resamples."""
+    poll = poll or StopPoll(None)
     n_units = 1 + max(p.unit for p in prompts)
     unit_group = ["" for _ in range(n_units)]
     for p in prompts:
@@ -292,18 +309,20 @@ def _compare(spec: BiasSpec, prompts: list[SweepPrompt], logp: np.ndarray) -> li
             "n": np.full(s.shape[1], rows.sum()),
             "mean": s.mean(axis=0),
             "sd": s.std(axis=0, ddof=1),
-            "ci": bootstrap_mean_ci(s, spec.bootstrap, boot, level),
+            "ci": bootstrap_mean_ci(s, spec.bootstrap, boot, level, poll),
             "prob": p.mean(axis=0),
-            "prob_ci": bootstrap_mean_ci(p, spec.bootstrap, boot, level),
+            "prob_ci": bootstrap_mean_ci(p, spec.bootstrap, boot, level, poll),
         }
     a, b = spec.compare
     ra, rb = unit_group_arr == a, unit_group_arr == b
-    gap_ci = bootstrap_two_sample(score_u[ra], score_u[rb], mean_diff, spec.bootstrap, boot, level)
+    gap_ci = bootstrap_two_sample(score_u[ra], score_u[rb], mean_diff, spec.bootstrap, boot, level, poll)
     ratio_ci = np.exp(
-        bootstrap_two_sample(prob_u[ra], prob_u[rb], log_ratio_of_means, spec.bootstrap, boot, level)
+        bootstrap_two_sample(prob_u[ra], prob_u[rb], log_ratio_of_means, spec.bootstrap, boot, level, poll)
     )
-    gap, p_gap = permutation_test(score_u[ra], score_u[rb], mean_diff, spec.permutations, perm)
-    log_ratio, p_ratio = permutation_test(prob_u[ra], prob_u[rb], log_ratio_of_means, spec.permutations, perm)
+    gap, p_gap = permutation_test(score_u[ra], score_u[rb], mean_diff, spec.permutations, perm, poll)
+    log_ratio, p_ratio = permutation_test(
+        prob_u[ra], prob_u[rb], log_ratio_of_means, spec.permutations, perm, poll
+    )
     d = cohens_d(score_u[ra], score_u[rb])
     p_holm = holm(np.nan_to_num(p_gap, nan=1.0))
     out = []
@@ -440,7 +459,8 @@ def run_bias(
     spec = parse_bias_spec(spec_doc)
     lm = clock.load(spec.model, lm, loader)
     prompts = sweep_prompts(spec)
-    with lm.lock:
+    poll = StopPoll(should_stop)  # planning and statistics hear Stop, not only the scorer
+    with lm.lock.job():  # the model is taken batch by batch (core.models.sharing)
         chat_prefix, chat_suffix = chat_wrapping(lm.tokenizer) if spec.chat else ("", "")
         texts: dict[str, int] = {}
         sweep_rows = [texts.setdefault(f"{chat_prefix}{p.text}{chat_suffix}", len(texts)) for p in prompts]
@@ -448,11 +468,11 @@ def run_bias(
         labels: list[str] = []
         chosen: list[int] = []
         if spec.attribution.enabled:
-            jobs, labels, chosen = _plan_attribution(spec, prompts, lm.tokenizer, texts)
+            jobs, labels, chosen = _plan_attribution(spec, prompts, lm.tokenizer, texts, poll)
         scorer = BatchedScorer(lm, progress=progress, should_stop=should_stop)
-        logp_all = score_sweep(lm, list(texts), spec.candidates, spec.chat, scorer)
+        logp_all = score_sweep(lm, list(texts), spec.candidates, spec.chat, scorer, poll)
     logp = logp_all[sweep_rows]
-    entries = _compare(spec, prompts, logp)
+    entries = _compare(spec, prompts, logp, poll)
     attribution = None
     if jobs:
         attr = _combine_attribution(spec, jobs, _scores(logp_all, spec.score), len(labels))

@@ -5,6 +5,8 @@ its widget from the declaration (label, help, default, bounds) and
 ``parse_bias_spec`` validates the spec against the same declaration.
 :func:`bias_cost` counts the prompts and scores of a sweep; the form shows it
 before a run and the parser refuses a sweep above :data:`MAX_SCORES` with it.
+:func:`stats_problem` holds the statistics to :data:`MAX_BOOTSTRAP_CELLS` and
+:data:`MAX_RESAMPLED_VALUES` the same way.
 """
 
 from __future__ import annotations
@@ -167,3 +169,45 @@ def bias_cost(
         prompts *= len(options)
     attributed = min(attributed_prompts, prompts) if attribution else 0
     return BiasCost(prompts=prompts, candidates=n_candidates, attributed=attributed)
+
+
+# What the statistics may cost: the bootstrap keeps every resample's statistic per candidate
+# (8 bytes each), and every resample reads each unit's score per candidate.
+MAX_BOOTSTRAP_CELLS = 20_000_000
+"""Bootstrap resamples x candidates one run may hold (160 MB of statistics)."""
+MAX_RESAMPLED_VALUES = 20_000_000_000
+"""Scores one run's bootstrap and permutation tests may read in all (about two minutes on two cores)."""
+
+
+def resampled_values(
+    group_sizes: Mapping[str, int], compare: Sequence[str], n_candidates: int, bootstrap: int, permutations: int
+) -> int:
+    """How many unit scores the statistics read: what ``core.probes.bias.run`` computes, counted.
+
+    Each group's mean and probability get a bootstrap interval (two passes over its
+    units); the compared pair gets two two-sample bootstraps and two permutation tests
+    over both groups' units.
+    """
+    pair = sum(group_sizes[g] for g in compare)
+    every = sum(group_sizes.values())
+    return 2 * n_candidates * (bootstrap * (every + pair) + permutations * pair)
+
+
+def stats_problem(
+    group_sizes: Mapping[str, int], compare: Sequence[str], n_candidates: int, bootstrap: int, permutations: int
+) -> str | None:
+    """Why the statistics of a sweep would take too much memory or time, in one sentence; None when they fit."""
+    cells = bootstrap * n_candidates
+    if cells > MAX_BOOTSTRAP_CELLS:
+        return (
+            f"{bootstrap:,} bootstrap resamples x {n_candidates:,} candidates is more than the "
+            f"{MAX_BOOTSTRAP_CELLS:,} one run may hold; lower bootstrap or use fewer candidates."
+        )
+    values = resampled_values(group_sizes, compare, n_candidates, bootstrap, permutations)
+    if values > MAX_RESAMPLED_VALUES:
+        return (
+            f"the bootstrap and permutation tests would read {values:,} scores, more than the "
+            f"{MAX_RESAMPLED_VALUES:,} one run may; lower bootstrap or permutations, or use fewer values or "
+            "candidates."
+        )
+    return None

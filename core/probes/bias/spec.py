@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
-from core.attribution.features import Part, parse_template
+from core.attribution.features import Part, layout_from_template, parse_template
 from core.attribution.methods import METHODS
+from core.attribution.perturbation import plan_problem
 from core.errors import SpecError
 from core.probes.bias.settings import (
     ATTRIBUTION_ENABLED,
@@ -49,7 +50,9 @@ from core.probes.bias.settings import (
     SCORE,
     SEED,
     bias_cost,
+    stats_problem,
 )
+from core.text import check_document, counted, shown
 
 
 @dataclass
@@ -147,7 +150,7 @@ def _parse_sweep(raw: Any, order: list[str]) -> tuple[list[str], dict[str, list[
         if len(entries) < 2:
             raise SpecError(
                 where,
-                f"the group '{name}' has {len(entries)} value; give at least two so that its "
+                f"the group '{name}' has {counted(len(entries), 'value')}; give at least two so that its "
                 "spread can be measured.",
             )
         tuples: list[tuple[str, ...]] = []
@@ -241,8 +244,9 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
     """Validate a bias spec document; raise SpecError with one sentence on the first problem."""
     if not isinstance(doc, dict):
         raise SpecError("", "A bias spec is a JSON object; see examples/bias_gender_occupation.json.")
+    check_document(doc)
     if doc.get("kind", "bias") != "bias":
-        raise SpecError("kind", f"this is a bias spec, but kind is '{doc.get('kind')}'.")
+        raise SpecError("kind", f"this is a bias spec, but kind is {shown(doc.get('kind'))}.")
     model = doc.get("model", "default")
     if not isinstance(model, str) or not model.strip():
         raise SpecError("model", 'name the model ("default" for the bundled one).')
@@ -298,6 +302,7 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
     if (
         not isinstance(compare, list)
         or len(compare) != 2
+        or not all(isinstance(c, str) for c in compare)
         or compare[0] == compare[1]
         or any(c not in groups for c in compare)
     ):
@@ -312,6 +317,11 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
             f"{cost.prompts:,} prompts x {cost.candidates} candidates is more than {MAX_SCORES:,} "
             "scores; use fewer values or candidates.",
         )
+    bootstrap, permutations = BOOTSTRAP.read(doc), PERMUTATIONS.read(doc)
+    sizes = {name: len(values) for name, values in groups.items()}
+    problem = stats_problem(sizes, compare, len(candidates), bootstrap, permutations)
+    if problem:
+        raise SpecError("bootstrap", problem)
     spec = BiasSpec(
         model=model,
         chat=chat,
@@ -325,15 +335,59 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
         candidates=list(candidates),
         compare=(compare[0], compare[1]),
         score=score,
-        bootstrap=BOOTSTRAP.read(doc),
-        permutations=PERMUTATIONS.read(doc),
+        bootstrap=bootstrap,
+        permutations=permutations,
         level=level,
         seed=SEED.read(doc),
         attribution=_parse_attribution(doc.get("attribution"), order, sweep_slots),
         raw=doc,
     )
+    _check_attribution_plan(spec)
     spec.raw = bias_spec_document(spec)
     return spec
+
+
+def attribution_plans(spec: BiasSpec) -> int:
+    """How many coalition plans the attribution makes: per attributed prompt, one per swap of the other group.
+
+    The runner attributes ``prompts`` sweep prompts, split between the compared groups
+    (the first gets the odd one), and for each swaps in ``trials`` values of the other group
+    (all of them when it has fewer).
+    """
+    settings = spec.attribution
+    first, second = spec.compare
+    combos = 1
+    for options in spec.vary.values():
+        combos *= len(options)
+    plans = 0
+    shares = ((first, second, (settings.prompts + 1) // 2), (second, first, max(1, settings.prompts // 2)))
+    for group, other, share in shares:
+        chosen = min(share, len(spec.groups[group]) * combos)
+        plans += chosen * min(settings.trials, len(spec.groups[other]))
+    return plans
+
+
+def _check_attribution_plan(spec: BiasSpec) -> None:
+    """Lay one sweep prompt out as the attribution will, and refuse a plan beyond ``plan_problem``'s limits."""
+    settings = spec.attribution
+    if not settings.enabled:
+        return
+    first, second = spec.compare
+    values = dict(spec.values)
+    values.update(zip(spec.sweep_slots, spec.groups[first][0]))
+    values.update({slot: options[0] for slot, options in spec.vary.items()})
+    baselines: dict[str, Any] = dict(settings.baselines)
+    for j, slot in enumerate(spec.sweep_slots):
+        baselines[slot] = [entry[j] for entry in spec.groups[second]]
+    try:
+        layout = layout_from_template(spec.template, values, baselines, settings.groups or None)
+    except SpecError as exc:
+        raise SpecError("attribution", str(exc).split(": ", 1)[-1]) from None
+    n = len(layout.features)
+    chars = len(fill(spec.parts, values))
+    problem = plan_problem(settings.method, n, settings.params, attribution_plans(spec), chars)
+    if problem:
+        raise SpecError("attribution", problem)
 
 
 def bias_spec_document(spec: BiasSpec) -> dict[str, Any]:

@@ -28,11 +28,14 @@ import numpy as np
 from core.attribution.features import chat_wrapping, encode_prompts
 from core.attribution.perturbation import (
     Plan,
+    StopPoll,
     all_masks,
     combine_shapley,
     combine_shapley_sampling,
-    mask_codes,
+    in_chunks,
+    mask_ints,
     plan_shapley_sampling,
+    polled,
 )
 from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
 from core.errors import SpecError
@@ -43,6 +46,7 @@ from core.probes.few_shot.spec import (
     load_examples_csv,
     load_pairs_csv,
     load_queries_csv,
+    longest_query,
     parse_few_shot_spec,
 )
 from core.result_json import JsonResult
@@ -112,6 +116,13 @@ class FewShotResult(JsonResult):
     summary: str
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse a result without labels, or whose best subset names examples it does not have."""
+        if not self.labels:
+            raise self.refuse("its labels are empty")
+        if any(not 0 <= i < len(self.examples) for i in self.best_subset):
+            raise self.refuse(f"its best_subset names examples outside the {len(self.examples)} it has")
 
     @classmethod
     def spec_document(cls, doc: Any) -> dict[str, Any]:
@@ -199,9 +210,20 @@ def run_few_shot(
     clock = RunClock()
     spec = parse_few_shot_spec(spec_doc)
     lm = clock.load(spec.model, lm, loader)
-    with lm.lock:
+    with lm.lock.job():  # the model is taken batch by batch (core.models.sharing)
         result = _run(spec, lm, progress, should_stop, clock)
     return result
+
+
+def _check_context(prompt_tokens: int, label_ids: list[list[int]], lm: LoadedModel) -> None:
+    """Refuse, with a sentence, a prompt that cannot fit the model's context with its longest label."""
+    longest = prompt_tokens + max(len(t) for t in label_ids)
+    if longest > lm.max_context:
+        raise SpecError(
+            "examples",
+            f"the longest few-shot prompt is {longest} tokens, more than this model's context of "
+            f"{lm.max_context}; use fewer or shorter examples.",
+        )
 
 
 def _run(
@@ -218,6 +240,11 @@ def _run(
     full_code = (1 << nf) - 1
     label_ids = _label_ids(spec, tokenizer)
     expected = np.array([spec.label_index(q.label) for q in spec.queries])
+    poll = StopPoll(should_stop)  # planning hears Stop too, not only the scorer
+    prefix, suffix = chat_wrapping(tokenizer) if spec.chat else ("", "")
+    # The longest prompt first: one that cannot fit the context is refused before any other is written.
+    full = prefix + spec.user_text(range(n_ex), longest_query(spec)) + suffix
+    _check_context(len(encode_prompts(tokenizer, [full], spec.chat)[0]), label_ids, lm)
 
     # Coalitions to evaluate (codes: bit i = example i present; bit n_ex = instruction).
     table_codes = [instr_bit, full_code] + [full_code & ~(1 << i) for i in range(n_ex)]
@@ -227,16 +254,16 @@ def _run(
         plan = Plan(all_masks(nf), {})
         method = "exact_shapley"
     else:
-        plan = plan_shapley_sampling(nf, {"n_samples": spec.n_samples}, np.random.default_rng([spec.seed, 2]))
+        rng = np.random.default_rng([spec.seed, 2])
+        plan = plan_shapley_sampling(nf, {"n_samples": spec.n_samples}, rng, poll=poll)
         method = "shapley_sampling"
-    plan_codes = mask_codes(plan.masks)
-    codes = sorted(set(int(c) for c in plan_codes) | set(table_codes))
+    plan_codes = mask_ints(plan.masks)  # exact for any number of examples
+    codes = sorted(set(plan_codes) | set(table_codes))
     code_row = {c: r for r, c in enumerate(codes)}
 
     order_rng = np.random.default_rng([spec.seed, 1])
     orders = [[int(i) for i in order_rng.permutation(n_ex)] for _ in range(spec.order_trials)]
 
-    prefix, suffix = chat_wrapping(tokenizer) if spec.chat else ("", "")
     texts: dict[str, int] = {}
 
     def text_index(order: Sequence[int], query: int, instruction: bool) -> int:
@@ -246,21 +273,15 @@ def _run(
     coal_text = np.array(
         [
             [text_index(_coalition_order(c, n_ex), q, not instr_bit or bool(c & instr_bit)) for q in range(n_q)]
-            for c in codes
+            for c in polled(codes, poll)
         ]
     ).reshape(len(codes), n_q)
-    order_text = np.array([[text_index(o, q, True) for q in range(n_q)] for o in orders], dtype=int).reshape(
-        len(orders), n_q
-    )
+    order_text = np.array(
+        [[text_index(o, q, True) for q in range(n_q)] for o in polled(orders, poll)], dtype=int
+    ).reshape(len(orders), n_q)
     prompt_list = list(texts)
-    prompt_ids = encode_prompts(tokenizer, prompt_list, spec.chat)
-    longest = max(len(p) for p in prompt_ids) + max(len(t) for t in label_ids)
-    if longest > lm.max_context:
-        raise SpecError(
-            "examples",
-            f"the longest few-shot prompt is {longest} tokens, more than this model's context of "
-            f"{lm.max_context}; use fewer or shorter examples.",
-        )
+    prompt_ids = in_chunks(lambda part: encode_prompts(tokenizer, part, spec.chat), prompt_list, poll)
+    _check_context(max(len(p) for p in prompt_ids), label_ids, lm)
 
     scorer = BatchedScorer(lm, progress=progress, should_stop=should_stop)
     logp = scorer.summed_log_probs(prompt_ids, label_ids)
@@ -274,7 +295,7 @@ def _run(
     logp_right = logp[coal_text, expected[None, :]]
     correct = predicted[coal_text] == expected[None, :]
 
-    plan_rows = np.array([code_row[int(c)] for c in plan_codes])
+    plan_rows = np.array([code_row[c] for c in plan_codes])
     combine = combine_shapley if spec.uses_exact else combine_shapley_sampling
     attr = combine(plan, prob_right[plan_rows], {})  # queries x features
     attr_log = combine(plan, logp_right[plan_rows], {})

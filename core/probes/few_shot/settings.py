@@ -5,7 +5,8 @@ draws its widget from the declaration (label, help, default, bounds) and
 ``parse_few_shot_spec`` validates the spec against the same declaration.
 :func:`uses_exact` decides between exact Shapley values and Shapley sampling
 (the form says which before a run, the runner follows it), and
-:func:`few_shot_cost` counts what a run scores.
+:func:`few_shot_cost` counts what a run scores, and :func:`cost_problem` refuses a run
+above :data:`MAX_SCORES` or the planning memory budget (``core.attribution.perturbation``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.attribution.methods import Param
+from core.attribution.perturbation import PLAN_MEMORY_BUDGET, plan_memory
 
 EXACT_LIMIT = 14  # 2^14 prompts per query is the most exact Shapley is allowed to ask for
+MAX_SCORES = 200_000  # prompts x labels one run may score
 
 CHAT = Param(
     "chat",
@@ -164,3 +167,26 @@ def few_shot_cost(
         labels=n_labels,
         prompts=(coalitions + order_trials) * n_queries,
     )
+
+
+def cost_problem(cost: FewShotCost, prompt_chars: int) -> str | None:
+    """Why a few-shot run would score or hold too much, in one sentence; None when it fits.
+
+    Args:
+        cost: the run's :func:`few_shot_cost`.
+        prompt_chars: characters of the longest prompt (every example, the longest query).
+    """
+    if cost.scores > MAX_SCORES:
+        return (
+            f"{cost.prompts:,} prompts x {cost.labels} labels is more than the {MAX_SCORES:,} scores one run "
+            "may make; use fewer examples, queries or samples (or sampling instead of exact values)."
+        )
+    rows = cost.coalitions if cost.exact else cost.n_samples * (cost.n_features + 1)
+    memory = plan_memory(rows, cost.n_features, prompt_chars, prompts=cost.prompts)
+    if memory > PLAN_MEMORY_BUDGET:
+        return (
+            f"{cost.prompts:,} prompts of up to {prompt_chars:,} characters would take about "
+            f"{memory / 2**30:.1f} GiB, more than the {PLAN_MEMORY_BUDGET / 2**30:.0f} GiB one run may plan; "
+            "use fewer or shorter examples, fewer queries, or fewer samples."
+        )
+    return None

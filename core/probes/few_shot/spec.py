@@ -64,9 +64,12 @@ from core.probes.few_shot.settings import (
     N_SAMPLES,
     ORDER_TRIALS,
     SEED,
+    cost_problem,
     exact_problem,
+    few_shot_cost,
     uses_exact,
 )
+from core.text import check_document
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -191,11 +194,17 @@ def _check_format(fmt: Any, field: str, needs_label: bool) -> str:
     example = '"Review: {input}\\nSentiment: {label}\\n\\n"' if needs_label else '"Review: {input}\\nSentiment:"'
     _require(isinstance(fmt, str) and fmt.strip() != "", field, f"write the format as text, e.g. {example}.")
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
+        pieces = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(fmt) if name is not None]
     except ValueError:
         raise SpecError(
             field, "the braces do not balance; write {input} and {label}, and {{ or }} for a literal brace."
         ) from None
+    _require(
+        not any(spec or conv for _, spec, conv in pieces),
+        field,
+        "a slot has a format code (after : or !); write plain {input} and {label}.",
+    )
+    names = {name for name, _, _ in pieces}
     wanted = {"input", "label"} if needs_label else {"input"}
     extra = sorted(names - wanted)
     _require(
@@ -239,8 +248,13 @@ def _pairs(raw: Any, field: str, labels: list[str], what: str) -> list[LabelledT
 
 
 def parse_few_shot_spec(doc: Any) -> FewShotSpec:
-    """Validate a few-shot spec document and fill in defaults; raise SpecError naming the field."""
+    """Validate a few-shot spec document and fill in defaults; raise SpecError naming the field.
+
+    A run that would score more than ``settings.MAX_SCORES`` or plan more than the memory
+    budget is refused here, before any model is loaded (``settings.cost_problem``).
+    """
     _require(isinstance(doc, dict), "", "the spec must be a JSON object.")
+    check_document(doc)
     for key in doc:
         _require(
             key in ALLOWED_FIELDS,
@@ -322,8 +336,24 @@ def parse_few_shot_spec(doc: Any) -> FewShotSpec:
         seed=seed,
         raw={},
     )
+    cost = few_shot_cost(spec.n_features, len(queries), len(labels), method, max_exact, n_samples, order_trials)
+    problem = cost_problem(cost, longest_prompt_chars(spec))
+    _require(problem is None, "examples", problem or "")
     spec.raw = _filled_in_document(doc, spec)
     return spec
+
+
+def longest_prompt_chars(spec: FewShotSpec) -> int:
+    """Characters of the longest prompt the run writes: the instruction, every example and the longest query.
+
+    Every other prompt (a subset of the examples, in any order) is no longer; chat wrapping is left out.
+    """
+    return len(spec.user_text(range(len(spec.examples)), longest_query(spec)))
+
+
+def longest_query(spec: FewShotSpec) -> int:
+    """The index of the query with the longest input (the first of equals)."""
+    return max(range(len(spec.queries)), key=lambda q: len(spec.queries[q].input))
 
 
 def _filled_in_document(doc: dict[str, Any], spec: FewShotSpec) -> dict[str, Any]:
@@ -346,7 +376,9 @@ def load_pairs_csv(source: str | Path | bytes | TextIO | BinaryIO, field: str = 
     """Read labelled texts from a CSV with the columns ``input`` and ``label``.
 
     Args:
-        source: a path, the CSV text itself (str with a newline, or bytes), or an open file.
+        source: the CSV text itself (a str or bytes: always data, never read as a
+            file name, so text typed in the browser cannot open a file on the server),
+            an open file, or a ``pathlib.Path`` (for scripts and the command line).
         field: the spec field the rows are for ("examples" or "queries"), named in errors.
 
     Returns a list of ``{"input": ..., "label": ...}`` (other columns are ignored;
@@ -354,11 +386,10 @@ def load_pairs_csv(source: str | Path | bytes | TextIO | BinaryIO, field: str = 
     """
     if isinstance(source, bytes):
         text = source.decode("utf-8-sig", errors="replace")
-    elif isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "," not in source):
-        path = Path(source)
-        if not path.is_file():
+    elif isinstance(source, Path):
+        if not source.is_file():
             raise SpecError(field, f"there is no CSV file at {source}; give the path of a CSV file.")
-        text = path.read_text(encoding="utf-8-sig")
+        text = source.read_text(encoding="utf-8-sig")
     elif isinstance(source, str):
         text = source
     else:

@@ -1,0 +1,98 @@
+"""Which models a server may load, and whether it may download from the Hugging Face hub.
+
+Three environment variables, read on every call (so a test or a restart changes them):
+
+``WHYLM_MODELS``
+    The models the dashboard offers besides the bundled one, separated by commas.
+    Each entry is ``name=source`` or just ``source``, where the source is a model
+    folder on the server or a Hugging Face id, e.g.
+    ``Llama 3.2 1B=/models/llama-3.2-1b, Qwen/Qwen2.5-0.5B-Instruct``. The name is
+    what the sidebar shows (a bare source is shown as itself).
+``WHYLM_ANY_MODEL``
+    ``1`` lets the dashboard's sidebar load any folder or hub id typed into it. Only
+    for a personal machine: anyone who can open the page can then make the server
+    read its folders. Off by default, so a team server loads only the offered models.
+``WHYLM_ALLOW_HUB``
+    ``1`` lets models be downloaded from the hub. Off by default: a hub id loads only
+    from the local Hugging Face cache, and nothing connects out.
+
+The command line loads any folder or id a spec names (it is the machine's own
+user), but downloads only when ``WHYLM_ALLOW_HUB`` allows it, like the dashboard.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.errors import WhyLMError
+
+MODELS_ENV = "WHYLM_MODELS"
+ANY_MODEL_ENV = "WHYLM_ANY_MODEL"
+ALLOW_HUB_ENV = "WHYLM_ALLOW_HUB"
+BUNDLED_SOURCE = "default"
+BUNDLED_LABEL = "Bundled SmolLM2-135M-Instruct"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model the dashboard offers: the name shown in the sidebar and what ``load_model`` is given."""
+
+    label: str
+    source: str
+
+
+def _flag(name: str, environ: Mapping[str, str] | None) -> bool:
+    value = (os.environ if environ is None else environ).get(name, "")
+    return value.strip().lower() in _TRUE
+
+
+def hub_allowed(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether models may be downloaded from the Hugging Face hub (``WHYLM_ALLOW_HUB=1``)."""
+    return _flag(ALLOW_HUB_ENV, environ)
+
+
+def any_model_allowed(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the dashboard loads any folder or hub id typed in its sidebar (``WHYLM_ANY_MODEL=1``)."""
+    return _flag(ANY_MODEL_ENV, environ)
+
+
+def parse_models(text: str) -> list[ModelChoice]:
+    """The entries of a ``WHYLM_MODELS`` value (without the bundled model).
+
+    Raises WhyLMError with a sentence saying which entry to fix.
+    """
+    out: list[ModelChoice] = []
+    example = "e.g. WHYLM_MODELS='Llama 1B=/models/llama-1b, Qwen/Qwen2.5-0.5B-Instruct'"
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        label, sep, source = entry.partition("=")
+        label, source = label.strip(), source.strip()
+        if not sep:
+            label = source = entry
+        if not label:
+            raise WhyLMError(f"{MODELS_ENV}: the entry '{entry}' has no name before '='; {example}.")
+        if not source:
+            raise WhyLMError(f"{MODELS_ENV}: the entry '{entry}' has no folder or model id after '='; {example}.")
+        taken = [BUNDLED_LABEL, *(m.label for m in out)]
+        if label in taken:
+            raise WhyLMError(f"{MODELS_ENV}: the name '{label}' is used twice; give each model its own name.")
+        out.append(ModelChoice(label, source))
+    return out
+
+
+def offered_models(environ: Mapping[str, str] | None = None) -> tuple[list[ModelChoice], str | None]:
+    """The models the dashboard offers (the bundled one first), and a sentence when WHYLM_MODELS is wrong.
+
+    When ``WHYLM_MODELS`` cannot be read only the bundled model is offered.
+    """
+    bundled = ModelChoice(BUNDLED_LABEL, BUNDLED_SOURCE)
+    text = (os.environ if environ is None else environ).get(MODELS_ENV, "")
+    try:
+        return [bundled, *parse_models(text)], None
+    except WhyLMError as exc:
+        return [bundled], str(exc)
