@@ -179,12 +179,13 @@ def test_planners_hear_stop() -> None:
 
 def test_in_chunks_polls_between_chunks_and_keeps_order() -> None:
     calls = []
-    assert in_chunks(lambda part: [x * 2 for x in part], list(range(10)), lambda: calls.append(1), size=3) == [
-        x * 2 for x in range(10)
+    texts = [str(i) for i in range(10)]
+    assert in_chunks(lambda part: [x * 2 for x in part], texts, lambda: calls.append(1), size=3) == [
+        x * 2 for x in texts
     ]
     assert len(calls) == 4
     with pytest.raises(Cancelled):
-        in_chunks(lambda part: part, list(range(10)), StopPoll(_StopAfter(after=1), interval=0.0), size=3)
+        in_chunks(lambda part: part, [str(i) for i in range(10)], StopPoll(_StopAfter(after=1), interval=0.0), size=3)
 
 
 def test_stop_poll_asks_at_most_every_interval() -> None:
