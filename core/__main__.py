@@ -150,6 +150,12 @@ def cmd_methods(argv: list[str]) -> int:
     return 0
 
 
+def _flushed(code: int) -> int:
+    """``code``, after stdout is flushed (a reader that stopped early is met here, not at exit)."""
+    sys.stdout.flush()
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -159,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     try:
         if command == "run":
-            return cmd_run(rest)
+            return _flushed(cmd_run(rest))
         if command == "methods":
-            return cmd_methods(rest)
+            return _flushed(cmd_methods(rest))
         if command == "runs":
             from core.store.cli import main_runs
 
@@ -172,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             return main_db(rest)
         print(f"error: '{command}' is not a command.\n{USAGE}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`python -m core run spec.json | head`)
+        from core.store.cli import silence_stdout
+
+        silence_stdout()
+        return 0
     except WhyLMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -52,13 +52,13 @@ def changed_defaults() -> Iterator[None]:
         for p in (*bias_settings.SETTINGS, *bias_settings.ATTRIBUTION_SETTINGS, *few_shot_settings.SETTINGS)
         if p.kind == "int"
     ]
-    saved = {p: p.default for p in params}
+    saved = [(p, p.default) for p in params]  # a list: equal declarations (two probes' seeds) are two objects
     for p in params:
         object.__setattr__(p, "default", int(p.minimum) + 1)
     try:
         yield
     finally:
-        for p, default in saved.items():
+        for p, default in saved:
             object.__setattr__(p, "default", default)
 
 

@@ -175,6 +175,34 @@ def test_runs_show_into_head_exits_quietly(tmp_path: Path) -> None:
     assert code == 0
 
 
+class _ClosedPipe:
+    """A stdout whose reader has gone away: every write and flush raises BrokenPipeError."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise ValueError("no file descriptor")
+
+
+@pytest.mark.parametrize("command", ["methods", "run"])
+def test_run_and_methods_into_a_closed_pipe_exit_quietly(
+    command: str, lm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`python -m core run spec.json | head` ends with status 0 and no error, as `runs show` does."""
+    from core.__main__ import main as cli_main
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"prompt": {"text": "Dave lives in Palm Coast."}, "target": {"text": " He"}}))
+    argv = ["methods"] if command == "methods" else ["run", str(spec), "--quiet"]
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli_main(argv) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_a_run_check_shows_emoji_codes_as_typed(data_dir) -> None:
     """The sentence Run shows (here: a label outside the label set) keeps ":x:" as text."""
     at = open_page("pages/few_shot.py", 120)

@@ -178,14 +178,21 @@ def test_planners_hear_stop() -> None:
 
 
 def test_in_chunks_polls_between_chunks_and_keeps_order() -> None:
-    calls = []
-    texts = [str(i) for i in range(10)]
-    assert in_chunks(lambda part: [x * 2 for x in part], texts, lambda: calls.append(1), size=3) == [
-        x * 2 for x in texts
-    ]
-    assert len(calls) == 4
+    texts = [str(i) * (i + 1) for i in range(10)]  # "0", "11", "222", ...: 55 characters
+    calls: list[int] = []
+    sizes: list[int] = []
+
+    def upper(part: list[str]) -> list[str]:
+        sizes.append(len(part))
+        return [t.upper() for t in part]
+
+    assert in_chunks(upper, texts, lambda: calls.append(1), size=3) == [t.upper() for t in texts]
+    assert sizes == [3, 3, 3, 1] and len(calls) == 4
+    sizes.clear()
+    in_chunks(upper, texts, lambda: None, size=100, chars=12)  # long texts: fewer to a chunk, never none
+    assert sizes == [4, 2, 1, 1, 1, 1]  # 1+2+3+4 characters, 5+6, then 7, 8, 9, 10 alone
     with pytest.raises(Cancelled):
-        in_chunks(lambda part: part, [str(i) for i in range(10)], StopPoll(_StopAfter(after=1), interval=0.0), size=3)
+        in_chunks(upper, texts, StopPoll(_StopAfter(after=1), interval=0.0), size=3)
 
 
 def test_stop_poll_asks_at_most_every_interval() -> None:

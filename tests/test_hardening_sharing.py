@@ -1,4 +1,4 @@
-"""Issue 15, defects 2 and 11: one model shared fairly among runs, a per-run work limit, atomic example loading.
+"""Issue 15, defects 2 and 11: the model shared fairly among runs, a per-run work limit, atomic example loads.
 
 The share (``core.models.sharing``) is checked with threads that stand in for
 runs, then with the real model (a short run beside a long one); the work limit
@@ -44,7 +44,7 @@ WORDS = "Maria moved from Lisbon to Oslo last winter and now teaches chemistry a
 
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
-    """These tests run the model in one thread: on a busy shared machine a second one mostly waits for a core."""
+    """The model runs in one thread here: on a busy shared machine a second one mostly waits for a core."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -83,7 +83,7 @@ def _thread(target: Callable[[], None]) -> threading.Thread:
     return thread
 
 
-# ---------------------------------------------------------------- the share, with threads standing in for runs
+# ---------------------------------------------------------------- the share, threads standing in for runs
 
 
 def test_a_new_run_goes_before_a_long_run_at_its_next_batch() -> None:
@@ -252,23 +252,22 @@ def test_the_progress_bar_shows_the_place_in_the_queue() -> None:
     assert job.place() is None and _progress_text(job)[1].startswith("40 of 100 forward passes")
 
 
-# ---------------------------------------------------------------- the real model: a short run beside a long one
+# ---------------------------------------------------------------- the real model: a short run beside a long
 
 
 @pytest.mark.slow
 def test_a_short_run_finishes_beside_a_long_one_with_the_numbers_of_a_run_alone(lm, monkeypatch) -> None:
     monkeypatch.setenv("WHYLM_MEMORY_BUDGET_MB", "1")  # one row per batch: many turns to hand on
-    long_spec = _spec({"name": "kernel_shap", "n_samples": 60})
+    long_spec = _spec({"name": "kernel_shap", "n_samples": 30})
     short_spec = preset("captum_tutorial").spec_copy()
     long_alone, short_alone = core.engine.run(long_spec, lm=lm), core.engine.run(short_spec, lm=lm)
 
     long_progress: list[tuple[float, int, int]] = []
     long_result: list[Any] = []
-    long = _thread(
-        lambda: long_result.append(
-            core.engine.run(long_spec, lm=lm, progress=lambda d, t: long_progress.append((time.monotonic(), d, t)))
-        )
-    )
+    def note(done: int, total: int) -> None:
+        long_progress.append((time.monotonic(), done, total))
+
+    long = _thread(lambda: long_result.append(core.engine.run(long_spec, lm=lm, progress=note)))
     _wait_until(lambda: len(long_progress) >= 3, "the long run is scoring")
     short_result = core.engine.run(short_spec, lm=lm)
     short_end = time.monotonic()
@@ -331,7 +330,7 @@ def test_the_shipped_presets_fit_the_default_limit(lm, monkeypatch) -> None:
 
     monkeypatch.setattr(core.attribution.scorer, "plan_forward_passes", count)
     monkeypatch.setattr(core.attribution.gradient, "plan_forward_passes", count)
-    specs = [p.spec_copy() for p in PRESETS] + list(bias_presets().values()) + list(few_shot_presets().values())
+    specs = [p.spec_copy() for p in PRESETS] + [*bias_presets().values(), *few_shot_presets().values()]
     for spec in specs:
         counted.clear()
         with pytest.raises(_Counted):

@@ -19,19 +19,25 @@ TEMPLATE = "{} lives in {}, {} and is a {}. {} personal interests include"
 VALUES = ["Dave", "Palm Coast", "FL", "lawyer", "His"]
 TARGET = "playing golf, hiking, and cooking."
 REPLACEMENTS = ["Sarah", "Seattle", "WA", "doctor", "Her"]
+# Captum's exact Shapley scores every permutation (n! x (n + 1) prompts): 720 for the five
+# slots above, 120 for these four. Shapley is compared on four slots, ablation on five.
+TEMPLATE_4 = "{} lives in {}, {} and is a {}. His personal interests include"
+SLOTS = {5: (TEMPLATE, VALUES, REPLACEMENTS), 4: (TEMPLATE_4, VALUES[:4], REPLACEMENTS[:4])}
 
 
-def _captum(lm, method_cls, baselines=None, mask=None, score="log_prob"):
+def _captum(lm, method_cls, baselines=None, mask=None, score="log_prob", slots=5):
+    template, values, _ = SLOTS[slots]
     attr_method = method_cls(lm.model)
     llm_attr = LLMAttribution(attr_method, lm.tokenizer, attr_target=score)
-    inp = TextTemplateInput(TEMPLATE, values=VALUES, baselines=baselines, mask=mask)
+    inp = TextTemplateInput(template, values=values, baselines=baselines, mask=mask)
     with torch.no_grad():
         res = llm_attr.attribute(inp, target=TARGET, forward_in_tokens=False)
     return res.seq_attr.cpu().numpy(), res.token_attr.cpu().numpy()
 
 
-def _ours(method, baselines=None, groups=None, score="log_prob"):
-    prompt = {"template": TEMPLATE, "values": VALUES}
+def _ours(method, baselines=None, groups=None, score="log_prob", slots=5):
+    template, values, _ = SLOTS[slots]
+    prompt = {"template": template, "values": values}
     if baselines is not None:
         prompt["baselines"] = baselines
     if groups is not None:
@@ -52,13 +58,21 @@ def _assert_close(ours: np.ndarray, theirs: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "captum_cls"), [("feature_ablation", FeatureAblation), ("shapley", ShapleyValues)]
+    ("method", "captum_cls", "replace"),
+    [
+        ("feature_ablation", FeatureAblation, False),
+        ("feature_ablation", FeatureAblation, True),
+        ("shapley", ShapleyValues, False),  # Shapley with replacements: the grouped test below
+    ],
+    ids=["removal-feature_ablation", "replacement-feature_ablation", "removal-shapley"],
 )
-@pytest.mark.parametrize("baselines", [None, REPLACEMENTS], ids=["removal", "replacement"])
-def test_matches_captum_sequence_path(lm, method, captum_cls, baselines):
-    seq, tok = _captum(lm, captum_cls, baselines=baselines)
-    result = _ours(method, baselines=baselines)
-    assert result.features == VALUES
+def test_matches_captum_sequence_path(lm, method, captum_cls, replace):
+    slots = 4 if method == "shapley" else 5
+    _, values, replacements = SLOTS[slots]
+    baselines = replacements if replace else None
+    seq, tok = _captum(lm, captum_cls, baselines=baselines, slots=slots)
+    result = _ours(method, baselines=baselines, slots=slots)
+    assert result.features == values
     _assert_close(np.array(result.seq_attr), seq)
     _assert_close(np.array(result.token_attr), tok)
     # the attributions are not all zero: the test could fail

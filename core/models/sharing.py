@@ -278,8 +278,8 @@ class WorkLimitExceeded(WhyLMError):
     def __init__(self, needed: int, limit: int, what_to_lower: str) -> None:
         self.needed, self.limit = needed, limit
         super().__init__(
-            f"This run needs {needed:,} forward passes, more than the {limit:,} one run may use on this "
-            f"server; {what_to_lower}"
+            f"This run needs {needed:,} forward passes, more than the limit of {limit:,} for one run; "
+            f"{what_to_lower}"
         )
 
 

@@ -55,7 +55,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
         sys.stdout.flush()  # inside the try: a reader that stopped early (`| head`) is met here
         return code
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return EXIT_OK
     except WhyLMError as exc:
         print(exc, file=sys.stderr)
@@ -65,7 +65,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
         return 130
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After the reader of stdout went away (``runs show 1 | head -3``): send what is left nowhere.
 
     Python would otherwise report the broken pipe when it flushes stdout at exit.
