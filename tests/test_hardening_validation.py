@@ -281,6 +281,28 @@ def test_shown_writes_any_value_safely() -> None:
 # ---------------------------------------------------------------- the command line
 
 
+class _NotFiniteResult:
+    """A computed result whose numbers include NaN and infinities (a score of probability 0, say)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "attribution", "seq_attr": [math.nan, 1.0, -math.inf], "meta": {"seconds": math.inf}}
+
+
+def test_the_command_line_prints_valid_json_when_a_result_has_nan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import core.engine
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"prompt": {"text": "Hi"}, "target": {"text": " there"}}), encoding="utf-8")
+    monkeypatch.setattr(core.engine, "run", lambda doc, progress=None: _NotFiniteResult())
+    assert main(["run", str(spec), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "Infinity" not in out
+    doc = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the output"))
+    assert doc["seq_attr"] == [None, 1.0, None] and doc["meta"]["seconds"] is None
+
+
 def test_result_json_is_always_valid_json() -> None:
     doc = {"score": math.nan, "rows": [[1.0, math.inf], {"x": -math.inf}], "n": 3, "text": "é"}
     text = json_text(doc)
