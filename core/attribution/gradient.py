@@ -31,6 +31,7 @@ from core.attribution.scorer import Progress, ShouldStop, default_memory_budget_
 from core.attribution.targets import score_matrix
 from core.errors import Cancelled, SpecError, WhyLMError
 from core.models.loading import LoadedModel
+from core.models.output_head import OutputHead, text_body, text_config
 from core.models.sharing import Turns, plan_forward_passes, share_of
 from core.text import unique_labels
 
@@ -164,8 +165,8 @@ class EmbeddingGradients:
         self.share = share_of(lm)
         self.device = lm.device
         model = lm.model
-        self.base = model.get_base_model() if hasattr(model, "get_base_model") else model.base_model
-        self.head = model.get_output_embeddings()
+        self.base = text_body(model)
+        self.head = getattr(lm, "output_head", None) or OutputHead(model)  # float32 logits, as the model's forward makes them
         self.embedding = model.get_input_embeddings()
         self.prompt_ids = [int(t) for t in prompt_ids]
         self.attributed = torch.tensor(list(attributed), dtype=torch.long, device=self.device)
@@ -177,8 +178,7 @@ class EmbeddingGradients:
         self.should_stop = should_stop
         self.forward_passes = 0
         self.model_calls = 0
-        cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-        self._cfg = cfg
+        self._cfg = text_config(model)
         with torch.no_grad(), self.share.turn(should_stop):
             ids = torch.tensor(self.prompt_ids, dtype=torch.long, device=self.device)
             self.prompt_embeds = self.embedding(ids).detach()
@@ -374,7 +374,7 @@ class EmbeddingGradients:
 
     def _target_log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
         """(k, rows) log-probability of each row's target token under the output head."""
-        logits = self.head(hidden).float()
+        logits = self.head(hidden)
         picked = self.target_ids.expand(len(hidden), -1)[..., None]
         return torch.log_softmax(logits, dim=-1).gather(-1, picked)[..., 0]
 

@@ -25,6 +25,7 @@ from transformers import DynamicCache
 
 from core.errors import Cancelled
 from core.models.loading import LoadedModel
+from core.models.output_head import OutputHead, text_body, text_config
 from core.models.sharing import Turns, plan_forward_passes, share_of
 
 Progress = Callable[[int, int], None]
@@ -79,12 +80,11 @@ class BatchedScorer:
         self.should_stop = should_stop
         self.share_prefix = share_prefix
         self.max_batch_rows = max_batch_rows or (256 if self.device.type == "cuda" else 64)
-        self.base = lm.model.get_base_model() if hasattr(lm.model, "get_base_model") else lm.model.base_model
-        self.head = lm.model.get_output_embeddings()
+        self.base = text_body(lm.model)
+        self.head = getattr(lm, "output_head", None) or OutputHead(lm.model)  # float32 logits, as the model's forward makes them
         params = inspect.signature(self.base.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        cfg = lm.model.config.get_text_config() if hasattr(lm.model.config, "get_text_config") else lm.model.config
-        self._cfg = cfg
+        self._cfg = text_config(lm.model)
         # One more model call costs about as much as this many tokens through the
         # model (measured on 2 CPU cores: about 25; on a GPU, a few hundred).
         self.call_cost_tokens = 32 if self.device.type == "cpu" else 256
@@ -277,7 +277,7 @@ class BatchedScorer:
             tgt[r, :n] = torch.tensor(row.target, dtype=torch.long)
         pos, tgt = pos.to(self.device), tgt.to(self.device)
         gathered = hidden[torch.arange(len(batch), device=self.device)[:, None], pos]
-        logits = self.head(gathered).float()
+        logits = self.head(gathered)
         logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tgt[..., None])[..., 0]
         values = logprobs.double().cpu().numpy()
         for r, i in enumerate(batch):

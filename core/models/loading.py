@@ -28,6 +28,7 @@ import torch
 
 from core.errors import ModelLoadError
 from core.models.catalog import ALLOW_HUB_ENV, hub_allowed
+from core.models.output_head import OutputHead, verified_output_head
 from core.models.sharing import ModelShare
 from core.text import first_line
 
@@ -53,6 +54,8 @@ class LoadedModel:
         tokenizer: its tokenizer.
         device: where the model lives (``cuda`` when present, else ``cpu``).
         lock: shares the model among runs (browser tabs) batch by batch (``core.models.sharing``).
+        output_head: hidden states to logits as the model's own forward computes them
+            (``core.models.output_head``; checked against that forward when loaded).
     """
 
     name: str
@@ -62,10 +65,13 @@ class LoadedModel:
     tokenizer: object
     device: torch.device
     lock: ModelShare = field(default_factory=ModelShare)
+    output_head: OutputHead | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.lock, ModelShare):  # an older caller's plain lock
             self.lock = ModelShare()
+        if self.output_head is None:
+            self.output_head = OutputHead(self.model)
 
     @property
     def n_parameters(self) -> int:
@@ -234,6 +240,8 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
+        head = verified_output_head(model, name, dev)
+        display = _with_part(display, model)
         if revision == "hub":
             revision = str(getattr(model.config, "_commit_hash", None) or "hub")
         loaded = LoadedModel(
@@ -244,9 +252,18 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
             tokenizer=tokenizer,
             device=dev,
             lock=ModelShare(),
+            output_head=head,
         )
         _CACHE[key] = loaded
         return loaded
+
+
+def _with_part(display: str, model: torch.nn.Module) -> str:
+    """The display name, saying which part of a model that is more than a text model is used."""
+    kind = type(model).__name__
+    if kind.endswith(("ForCausalLM", "LMHeadModel")):
+        return display
+    return f"{display} (text part of {kind})"
 
 
 def _needs_own_code(folder: Path) -> bool:
@@ -293,8 +310,13 @@ def _load_from_source(name: str, source: str, hub: bool = False) -> tuple[torch.
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
         raise _config_error(name, source, hub, exc) from None
     architectures = getattr(config, "architectures", None) or []
-    causal_arch = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
-    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or (architectures and not causal_arch):
+    mapped = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)] if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING else None
+    # a checkpoint saved as the class the causal-LM mapping loads (Gemma 3 4B+: ...ForConditionalGeneration)
+    causal_arch = any(
+        a.endswith(("ForCausalLM", "LMHeadModel")) or (mapped is not None and a == mapped.__name__)
+        for a in architectures
+    )
+    if mapped is None or (architectures and not causal_arch):
         raise ModelLoadError(
             f"'{name}' is a {config.model_type} model, not a causal (text-generating) "
             "language model; pick a model such as a GPT, Llama, Qwen or SmolLM checkpoint."
