@@ -41,3 +41,4 @@ bench: setup-dev
 	$(BIN)/python bench/bench_bias.py
 	$(BIN)/python bench/bench_few_shot.py
 	$(BIN)/python bench/bench_store_list.py
+	$(BIN)/python bench/bench_served.py

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from core.errors import WhyLMError
+from core.models.request import DEVICE_MAPS, DTYPES, parse_model
 from core.result_json import json_text
 from core.text import first_line
 
@@ -79,13 +81,21 @@ def cmd_run(argv: list[str]) -> int:
         metavar="N",
         help="refuse the run before its first batch if it needs more than N forward passes (default: none)",
     )
+    parser.add_argument(
+        "--dtype", choices=list(DTYPES), default=None,
+        help="load the model in this precision (default: the spec's, else float32 on a CPU, bfloat16 on a GPU)",
+    )
+    parser.add_argument(
+        "--device-map", choices=list(DEVICE_MAPS), default=None,
+        help="'auto' spreads a large model over the GPUs and the CPU (accelerate)",
+    )
     args = parser.parse_args(argv)
     if args.max_forward_passes is not None and args.max_forward_passes < 1:
         raise WhyLMError(
             f"--max-forward-passes must be at least 1 (got {args.max_forward_passes}); "
             "leave it out for no limit."
         )
-    doc = _read_spec(args.spec)
+    doc = _with_model_options(_read_spec(args.spec), args.dtype, args.device_map)
     title, tags = _save_fields(args, doc)
     repo = _store_for_saving(title, tags) if args.save else None  # said before the run is computed
     from core.engine import run
@@ -101,6 +111,15 @@ def cmd_run(argv: list[str]) -> int:
               "on standard output.", file=sys.stderr)
         return 1
     return 0
+
+
+def _with_model_options(doc: Any, dtype: str | None, device_map: str | None) -> Any:
+    """The spec with ``--dtype`` / ``--device-map`` written into its ``model`` (the spec's own when not given)."""
+    if (dtype is None and device_map is None) or not isinstance(doc, dict):
+        return doc
+    request = parse_model(doc.get("model", "default"))
+    changed = {"dtype": dtype or request.dtype, "device_map": device_map or request.device_map}
+    return {**doc, "model": replace(request, **changed).document()}
 
 
 def _save_fields(args: argparse.Namespace, doc: Any) -> tuple[str | None, list[str]]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.attribution.comparison import CompareResult, parse_compare_spec, run_compare
 from core.attribution.engine import run_attribution
 from core.attribution.result import RunResult
 from core.attribution.spec import parse_spec
@@ -49,6 +50,7 @@ RUN_KINDS: dict[str, RunKind] = {
         RunKind("attribution", "Attribution", parse_spec, run_attribution, RunResult),
         RunKind("bias", "Bias associations", parse_bias_spec, run_bias, BiasResult),
         RunKind("few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult),
+        RunKind("compare", "Methods compared", parse_compare_spec, run_compare, CompareResult),
     )
 }
 

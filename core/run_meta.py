@@ -51,6 +51,7 @@ def run_meta(lm: LoadedModel, model: Any, method: str, clock: RunClock, **fields
         "model": model,
         "model_revision": lm.revision,
         "device": str(lm.device),
+        "model_dtype": lm.dtype_name,
         "method": method,
         **fields,
         "seconds": round(clock.seconds(), 4),

@@ -108,6 +108,31 @@ def check_can_save(repo: RunRepository, title: str | None = None, tags: Iterable
     repo.check_writable()
 
 
+IMPORTED_TAG = "imported"
+TITLE_LENGTH = 80
+
+
+def _prompt_text(spec: dict[str, Any]) -> str:
+    """The text a run's spec asks about: the prompt (attribution), the template (bias), the instruction (few-shot)."""
+    prompt = spec.get("prompt")
+    candidates = [prompt.get("text"), prompt.get("template")] if isinstance(prompt, dict) else [prompt]
+    candidates += [spec.get("template"), spec.get("instruction"), spec.get("query_format")]
+    return next((" ".join(c.split()) for c in candidates if isinstance(c, str) and c.strip()), "")
+
+
+def title_for(spec: Any, kind: str | None = None) -> str:
+    """The title a run is saved with when none is typed: the start of what it asks about.
+
+    The prompt's text for an attribution run, the template for a bias probe, the
+    instruction for a few-shot probe; without any, the store's default (kind and model).
+    """
+    kind = kind or (spec.get("kind") if isinstance(spec, dict) else None) or "attribution"
+    text = _prompt_text(spec) if isinstance(spec, dict) else ""
+    if not text:
+        return default_title(spec, kind)
+    return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
+
+
 def save_run(
     repo: RunRepository,
     spec: dict[str, Any],
@@ -133,7 +158,7 @@ def save_run(
     )
     return repo.save_run(
         kind=kind,
-        title=title if title and title.strip() else default_title(spec, kind),
+        title=title if title and title.strip() else title_for(spec, kind),
         spec=spec,
         result=saved,
         status=status,
@@ -154,6 +179,23 @@ def imported_documents(
     return saved_documents(spec, None if result is None else result_from_dict(result))
 
 
+def marked_imported(doc: Any) -> Any:
+    """The export document with each run tagged ``imported`` (a copy; anything else is left as it is)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        return doc
+    runs = []
+    for entry in doc["runs"]:
+        if isinstance(entry, dict):
+            tags = entry.get("tags")
+            tags = list(tags) if isinstance(tags, list | tuple) else [] if tags is None else [tags]
+            entry = {**entry, "tags": [*tags, IMPORTED_TAG]}
+        runs.append(entry)
+    return {**doc, "runs": runs}
+
+
 def import_runs(repo: RunRepository, doc: Any) -> list[int]:
-    """Import the runs of an export document (all or none), saved as :func:`imported_documents` says."""
-    return repo.import_runs(doc, prepare=imported_documents)
+    """Import the runs of an export document (all or none), saved as :func:`imported_documents` says.
+
+    Every imported run carries the tag ``imported``, so it is told apart from the runs made here.
+    """
+    return repo.import_runs(marked_imported(doc), prepare=imported_documents)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.compare_action import compare_controls
 from ui.explain_form import JOB_KEY, PREFIX, RESULT_KEY, explain_form
 from ui.result_view import show_result
 from ui.run_job import run_controls
@@ -19,3 +20,4 @@ st.caption(
 )
 spec, check = explain_form()
 run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, check, show_result)
+compare_controls(spec, check)

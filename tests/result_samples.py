@@ -176,3 +176,45 @@ FEW_SHOT_RESULT = {
     "notes": [],
     "meta": {"method": "exact_shapley", "n_features": 3},
 }
+
+
+def _attribution(method: str, seq: list[float]) -> dict:
+    """An attribution result document (one output token) for the compare sample."""
+    return {
+        "kind": "attribution",
+        "spec": {"method": {"name": method}, "score": "log_prob"},
+        "features": ["Dave", "lawyer"],
+        "output_tokens": [" golf"],
+        "seq_attr": seq,
+        "token_attr": [seq],
+        "score_all": -3.0,
+        "score_none": -5.0,
+        "token_score_all": [-3.0],
+        "token_score_none": [-5.0],
+        "prompt_tokens": ["Dave", " is", " a", " lawyer"],
+        "feature_tokens": [[0], [3]],
+        "target": {"text": " golf", "ids": [1], "contrast": None, "contrast_ids": None, "generated": False},
+    }
+
+
+COMPARE_RESULT = {
+    "kind": "compare",
+    "spec": {"kind": "compare", "methods": [{"name": "feature_ablation"}, {"name": "shapley"}]},
+    "features": ["Dave", "lawyer"],
+    "output_tokens": [" golf"],
+    "target": {"text": " golf", "ids": [1], "contrast": None, "contrast_ids": None, "generated": False},
+    "rows": [
+        {"method": "feature_ablation", "name": "feature_ablation", "seconds": 0.2, "forward_passes": 4,
+         "alone_passes": 4, "aopc_deletion": 1.2, "aopc_insertion": 0.9, "ratio_deletion": 1.5,
+         "ratio_insertion": 1.4, "spearman": 1.0, "kendall": 1.0},
+        {"method": "shapley", "name": "shapley", "seconds": 0.1, "forward_passes": 0, "alone_passes": 4,
+         "aopc_deletion": 1.3, "aopc_insertion": 1.0, "ratio_deletion": 1.6, "ratio_insertion": 1.5,
+         "spearman": 1.0, "kendall": 1.0},
+    ],
+    "results": [_attribution("feature_ablation", [1.5, 0.4]), _attribution("shapley", [1.4, 0.6])],
+    "forward_passes_shared": 4,
+    "forward_passes_alone": 8,
+    "sentence": "On this prompt shapley explains the model most faithfully.",
+    "meta": {"method": "compare", "n_features": 2},
+}
+"""A comparison of two methods on one prompt, made by hand (kinds newer than the old database use it)."""

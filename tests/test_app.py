@@ -101,7 +101,7 @@ def test_changing_a_display_option_does_not_recompute(data_dir, lm, monkeypatch)
     at.button(key="ex_run").click().run(timeout=TIMEOUT)
     before = at.session_state["ex_result"]
     at.toggle(key="ex_view_whole").set_value(False).run()
-    at.select_slider(key="ex_view_span").set_range(0, 2).run()
+    at.selectbox(key="ex_view_span_to").set_value(2).run()
     no_exception(at)
     assert len(calls) == 1
     assert at.session_state["ex_result"] is before
@@ -150,6 +150,7 @@ def test_empty_prompt_is_a_sentence(data_dir) -> None:
     no_exception(at)
     assert any("empty" in e.lower() for e in _errors(at))
     at.radio(key="ex_prompt_kind").set_value("Template with slots").run()
+    at.text_area(key="ex_template").input("").run()  # the start page's example, emptied
     at.button(key="ex_run").click().run()
     no_exception(at)
     assert any("empty" in e.lower() for e in _errors(at))

@@ -48,12 +48,20 @@ def test_gap_chart_has_one_dot_per_candidate_with_its_interval() -> None:
     assert dot["encoding"]["y"]["sort"] == ["nurse", "mechanic", "baker"]  # ranked, spaces trimmed
     zero = [layer for layer in layers if layer["mark"]["type"] == "rule" and "x2" not in layer["encoding"]]
     assert zero, "the zero line is missing"
-    # diverging colours: the two directions get different colours
+    # diverging colours for findings only: grey for an interval across zero or a corrected p of 0.05 or more
     directions = dict(zip(frame["text"], frame["direction"]))
-    assert directions[" nurse"] == "more likely with female names"
-    assert directions[" mechanic"] == "more likely with male names"
+    assert directions[" nurse"] == "more likely with female names"  # Holm p 0.03, interval 1.5 to 2.5
+    assert directions[" mechanic"] == bias_charts.NO_FINDING  # interval off zero, but Holm p 0.06
+    assert directions[" baker"] == bias_charts.NO_FINDING  # interval -0.3 to 0.5 crosses zero
     colour = dot["encoding"]["color"]["scale"]
     assert colour["range"][0] != colour["range"][1]
+    assert colour["range"][colour["domain"].index(bias_charts.NO_FINDING)] == bias_charts.NEUTRAL_COLOR
+    assert dot["encoding"]["color"]["legend"]["labelLimit"] == 0  # legend labels are never cut
+    male = copy.deepcopy(RESULT)
+    male["candidates"][1]["p_holm"] = 0.01
+    assert dict(zip(bias_charts.gap_frame(male)["text"], bias_charts.gap_frame(male)["direction"]))[
+        " mechanic"
+    ] == "more likely with male names"
     assert "90%" in dot["encoding"]["x"]["title"]  # the spec's level, not a fixed 95%
 
 

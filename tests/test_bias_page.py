@@ -220,11 +220,11 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
     ]
     result["candidates"][0]["text"] = " <script>alert(1)</script>"
     at = draw_stored("ui.bias_view", "show_bias_result", result, tmp_path)
-    summary = at.info[0].value
-    assert "\\<b\\>" in summary and "\\[nurse\\]" in summary  # shown literally, not as HTML or a link
+    summary = at.info[0].value  # the lead sentence names the finding: the candidate, escaped
+    assert "findings" in summary and "\\<script\\>" in summary  # shown literally, not as HTML
     assert all("<script>" not in m.value for m in at.markdown)
     assert len(at.get("vega_lite_chart")) == 3
-    assert at.dataframe[0].value["candidate"][0] == "<script>alert(1)</script>"
+    assert at.dataframe[0].value["Candidate"][0] == "<script>alert(1)</script>"
 
 
 def test_saved_runs_uses_this_view() -> None:

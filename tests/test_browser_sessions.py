@@ -8,7 +8,9 @@ short job's page says it waits, the long job moves on by at most that one
 batch. Its time from Run to result is checked against its time alone plus that
 batch, with room for a busy shared machine (see SLOWER); before the model was
 shared it waited for the whole long job (minutes). All at once, the long job
-may get in at most two batches. Every saved result must equal a single-process
+may get in at most two batches until the explain runs are done (the
+integrated-gradients run, half a minute alone, then takes turns with it batch by
+batch, as two long runs do). Every saved result must equal a single-process
 run of its spec. The figures (wall time, each job's wait, the long job's batch
 time, the server's peak memory) are printed (``pytest -s``) and recorded as a
 property of the test report.
@@ -285,6 +287,7 @@ def test_eight_sessions_share_the_model_fairly(browser, server, lm, monkeypatch,
     long.session.page.wait_for_function(
         "() => /\\(stopped\\)/.test(document.body.innerText)", timeout=TIMEOUT_MS
     )
+    quick_end = burst_start + max(t for i, t in burst.items() if shorts[i].example != CAPITAL)
     peak = _peak_memory_mb(srv.process.pid)
     wall = time.monotonic() - began
 
@@ -310,6 +313,9 @@ def test_eight_sessions_share_the_model_fairly(browser, server, lm, monkeypatch,
         "burst_seconds": {i: round(v, 2) for i, v in sorted(burst.items())},
         "burst_shown_waiting_seconds": {i: shown(w) for i, w in burst_windows.items()},
         "burst_long_passes": long.done_at(time.monotonic()) - long.done_at(burst_start),
+        # until the explain runs (seconds each) are done; the integrated-gradients run (half a minute
+        # alone) then takes turns with the long job, batch by batch, as two long runs do
+        "burst_long_passes_while_quick_runs_wait": long.done_at(quick_end) - long.done_at(burst_start),
         "server_peak_memory_mb": round(peak),
     }
     record_property("figures", json.dumps(figures))
@@ -320,9 +326,9 @@ def test_eight_sessions_share_the_model_fairly(browser, server, lm, monkeypatch,
         assert one_by_one[i] <= alone[session.example] * SLOWER + batch + SLACK_SECONDS, (i, figures)
         # ... having waited, while its page said so, for no more than the long job's batch in progress
         assert long_moved(windows[i]) <= largest, (i, figures)
-    # all at once: the long job gets at most a batch or two in while seven short runs go (their times
+    # all at once: the long job gets at most a batch or two in while the quick runs go (their times
     # are reported, not bounded: seven pages drawing at once on two cores cost more than the model)
-    assert figures["burst_long_passes"] <= 2 * largest, figures
+    assert figures["burst_long_passes_while_quick_runs_wait"] <= 2 * largest, figures
     assert any(burst_windows.values()), "no page showed its place in the queue"
 
     # every saved result equals a run of its spec in one process (same batches: same budget, one thread)

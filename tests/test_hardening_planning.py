@@ -320,3 +320,15 @@ def _time_to_stop_with(doc: dict[str, Any], lm: Any, press_after: float) -> floa
     with pytest.raises(Cancelled):
         run(doc, should_stop=should_stop, lm=lm)
     return time.monotonic() - start - press_after
+
+
+def test_paired_kernel_shap_plans_many_features_in_little_memory() -> None:
+    """The paired plan takes the one-feature coalitions whole; it once listed all 2^n to find them (240 GB at 30)."""
+    planner, _ = perturbation.PLANNERS["kernel_shap"]
+    params = {"n_samples": 2000, "paired": True}
+    plans: list[Any] = []
+    peak = _peak_mb(lambda: plans.append(planner(40, params, np.random.default_rng(0))))
+    assert peak < 50, peak
+    assert len(plans[0].masks) == plan_rows("kernel_shap", 40, params) == 2002
+    singles = plans[0].masks[2:42]
+    assert (singles.sum(axis=1) == 1).all() and (singles.argmax(axis=1) == np.arange(40)).all()

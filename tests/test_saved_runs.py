@@ -122,7 +122,8 @@ def test_opening_a_run_draws_its_stored_charts(saved, results, no_engine) -> Non
     at = _pick(_page(), [ida])
     stored = repo.get_run(ida).result
     charts = _charts(at)
-    assert len(charts) == 2, "bar chart and heatmap"
+    faithful = 1 if stored.get("faithfulness") else 0
+    assert len(charts) == 2 + faithful, "bar chart and heatmap (and the faithfulness curves, when saved)"
     numbers = _table(at, "attribution")
     assert list(numbers["feature"]) == stored["features"] == results[0]["features"]
     np.testing.assert_allclose(numbers["attribution"].to_numpy(), results[0]["seq_attr"], rtol=0, atol=0)
@@ -137,7 +138,8 @@ def test_comparing_two_comparable_runs(saved, results, no_engine) -> None:
     _, (ida, idb, _) = saved
     at = _pick(_page(), [ida, idb])
     assert not at.warning, _texts(at.warning)
-    assert len(_charts(at)) == 2, "grouped bars and the difference"
+    assert len(_charts(at)) == 2 + 2, "each run's own picture, then grouped bars and the difference"
+    assert "rank the features" in _texts(at.info), "runs of one prompt get their rank agreement"
     table = _table(at, f"Run {idb} − Run {ida}")
     a, b, _ = results
     assert list(table["feature"]) == a["features"]
@@ -156,7 +158,7 @@ def test_comparing_runs_with_other_features_warns_and_aligns_shared_labels(saved
     assert list(_table(at, f"Run {idc}")["feature"]) == ["Dave", "FL", "His"]
     at = _pick(at, [ida, idb, idc])
     assert "not comparable" in _texts(at.warning)
-    assert len(_charts(at)) == 1, "three runs: grouped bars only"
+    assert len(_charts(at)) == 3 + 1, "three runs: each run's own picture, then grouped bars only"
 
 
 def test_a_review_note_is_shown_and_stored(saved, no_engine) -> None:
@@ -271,6 +273,7 @@ def test_import_through_the_page_and_bad_files_are_sentences(saved, no_engine) -
     assert repo.count() == before + 2
     new = [r for r in repo.list_runs() if r.id not in (ida, idb) and r.title in ("Tutorial ablation", "Tutorial with other baselines")]
     assert len(new) == 2
+    assert all("imported" in r.tags for r in new), "imported runs are marked as imported"
     assert "Imported 2 run(s)" in _texts(at.success)
     assert sorted(at.multiselect(key="sr_pick").value) == sorted(r.id for r in new)
     assert repo.get_run(new[0].id).result == repo.get_run(ida if new[0].title == "Tutorial ablation" else idb).result
@@ -300,7 +303,8 @@ def test_failed_and_probe_runs_show_what_they_stored(data_dir, no_engine) -> Non
     at = _pick(at, [failed])
     assert "too long for this model" in _texts(at.warning)
     at = _pick(at, [bias])
-    assert "3 times as likely" in _texts(at.info)
+    # the plain-words reading is made from the stored numbers (core.probes.bias.reading): no interval, no finding
+    assert "No finding" in _texts(at.info)
     candidates = _table(at, "gap")
     assert list(candidates["candidate"]) == ["nurse", "<script>pilot</script>"]
     assert list(candidates["women: mean"]) == [-2.0, -4.0]

@@ -22,7 +22,7 @@ assert not warm_up.importing_modules() and not warm_up.loading_model()
 missing = [m for m in warm_up.WARM_MODULES if m not in sys.modules]
 assert not missing, missing
 from core.models import loading as model_loading
-assert any(name == "default" for name, _ in model_loading._CACHE), "the model was not loaded"
+assert any(key[0] == "default" for key in model_loading._CACHE), "the model was not loaded"
 print("warm")
 """
 

@@ -30,7 +30,8 @@ from ui.bias_convert import (
     text_from_candidates,
 )
 from ui.bias_settings import settings_form, settings_state
-from ui.common import chosen_model_name, error_sentence, escape_markdown, show_error
+from ui.common import chosen_model, error_sentence, escape_markdown, show_error
+from ui.links import forget_run_link, restore_from_url
 from ui.page_parts import (
     LIST_TABS,
     csv_uploader,
@@ -42,7 +43,8 @@ from ui.page_parts import (
     table_editor,
     uploaded_text,
 )
-from ui.spec_form import split_alternatives
+from ui.param_inputs import number_ok
+from ui.spec_form import example_state, split_alternatives
 
 PREFIX = "bi"
 JOB_KEY = "bi_job"
@@ -94,7 +96,7 @@ def set_group_rows(slots: list[str], rows: list[dict[str, str]]) -> None:
     st.session_state.update(group_rows_state(slots, rows))
 
 
-def load_preset_state(spec: dict[str, Any]) -> None:
+def load_preset_state(spec: dict[str, Any], title: str | None = None) -> None:
     """Fill the whole form from a bias spec (a preset or a stored run's spec), as one change (``stage_form``)."""
     slots, rows = rows_from_sweep(spec["sweep"])
     state: dict[str, Any] = {k("template"): spec["template"], k("sweep"): slots, **group_rows_state(slots, rows)}
@@ -109,7 +111,7 @@ def load_preset_state(spec: dict[str, Any]) -> None:
     compare = list(spec.get("compare") or names[:2])
     state[k("compare_a")], state[k("compare_b")] = compare[0], compare[1]
     state.update(settings_state(PREFIX, spec))
-    state[k("title")] = spec.get("title", "")
+    state.update(example_state(PREFIX, spec.get("title", "") if title is None else title, spec))
     state[k("list_error")] = None
     state[k("list_note")] = None
     stage_form(PREFIX, state)
@@ -118,6 +120,7 @@ def load_preset_state(spec: dict[str, Any]) -> None:
 def load_preset() -> None:
     """Button callback: load the chosen preset into the form."""
     load_preset_state(bias_presets()[st.session_state[k("preset")]])
+    forget_run_link()
 
 
 def _apply_list_text(text: str, source: str) -> None:
@@ -319,6 +322,8 @@ def compare_form(names: list[str]) -> list[str]:
 def work_estimate(spec: dict[str, Any]) -> None:
     """Below the settings: what the run will score (``core.probes.bias.settings.bias_cost``)."""
     attribution = spec["attribution"]
+    if attribution.get("enabled") and not number_ok(ATTRIBUTION_PROMPTS, attribution.get("prompts")):
+        return  # the box says what to fix; nothing to count yet
     cost = bias_cost(
         spec["sweep"]["groups"],
         spec["vary"],
@@ -356,7 +361,7 @@ def build_spec() -> tuple[dict[str, Any] | None, str | None]:
     compare = compare_form(list(sweep["groups"]))
     spec = {
         "kind": "bias",
-        "model": chosen_model_name() or "default",
+        "model": chosen_model(),
         "template": template,
         "sweep": {"slots": list(swept), "groups": sweep["groups"]},
         "values": values,
@@ -382,6 +387,7 @@ def validate(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
 
 def bias_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:
     """The ready-made probes and the whole form; returns (spec, the check Run calls)."""
+    restore_from_url(PREFIX, load_preset_state, RESULT_KEY, JOB_KEY)
     presets = bias_presets()
     if k("template") not in st.session_state:
         st.session_state[k("preset")] = next(iter(presets))

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core.probes.bias import charts as bias_charts
+from core.probes.bias import reading
 from ui.common import escape_markdown
 from ui.page_parts import json_and_csv_downloads
 
@@ -33,8 +34,9 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
         escape_markdown(
             f"Each dot is how much more likely the model makes the candidate with {a} {noun} than with "
             f"{b} {noun} (the mean {bias_charts.score_words(result)} with {a} minus with {b}); the bar "
-            f"around it is the {level} confidence interval. A bar that crosses the zero line means the "
-            "data cannot tell the direction. Candidates are ranked by the size of the gap."
+            f"around it is the {level} confidence interval. Purple and orange mark findings; grey marks "
+            "candidates that are not findings (a bar that crosses the zero line means the data cannot tell "
+            "the direction). Candidates are ranked by the size of the gap."
         )
     )
     gap = bias_charts.gap_chart(result)
@@ -46,28 +48,43 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
     _distribution(result, key)
     _attribution(result, key, a, b)
 
-    st.subheader("The numbers")
-    st.caption(
-        escape_markdown(
-            f"Means are {bias_charts.score_words(result)}s with {level} bootstrap intervals; the gap is {a} "
-            f"minus {b}, tested by permutation (p-value), then Holm-corrected for the number of candidates. "
-            f"The probability ratio is {a} over {b}, with probabilities renormalised over the candidates."
+    st.subheader("Per candidate")
+    st.dataframe(
+        bias_charts.reading_table(result),
+        hide_index=True,
+        width="stretch",
+        key=f"{key}_reading",
+        column_config={
+            "Gap": st.column_config.NumberColumn(format="%+.2f", help=f"{a} minus {b}, in {noun_score(result)}"),
+            "Interval": st.column_config.TextColumn(help=f"The {level} confidence interval of the gap."),
+            "Corrected p": st.column_config.NumberColumn(
+                format="%.3f", help="The p-value corrected (Holm) for the number of candidates."
+            ),
+        },
+    )
+    with st.expander("All the statistics: means, intervals, p-values, effect sizes, ratios"):
+        st.caption(
+            escape_markdown(
+                f"Means are of the {bias_charts.score_words(result)} with {level} bootstrap intervals; the gap "
+                f"is {a} minus {b}, tested by permutation (p-value), then Holm-corrected for the number of "
+                f"candidates. The probability ratio is {a} over {b}, with probabilities renormalised over the "
+                "candidates."
+            )
         )
-    )
-    odd = bias_charts.disagreement_sentence(result)
-    if odd:
-        st.caption(escape_markdown(odd))
-    table = bias_charts.candidates_table(result)
-    st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_table")
-    json_and_csv_downloads(
-        result,
-        key,
-        "whylm-bias.json",
-        "Candidates table (CSV)",
-        bias_charts.candidates_csv(result),
-        "whylm-bias-candidates.csv",
-    )
-    st.caption(escape_markdown(bias_charts.facts_sentence(result)))
+        odd = bias_charts.disagreement_sentence(result)
+        if odd:
+            st.caption(escape_markdown(odd))
+        table = bias_charts.candidates_table(result)
+        st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_table")
+        json_and_csv_downloads(
+            result,
+            key,
+            "whylm-bias.json",
+            "Candidates table (CSV)",
+            bias_charts.candidates_csv(result),
+            "whylm-bias-candidates.csv",
+        )
+        st.caption(escape_markdown(bias_charts.facts_sentence(result)))
     prompts = result.get("prompts") or []
     if prompts:
         with st.expander(f"The {len(prompts):,} prompts"):
@@ -79,19 +96,35 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
             )
 
 
+def noun_score(result: dict[str, Any]) -> str:
+    """The score's name for a column's help ("log-probability")."""
+    return bias_charts.score_words(result)
+
+
+def _small_groups(result: dict[str, Any]) -> str | None:
+    """The warning for groups of fewer than 10 values (intervals too narrow, p-values coarse), or None."""
+    a, b = bias_charts.compared(result)
+    sizes = {str(g.get("name")): g.get("n_values") for g in result.get("groups") or [] if isinstance(g, dict)}
+    counts = [sizes.get(a), sizes.get(b)]
+    if not all(isinstance(n, int) for n in counts) or min(counts) >= 10:
+        return None
+    noun = bias_charts.value_noun(result)
+    return (
+        f"With fewer than 10 {noun} per group the bootstrap intervals run too narrow and the p-values are "
+        "coarse; add values before drawing conclusions."
+    )
+
+
 def _summary(result: dict[str, Any]) -> None:
-    lines = [str(s) for s in result.get("summary") or [] if str(s).strip()]
-    if not lines:
-        st.caption("This run has no summary.")
-        return
+    """The lead sentence, the small-sample warning, then each finding and the non-findings (``reading``)."""
+    lines = reading.reading_lines(result)
     st.info(escape_markdown(lines[0]))
-    rest = lines[1:]
-    for line in rest:
-        if line.startswith("With fewer than"):
-            st.warning(escape_markdown(line))
-    bullets = [line for line in rest if not line.startswith("With fewer than")]
-    if bullets:
-        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in bullets))
+    small = _small_groups(result)
+    if small:
+        st.warning(escape_markdown(small))
+    if lines[1:]:
+        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in lines[1:]))
+    st.caption(escape_markdown(reading.SCORE_NOTE))
 
 
 def _distribution(result: dict[str, Any], key: str) -> None:
@@ -129,7 +162,8 @@ def _attribution(result: dict[str, Any], key: str, a: str, b: str) -> None:
             f"For {n} of the prompts, each slot in turn was swapped for the other group's values (other slots "
             f"were removed or replaced by their baselines) with {info.get('method', 'feature ablation')}; a "
             f"cell is that slot's share of the candidate's gap ({a} minus {b}). A large share on a slot means "
-            "the model's association runs through that slot (for example the pronoun rather than the name)."
+            "the model's association runs through that slot (for example the pronoun rather than the name). "
+            + reading.SHARE_NOTE
         )
     )
     st.altair_chart(chart, width="stretch", key=f"{key}_attr_chart")

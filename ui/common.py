@@ -30,6 +30,7 @@ from core.models.catalog import (
     offered_models,
 )
 from core.models.loading import DEFAULT_MODEL, LoadedModel, load_model
+from core.models.request import DTYPES, ModelRequest
 from core.store import RunRepository, database_url
 from core.store.database import describe_url
 from core.text import first_line, plain_text
@@ -37,6 +38,13 @@ from ui.warm_up import loading_model
 
 MODEL_CHOICE_KEY = "whylm_model_choice"
 MODEL_NAME_KEY = "whylm_model_name"
+PRECISION_KEY = "whylm_model_dtype"
+PRECISION_LABELS = {
+    None: "Best for this machine (float32 on a CPU, bfloat16 on a GPU)",
+    "float32": "float32 (full precision)",
+    "bfloat16": "bfloat16 (half the memory)",
+    "float16": "float16 (half the memory)",
+}
 REFUSED_KEY = "whylm_model_refused"
 BUNDLED_CHOICE = BUNDLED_LABEL
 OTHER_CHOICE = "Another model (Hugging Face id or folder)"
@@ -49,9 +57,9 @@ ABOUT = (
 
 
 @st.cache_resource(show_spinner="Loading the model (the first time can take about 20 seconds)…")
-def cached_model(name: str) -> LoadedModel:
-    """Load a model once per server process (keyed by name); all tabs share it under ``lm.lock``."""
-    return load_model(name)
+def cached_model(model: str | dict[str, str]) -> LoadedModel:
+    """Load a model once per server process (keyed by the spec's model value); all tabs share it under ``lm.lock``."""
+    return load_model(model)
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,13 +116,26 @@ def chosen_model_name() -> str:
     return model_choice()[0]
 
 
+def chosen_model() -> str | dict[str, str]:
+    """The spec's ``model`` value for the sidebar's choice: its name, with the precision when one is picked.
+
+    A served model (an offered entry with a server address) is asked of its server; precision is the server's.
+    """
+    offered = _offered(str(st.session_state.get(MODEL_CHOICE_KEY, BUNDLED_CHOICE)))
+    if offered is not None and offered.endpoint:
+        return offered.document()
+    dtype = st.session_state.get(PRECISION_KEY)
+    request = ModelRequest(chosen_model_name() or DEFAULT_MODEL, dtype=dtype if dtype in DTYPES else None)
+    return request.document()
+
+
 def current_model() -> tuple[LoadedModel | None, str | None]:
     """The loaded sidebar model, or (None, a sentence saying what to fix)."""
     name, refused = model_choice()
     if refused:
         return None, refused
     try:
-        return cached_model(name), None
+        return cached_model(chosen_model()), None
     except WhyLMError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001
@@ -140,6 +161,7 @@ def render_sidebar() -> Callable[[], None]:
                 placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /models/my-llm",
                 help="Any causal (text-generating) language model; press Enter to load it.",
             )
+        _precision_picker()
         slot = st.empty()
         pending = loading_model() and chosen_model_name() == DEFAULT_MODEL
         if pending:
@@ -180,6 +202,19 @@ def _model_picker() -> None:
         show_error(state.pop(REFUSED_KEY) + " The bundled model is used instead.")
 
 
+def _precision_picker() -> None:
+    """The precision the model is loaded in: this machine's default, or one the user picks."""
+    st.session_state.setdefault(PRECISION_KEY, None)
+    st.selectbox(
+        "Precision",
+        [None, *DTYPES],
+        key=PRECISION_KEY,
+        format_func=lambda d: PRECISION_LABELS.get(d, str(d)),
+        help="Lower precision halves the model's memory and is faster on a GPU; its numbers differ slightly "
+        "from float32 (the result says which precision it used).",
+    )
+
+
 def _show_model(slot: Any) -> None:
     """Fill the sidebar's model line: name, size, device and context, or why it cannot load."""
     lm, error = current_model()
@@ -187,10 +222,13 @@ def _show_model(slot: Any) -> None:
         if error:
             show_error(error)
         elif lm is not None:
+            where = (
+                "served by its own server (perturbation methods and probes; gradients need local weights)"
+                if getattr(lm, "endpoint", None)
+                else f"{lm.n_parameters / 1e6:,.0f} million parameters · runs on {lm.device.type.upper()}"
+            )
             st.caption(
-                f"**{escape_markdown(lm.display_name)}**  \n"
-                f"{lm.n_parameters / 1e6:,.0f} million parameters · runs on {lm.device.type.upper()} · "
-                f"context {lm.max_context:,} tokens"
+                f"**{escape_markdown(lm.display_name)}**  \n{where} · context {lm.max_context:,} tokens"
             )
 
 

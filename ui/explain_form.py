@@ -11,14 +11,16 @@ from typing import Any
 
 import streamlit as st
 
-from core.attribution.features import GRANULARITIES
+from core.attribution.features import GRANULARITIES, slot_name
 from core.attribution.presets import preset
 from core.attribution.spec import SEED, TRIALS, parse_spec
-from ui.common import chosen_model_name, error_sentence
+from ui.common import chosen_model, error_sentence, escape_markdown
+from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
 from ui.page_parts import spec_problem, stage_form, worked_example_picker
 from ui.param_inputs import param_input, widget_value
 from ui.spec_form import (
+    example_state,
     prompt_from_rows,
     rows_from_prompt,
     score_form,
@@ -38,7 +40,12 @@ PLAIN = "Plain text"
 def load_example(prefix: str = PREFIX) -> None:
     """Button callback: fill the form with the chosen worked example (all at once, see ``stage_form``)."""
     example = preset(st.session_state[f"{prefix}_preset"])
-    spec = example.spec_copy()
+    load_spec(example.spec_copy(), example.title, prefix)
+    forget_run_link()
+
+
+def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
+    """Fill the form from an attribution spec (an example or a saved run's), named ``title`` while unchanged."""
     state: dict[str, Any] = {}
     prompt = spec["prompt"]
     if "template" in prompt:
@@ -56,7 +63,7 @@ def load_example(prefix: str = PREFIX) -> None:
     state.update(method_state(prefix, spec["method"]))
     state[f"{prefix}_trials"] = widget_value(TRIALS, spec)
     state[f"{prefix}_seed"] = widget_value(SEED, spec)
-    state[f"{prefix}_title"] = example.title
+    state.update(example_state(prefix, title, spec))
     stage_form(prefix, state)
 
 
@@ -76,7 +83,7 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
             "Template",
             key=f"{PREFIX}_template",
             height=90,
-            placeholder="{name} lives in {city} and is a {job}. {pronoun} personal interests include",
+            placeholder="(empty) Write your prompt here, with {slots} around the parts to explain.",
             help="Mark each part to explain with {a_name} (or {}); write {{ or }} for a literal brace.",
         )
         if not template.strip():
@@ -86,6 +93,11 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
         if error:
             st.error(error_sentence_from_text(error))
             return None, None
+        empty = [slot_name(r["slot"]) for r in rows or [] if not r["value"].strip()]
+        if empty:
+            st.warning(
+                escape_markdown(f"Fill in {', '.join(empty)}: Run refuses a slot with no value."), icon="✏️"
+            )
         return prompt_from_rows(template, rows or []), None
     st.session_state.setdefault(f"{PREFIX}_text", "")
     st.session_state.setdefault(f"{PREFIX}_granularity", "word")
@@ -132,14 +144,14 @@ def build_spec() -> tuple[dict[str, Any] | None, str | None]:
         return None, prompt_error
     spec = {
         "kind": "attribution",
-        "model": chosen_model_name() or "default",
+        "model": chosen_model(),
         "prompt": prompt,
         "chat": bool(chat),
         "target": target,
         "score": score,
         "method": method,
-        "trials": int(trials),
-        "seed": int(seed),
+        "trials": trials,
+        "seed": seed,
     }
     return spec, None
 
@@ -153,7 +165,8 @@ def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
 
 def explain_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:
     """The worked examples and the whole form; returns (spec, the check Run calls)."""
-    worked_example_picker(PREFIX, "explain", load_example)
+    restored = restore_from_url(PREFIX, load_spec, RESULT_KEY, JOB_KEY)
+    worked_example_picker(PREFIX, "explain", load_example, load_first=not restored)
     st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
     spec, form_error = build_spec()
     return spec, lambda: check(spec, form_error)

@@ -17,7 +17,7 @@ import streamlit as st
 from core.errors import SpecError, WhyLMError
 from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec
 from core.text import counted
-from ui.common import chosen_model_name, error_sentence, escape_markdown
+from ui.common import chosen_model, error_sentence, escape_markdown
 from ui.few_shot_convert import (
     COLUMNS,
     NOUNS,
@@ -28,6 +28,7 @@ from ui.few_shot_convert import (
     text_from_labels,
 )
 from ui.few_shot_settings import method_note, settings_form, settings_state
+from ui.links import forget_run_link, restore_from_url
 from ui.page_parts import (
     LIST_TABS,
     clean_rows,
@@ -40,6 +41,7 @@ from ui.page_parts import (
     table_editor,
     uploaded_text,
 )
+from ui.spec_form import example_state
 
 PREFIX = "fs"
 JOB_KEY = "fs_job"
@@ -96,7 +98,7 @@ def table_key(which: str) -> str:
     return k(f"{which}_table_{st.session_state.get(k(f'{which}_version'), 0)}")
 
 
-def load_preset_state(spec: dict[str, Any]) -> None:
+def load_preset_state(spec: dict[str, Any], title: str | None = None) -> None:
     """Fill the whole form from a few-shot spec (a preset or a stored run's spec), as one change (``stage_form``)."""
     state: dict[str, Any] = {
         k("instruction"): spec.get("instruction", "") or "",
@@ -106,7 +108,7 @@ def load_preset_state(spec: dict[str, Any]) -> None:
         **rows_state("ex", list(spec.get("examples") or [])),
         **rows_state("q", list(spec.get("queries") or [])),
         **settings_state(PREFIX, spec),
-        k("title"): spec.get("title", ""),
+        **example_state(PREFIX, spec.get("title", "") if title is None else title, spec),
     }
     for which in TABLES:
         state[k(f"{which}_error")] = None
@@ -117,6 +119,7 @@ def load_preset_state(spec: dict[str, Any]) -> None:
 def load_preset() -> None:
     """Button callback: load the chosen preset into the form."""
     load_preset_state(few_shot_presets()[st.session_state[k("preset")]])
+    forget_run_link()
 
 
 def _apply_list_text(which: str, text: str, source: str) -> None:
@@ -264,7 +267,7 @@ def build_spec() -> tuple[dict[str, Any], str | None]:
     settings = settings_form(PREFIX)
     spec = {
         "kind": "few_shot",
-        "model": chosen_model_name() or "default",
+        "model": chosen_model(),
         **task,
         "examples": examples,
         "queries": queries,
@@ -288,6 +291,7 @@ def validate(spec: dict[str, Any], form_error: str | None) -> str | None:
 
 def few_shot_form() -> tuple[dict[str, Any], Callable[[], str | None]]:
     """The ready-made tasks and the whole form; returns (spec, the check Run calls)."""
+    restore_from_url(PREFIX, load_preset_state, RESULT_KEY, JOB_KEY)
     presets = few_shot_presets()
     if k("labels") not in st.session_state:
         st.session_state[k("preset")] = "sentiment" if "sentiment" in presets else next(iter(presets))

@@ -27,7 +27,7 @@ from core.probes.few_shot.settings import (
     uses_exact,
 )
 from ui.common import escape_markdown
-from ui.param_inputs import param_input, widget_value
+from ui.param_inputs import number_ok, param_input, widget_value
 
 # Widget key (after the page prefix) of each setting; the spec's field name unless listed.
 KEYS: dict[str, str] = {INSTRUCTION_AS_FEATURE.name: "as_feature"}
@@ -82,6 +82,8 @@ def method_note(spec: dict[str, Any]) -> None:
     n_features = n_examples + (1 if spec["include_instruction_as_feature"] else 0)
     if not n_examples or not spec["queries"] or len(spec["labels"]) < 2:
         return
+    if not all(number_ok(p, spec[p.name]) for p in (MAX_EXACT, N_SAMPLES, ORDER_TRIALS)):
+        return  # each box out of range says so below it; nothing to count yet
     limit = spec["max_exact"]
     if spec["method"] == "auto" and not uses_exact(spec["method"], n_features, limit):
         what = f"{n_examples} examples" + (" and the instruction" if n_features > n_examples else "")

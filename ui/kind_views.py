@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ui.bias_view import show_bias_result
+from ui.compare_view import show_compare_result
 from ui.few_shot_view import show_few_shot_result
 from ui.result_view import show_result
 
@@ -19,6 +20,7 @@ RESULT_VIEWS: dict[str, ResultView] = {
     "attribution": show_result,
     "bias": show_bias_result,
     "few_shot": show_few_shot_result,
+    "compare": show_compare_result,
 }
 
 

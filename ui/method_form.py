@@ -52,7 +52,13 @@ def _param_widget(prefix: str, info: MethodInfo, p: Param) -> Any:
     if p.kind != "int_or_choice":
         return param_input(p, key)
     st.session_state.setdefault(key, p.default)
-    choice = st.selectbox(p.label, [*p.choices, TOKEN_ID], key=key, help=p.help)
+    choice = st.selectbox(
+        p.label,
+        [*p.choices, TOKEN_ID],
+        format_func=lambda c: c if c == TOKEN_ID else p.choice_label(c),
+        key=key,
+        help=p.help,
+    )
     if choice != TOKEN_ID:
         return choice
     st.session_state.setdefault(key + "_id", int(p.minimum or 0))

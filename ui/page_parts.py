@@ -123,10 +123,17 @@ def preset_picker(
     c2.button(button, on_click=on_load, key=f"{prefix}_load", width="stretch")
 
 
-def worked_example_picker(prefix: str, page: str, on_load: Callable[[], None]) -> None:
-    """The chooser of an attribution page's worked examples (``presets_for(page)``), the first chosen at first."""
+def worked_example_picker(prefix: str, page: str, on_load: Callable[[], None], load_first: bool = True) -> None:
+    """The chooser of an attribution page's worked examples (``presets_for(page)``).
+
+    A first visit finds the first example loaded, ready to run as it is (unless
+    ``load_first`` is False: the form was just filled from a link).
+    """
     examples = presets_for(page)
-    st.session_state.setdefault(f"{prefix}_preset", examples[0].id)
+    if f"{prefix}_preset" not in st.session_state:
+        st.session_state[f"{prefix}_preset"] = examples[0].id
+        if load_first:
+            on_load()
     preset_picker(
         prefix, "Worked examples", [p.id for p in examples], lambda pid: preset(pid).title, on_load, "Load example"
     )

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from core.attribution.methods import Param
+from core.errors import SpecError
 
 
 def widget_value(p: Param, doc: Mapping[str, Any]) -> Any:
@@ -38,7 +39,9 @@ def _nearest(p: Param, key: str) -> None:
 def _coerce(key: str, kind: type) -> None:
     """Give a number box's state the box's type (a loaded spec may hold 3.0 for a whole number)."""
     value = st.session_state[key]
-    if type(value) is not kind:
+    if isinstance(value, bool) or not isinstance(value, int | float) or type(value) is kind:
+        return
+    if kind is float or float(value).is_integer():
         st.session_state[key] = kind(value)
 
 
@@ -56,7 +59,8 @@ def param_input(
     The widget starts at the declared default (unless ``key`` already holds a
     value). By kind: a checkbox for "bool" (``widget="toggle"`` for a switch),
     a select box for "choice" (``widget="radio"`` for horizontal buttons), a
-    number box for "int" and "float" within the declared bounds, or a select
+    number box for "int" and "float" (its value as typed, with a sentence below it
+    when it is missing or out of the declared bounds), or a select
     box of the ``suggested`` values when the declaration offers some.
     """
     st.session_state.setdefault(key, p.default)
@@ -88,31 +92,48 @@ def param_input(
             help=p.help,
             disabled=disabled,
         )
-    top = None if p.exclusive_maximum else p.maximum
-    if p.kind == "int":
+    return _number_input(p, key, where, disabled=disabled)
+
+
+def number_problem(p: Param, value: Any) -> str | None:
+    """What is wrong with ``value`` for the declared number ``p`` in a sentence naming the box, or None."""
+    if value is None:
+        whole = "a whole number" if p.kind in ("int", "int_or_choice") else "a number"
+        return f"{p.label}: write {whole}; Run needs one here."
+    try:
+        p.validate(value)
+    except SpecError as exc:
+        message = str(exc).split(": ", 1)[-1]
+        if message.startswith(f"{p.name} "):
+            message = message[len(p.name) + 1 :]
+        return f"{p.label}: {message}"
+    return None
+
+
+def number_ok(p: Param, value: Any) -> bool:
+    """Whether ``value`` is a number the spec parser accepts for ``p`` (what estimates need before they count)."""
+    return number_problem(p, value) is None
+
+
+def _number_input(p: Param, key: str, where: Any, *, disabled: bool) -> Any:
+    """A number box that holds exactly what was typed: no bounds in the browser, a sentence here when it is out of range.
+
+    The browser's own bounds would keep an out-of-range value on screen while the
+    page runs with the last good one, and turn letters into the lowest value; here
+    the box's value is what runs, and one out of range (or missing) gets a sentence
+    that the spec parser's refusal at Run repeats.
+    """
+    whole = p.kind == "int"
+    if whole:
         _coerce(key, int)
-        return int(
-            where.number_input(
-                p.label,
-                min_value=None if p.minimum is None else int(p.minimum),
-                max_value=None if top is None else int(top),
-                step=int(p.step or 1),
-                key=key,
-                help=p.help,
-                disabled=disabled,
-            )
-        )
-    extra = {} if p.step is None else {"step": float(p.step)}
-    _coerce(key, float)
-    return float(
-        where.number_input(
-            p.label,
-            min_value=None if p.minimum is None else float(p.minimum),
-            max_value=None if top is None else float(top),
-            format="%g",
-            key=key,
-            help=p.help,
-            disabled=disabled,
-            **extra,
-        )
-    )
+        options: dict[str, Any] = {"step": int(p.step or 1)}
+    else:
+        _coerce(key, float)
+        options = {"format": "%g"} if p.step is None else {"format": "%g", "step": float(p.step)}
+    value = where.number_input(p.label, value=None, key=key, help=p.help, disabled=disabled, **options)
+    if whole and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    problem = None if disabled else number_problem(p, value)
+    if problem:
+        where.error(problem, icon=":material/error:")
+    return value

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.present import charts
+from core.present import charts, trust
 from core.present.highlight import legend_html, result_highlight_html
 from ui.common import escape_markdown
 from ui.page_parts import csv_download, download, json_download
@@ -49,7 +49,11 @@ def show_result(result: dict[str, Any], key: str, title: str | None = None) -> N
     values = charts.span_attribution(view, span)
     span_words = "the whole output" if span is None else _span_words(view, span)
 
+    stderr = trust.span_stderr(view, span) if view is result else None
     st.info(escape_markdown(charts.summary_sentence(view, values)))
+    noise = trust.noise_sentence(view, values, stderr)
+    if noise:
+        st.warning(escape_markdown(noise))
     target = result.get("target") or {}
     label = "Generated output" if target.get("generated") else "Explained output"
     st.markdown(f"**{label}:** {escape_markdown(repr(target.get('text', ''))[1:-1])}")
@@ -64,7 +68,7 @@ def show_result(result: dict[str, Any], key: str, title: str | None = None) -> N
     st.html(legend_html())
 
     left, right = st.columns(2)
-    bar = charts.sequence_bar_chart(view, values, title=f"Effect on {span_words}")
+    bar = charts.sequence_bar_chart(view, values, title=f"Effect on {span_words}", stderr=stderr)
     with left:
         st.altair_chart(bar, width="stretch")
     heat = charts.token_heatmap(view, title="Effect on each output token")
@@ -73,6 +77,10 @@ def show_result(result: dict[str, Any], key: str, title: str | None = None) -> N
             st.altair_chart(heat, width="stretch")
         else:
             st.caption("This method gives no per-token attributions.")
+
+    if stderr is not None:
+        st.caption("Black lines on the bars: one standard error either side (the method samples).")
+    _show_faithfulness(result, span, key)
 
     with st.expander("Numbers"):
         st.dataframe(charts.attribution_table(view), hide_index=True, key=f"{key}_table")
@@ -94,12 +102,15 @@ def _pick_span(result: dict[str, Any], key: str) -> tuple[int, int] | None:
     if whole:
         return None
     labels = charts.output_labels(result)
-    first, last = st.select_slider(
-        "Output tokens to explain",
-        options=list(range(len(labels))),
-        value=(0, 0),
-        format_func=lambda i: labels[i],
-        key=f"{key}_span",
+    options = list(range(len(labels)))
+    c1, c2 = st.columns(2)
+    first = c1.selectbox("From output token", options, format_func=labels.__getitem__, key=f"{key}_span_from")
+    last = c2.selectbox(
+        "To output token (the same one for a single token)",
+        options,
+        index=first,
+        format_func=labels.__getitem__,
+        key=f"{key}_span_to",
     )
     return (min(first, last), max(first, last))
 
@@ -118,16 +129,39 @@ def _show_completeness(result: dict[str, Any]) -> None:
     if not isinstance(info, dict) or not isinstance(info.get("sequence"), dict):
         return
     seq = info["sequence"]
+    relative = abs(float(seq.get("relative", 0.0)))
     sentence = (
-        f"Completeness gap: {float(seq.get('gap', 0.0)):+.4g} ({float(seq.get('relative', 0.0)):.1%} of the "
-        f"score difference {float(seq.get('difference', 0.0)):.4g}). Integrated gradients should add up to "
-        "the score with the prompt minus the score with the baseline; the gap is the integration error "
-        "(more steps shrink it)."
+        "Check: the numbers should add up to how much the score changes between the empty (baseline) prompt "
+        f"and the real one, {float(seq.get('difference', 0.0)):.4g}; they miss it by "
+        f"{float(seq.get('gap', 0.0)):+.4g} ({relative:.1%})."
     )
-    if float(seq.get("relative", 0.0)) > 0.05:
-        st.warning(escape_markdown(sentence + " This gap is large: read the numbers with care or add steps."))
+    if relative > 0.05:
+        st.warning(
+            escape_markdown(
+                sentence + " That is a large miss: the method did not settle, so the numbers are not yet a "
+                "reliable split of the change. Raise Steps and run again before reading them."
+            )
+        )
     else:
-        st.markdown("- " + escape_markdown(sentence))
+        st.markdown("- " + escape_markdown(sentence + " A miss this small means the split can be trusted."))
+
+
+def _show_faithfulness(result: dict[str, Any], span: tuple[int, int] | None, key: str) -> None:
+    """The deletion/insertion curves beside random orders, and one sentence (when the run checked them)."""
+    token = span[0] if span is not None and span[0] == span[1] else None
+    entry = trust.faithfulness_of(result, token)
+    if entry is None and token is not None:
+        entry = trust.faithfulness_of(result)
+        token = None
+    if entry is None:
+        return
+    what = "the whole output" if token is None else f"output token {token + 1}"
+    st.markdown(f"**How faithful is this picture? (toward {escape_markdown(what)})**")
+    sentence = trust.faithfulness_sentence(entry)
+    if sentence:
+        st.markdown(escape_markdown(sentence))
+    chart = trust.faithfulness_chart(entry, score_title=charts.score_label(result).replace("Effect on", "Score of"))
+    st.altair_chart(chart, width="stretch", key=f"{key}_faithfulness")
 
 
 def _downloads(result: dict[str, Any], view: dict[str, Any], bar: Any, heat: Any, key: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,8 @@ class RunJob:
     save_error: str | None = None
     thread: threading.Thread | None = None
     share: ModelShare | None = None
+    shown_eta: tuple[float, float] | None = None  # (seconds left said, when it was said)
+    job_id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
 
     def progress(self, done: int, total: int) -> None:
         """Engine callback: forward passes done so far, out of total."""
@@ -90,6 +93,20 @@ class RunJob:
             return None
         elapsed = time.monotonic() - self.first_progress
         return elapsed / self.done * max(self.total - self.done, 0)
+
+    def eta_words(self) -> str:
+        """", about 20 s left", never a time that grows: a larger estimate says it is re-estimating."""
+        eta = self.eta_seconds()
+        if eta is None:
+            return ""
+        now = time.monotonic()
+        if self.shown_eta is not None:
+            counted_down = max(self.shown_eta[0] - (now - self.shown_eta[1]), 0.0)
+            if eta > counted_down * 1.1 + 1:  # slower than said (another run took turns, say)
+                self.shown_eta = (eta, now)
+                return f", re-estimating: about {_format_seconds(eta)} left"
+        self.shown_eta = (eta, now)
+        return f", about {_format_seconds(eta)} left"
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -135,6 +152,29 @@ def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunF
             job.save_error = f"The run could not be saved ({type(exc).__name__}); the result is shown below."
 
 
+# Jobs of this server by id, so a page reloaded in the middle of a run (a new browser session)
+# finds its job again through the address bar (``?job=ID``, see ``ui.links``). The newest are kept.
+_JOBS: dict[str, RunJob] = {}
+_JOBS_LOCK = threading.Lock()
+KEPT_JOBS = 64
+
+
+def _register(job: RunJob) -> None:
+    with _JOBS_LOCK:
+        _JOBS[job.job_id] = job
+        while len(_JOBS) > KEPT_JOBS:
+            oldest = next((k for k, j in _JOBS.items() if not j.running), None)
+            if oldest is None:
+                break
+            del _JOBS[oldest]
+
+
+def find_job(job_id: str) -> RunJob | None:
+    """The job with this id started on this server (running, or finished recently), or None."""
+    with _JOBS_LOCK:
+        return _JOBS.get(job_id)
+
+
 def start_run(
     job_key: str,
     spec: dict[str, Any],
@@ -161,6 +201,7 @@ def start_run(
         target=_work, args=(job, lm, repo, run_fn), name=f"whylm-{job_key}", daemon=True
     )
     st.session_state[job_key] = job
+    _register(job)
     job.thread.start()
     return job
 
@@ -218,12 +259,14 @@ def _progress_text(job: RunJob) -> tuple[float, str]:
     if job.stop_event.is_set():
         return fraction, "Stopping after the current batch…"
     place = job.place()
+    others = max((job.share.runs() if job.share is not None else 1) - 1, 0)
     if not job.total:
         if place:
             return 0.0, f"Waiting for {_runs(place)} to take their turn with the model… {elapsed:.0f} s"
+        if others and place != 0:
+            return 0.0, f"Waiting for another run: {_runs(others)} using the model now… {elapsed:.0f} s"
         return 0.0, f"Preparing (tokenising, generating the target)… {elapsed:.0f} s"
-    eta = job.eta_seconds()
-    left = f", about {_format_seconds(eta)} left" if eta is not None else ""
+    left = job.eta_words()
     waiting = f"; waiting for {_runs(place)} to take their turn" if place else ""
     return fraction, f"{job.done:,} of {job.total:,} forward passes{left}{waiting}"
 
@@ -309,15 +352,20 @@ def run_controls(
     ``check`` returns the sentence that says what to fix (or None) and is only
     called when Run is pressed; ``show(result, key=...)`` draws a finished result.
     """
+    from ui.links import autorun_key, url_follows_job, url_follows_run
     from ui.page_parts import form_drawn
     from ui.spec_form import save_form
 
-    save, title, tags = save_form(prefix)
+    save, title, tags = save_form(prefix, spec)
     running = st.session_state.get(job_key) is not None
-    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running):
+    again = bool(st.session_state.pop(autorun_key(prefix), False))  # a "Run again" link
+    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running) or (again and not running):
         launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
+        url_follows_job(st.session_state.get(job_key))
     form_drawn(prefix)  # the page has been sent the whole form: a loaded preset need not be written again
-    follow_run(job_key, result_key)
+    finished = follow_run(job_key, result_key)
+    if finished is not None:
+        url_follows_run(prefix, finished.run_id)
     show_outcome(result_key)
     result = st.session_state.get(result_key)
     if result is not None:

@@ -16,6 +16,7 @@ import streamlit as st
 from core.errors import WhyLMError
 from core.store import RunRecord, RunRepository, RunSummary
 from ui.common import literal_markdown, open_store, show_error
+from ui.links import picks_from_url, url_follows_picks
 from ui.saved_exchange import export_section, import_section, show_store_error
 from ui.saved_views import FLASH_KEY, PICK_KEY, page_of, show_comparison, show_run, when
 
@@ -103,7 +104,7 @@ def table_frame(runs: list[RunSummary]) -> pd.DataFrame:
             }
             for r in runs
         ],
-        columns=["run", "created", "page", "title", "model", "method", "tags", "status", "notes"],
+        columns=["run", "title", "tags", "status", "notes", "created", "page", "method", "model"],
     )
 
 
@@ -124,15 +125,16 @@ def runs_table(runs: list[RunSummary]) -> None:
         key=TABLE_KEY,
         on_select=_on_table_select,
         selection_mode="multi-row",
+        width="stretch",
         height=min(420, 38 + 35 * max(1, len(runs))),
         column_config={
             "run": st.column_config.NumberColumn("Run", format="%d", width="small"),
             "created": st.column_config.TextColumn("Created"),
             "page": st.column_config.TextColumn("Page"),
             "title": st.column_config.TextColumn("Title", width="medium"),
-            "model": st.column_config.TextColumn("Model", width="medium"),
+            "model": st.column_config.TextColumn("Model", width="small"),
             "method": st.column_config.TextColumn("Method"),
-            "tags": st.column_config.TextColumn("Tags"),
+            "tags": st.column_config.TextColumn("Tags", width="small"),
             "status": st.column_config.TextColumn("Status", width="small"),
             "notes": st.column_config.NumberColumn("Notes", width="small"),
         },
@@ -192,7 +194,9 @@ def browse_saved_runs() -> None:
         runs_table(runs)
     else:
         st.info("No saved run matches these filters; set a filter back to “All”.")
+    picks_from_url(PICK_KEY, {r.id for r in everything})  # a link's ?run= or ?compare=
     picked = pick_runs(runs, {r.id: r for r in everything})
+    url_follows_picks(picked)
     records = load_records(repo, picked)
     if len(records) == 1:
         st.divider()

@@ -18,15 +18,20 @@ from core.attribution.methods import METHODS
 from core.errors import WhyLMError
 from core.present.compare import (
     ComparedRun,
+    agreement_sentence,
     compare_runs,
     difference_chart,
     grouped_bar_chart,
+    rank_agreement,
+    small_multiples,
 )
+from core.present.trust import faithfulness_cells
 from core.store import RunRecord, RunSummary
 from core.store.models import VERDICTS
 from core.text import first_line
 from ui.common import escape_markdown, open_store
 from ui.kind_views import show_kind_result
+from ui.links import run_links
 
 FLASH_KEY = "sr_flash"
 PICK_KEY = "sr_pick"
@@ -100,7 +105,13 @@ def _add_note(run_id: int) -> None:
     _store_action(act)
 
 
+def _keep_manage_open(run_id: int) -> None:
+    """After an action in the manage panel: draw it open again, so the next action needs no extra click."""
+    st.session_state[f"sr_manage_open_{run_id}"] = True
+
+
 def _rename(run_id: int) -> None:
+    _keep_manage_open(run_id)
     title = st.session_state.get(f"sr_title_{run_id}") or ""
 
     def act(repo: Any) -> str:
@@ -111,6 +122,7 @@ def _rename(run_id: int) -> None:
 
 
 def _set_tags(run_id: int) -> None:
+    _keep_manage_open(run_id)
     raw = st.session_state.get(f"sr_tags_{run_id}") or ""
     tags = [t.strip() for t in raw.split(",")]
 
@@ -122,6 +134,7 @@ def _set_tags(run_id: int) -> None:
 
 
 def _ask_delete(run_id: int, ask: bool) -> None:
+    _keep_manage_open(run_id)
     st.session_state[f"sr_confirm_delete_{run_id}"] = ask
 
 
@@ -176,6 +189,7 @@ def show_run(record: RunRecord) -> None:
     if record.tags:
         facts.append("tags: " + ", ".join(record.tags))
     st.caption(escape_markdown(" · ".join(facts)))
+    run_links(record, page_of(record))
     show_stored_result(record)
     with st.expander("Run specification (JSON)"):
         st.json(record.spec, expanded=True)
@@ -206,7 +220,7 @@ def notes_section(record: RunRecord) -> None:
 def manage_section(record: RunRecord) -> None:
     """Rename, edit tags, and delete (after a confirmation)."""
     rid = record.id
-    with st.expander("Rename, tag or delete this run"):
+    with st.expander("Rename, tag or delete this run", expanded=bool(st.session_state.get(f"sr_manage_open_{rid}"))):
         st.session_state.setdefault(f"sr_title_{rid}", record.title)
         st.session_state.setdefault(f"sr_tags_{rid}", ", ".join(record.tags))
         left, right = st.columns(2)
@@ -243,13 +257,20 @@ def show_comparison(records: Sequence[RunRecord]) -> None:
                 "created": when(r.created_at),
                 "score, full prompt": (r.result or {}).get("score_all"),
                 "score, no features": (r.result or {}).get("score_none"),
+                **faithfulness_cells(r.result),
             }
             for r in records
         ]
     )
     st.dataframe(overview, hide_index=True, key="sr_compare_overview")
+    compared = [ComparedRun(r.id, r.title, r.result or {}) for r in records]
+    pictures = small_multiples(compared)
+    if pictures:
+        st.markdown("**Each run's own picture** (one scale for all, whatever their prompts)")
+        for column, chart in zip(st.columns(len(pictures)), pictures):
+            column.altair_chart(chart, width="stretch")
     try:
-        comparison = compare_runs([ComparedRun(r.id, r.title, r.result or {}) for r in records])
+        comparison = compare_runs(compared)
     except WhyLMError as exc:
         st.warning(escape_markdown(str(exc)))
         return
@@ -261,6 +282,8 @@ def show_comparison(records: Sequence[RunRecord]) -> None:
         st.caption(escape_markdown(note))
     if not comparison.labels:
         return
+    for a, b, rho in rank_agreement(comparison):
+        st.info(escape_markdown(agreement_sentence(a, b, rho)))
     if len(records) == 2:
         left, right = st.columns(2)
         left.altair_chart(grouped_bar_chart(comparison, title="Attribution per feature, by run"), width="stretch")

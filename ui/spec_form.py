@@ -9,6 +9,7 @@ parts of a spec.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any
 
@@ -18,6 +19,7 @@ import streamlit as st
 from core.attribution.features import paired_groups, parse_template
 from core.attribution.spec import GENERATE, GENERATE_DEFAULTS
 from core.errors import SpecError
+from core.saved_runs import normalised_spec, title_for
 from ui.param_inputs import param_input
 
 SLOT_COLUMNS = ["slot", "value", "baseline", "alternatives", "group"]
@@ -220,12 +222,12 @@ def target_form(prefix: str, allow_contrast: bool = True) -> dict[str, Any]:
         decoding = c2.radio(
             "Decoding", [GREEDY, SAMPLING], key=f"{prefix}_decoding", horizontal=True, help=GENERATE["do_sample"].help
         )
-        gen: dict[str, Any] = {"max_new_tokens": int(max_new), "do_sample": decoding == SAMPLING}
+        gen: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": decoding == SAMPLING}
         if decoding == SAMPLING:
             c3, c4, c5 = st.columns(3)
-            gen["temperature"] = float(param_input(GENERATE["temperature"], f"{prefix}_temperature", c3))
-            gen["top_p"] = float(param_input(GENERATE["top_p"], f"{prefix}_top_p", c4))
-            gen["seed"] = int(param_input(GENERATE["seed"], f"{prefix}_gen_seed", c5))
+            gen["temperature"] = param_input(GENERATE["temperature"], f"{prefix}_temperature", c3)
+            gen["top_p"] = param_input(GENERATE["top_p"], f"{prefix}_top_p", c4)
+            gen["seed"] = param_input(GENERATE["seed"], f"{prefix}_gen_seed", c5)
         return {"generate": gen}
     st.session_state.setdefault(f"{prefix}_target_text", "")
     label = "Output A (explained)" if kind == TARGET_CONTRAST else "Output text"
@@ -254,13 +256,62 @@ def score_form(prefix: str) -> str:
     )
 
 
-def save_form(prefix: str) -> tuple[bool, str, list[str]]:
-    """Draw the save options (on by default, title, tags); return (save, title, tags)."""
+def example_state(prefix: str, title: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Session-state values that remember a loaded example (its title names runs of its spec) and clear the title box."""
+    return {f"{prefix}_example": {"title": title, "spec": _comparable(spec)}, f"{prefix}_title": ""}
+
+
+def _comparable(spec: Any) -> Any:
+    """A spec as run (defaults filled in), without the model and title, to tell whether a form still shows an example."""
+    doc = normalised_spec(copy.deepcopy(spec))
+    if isinstance(doc, dict):
+        return {k: v for k, v in doc.items() if k not in ("model", "title")}
+    return doc
+
+
+def auto_title(prefix: str, spec: dict[str, Any] | None) -> str:
+    """The title a run of ``spec`` gets when none is typed.
+
+    The loaded example's title while the form still holds that example; otherwise
+    the start of the prompt (``core.saved_runs.title_for``), so it follows what is run.
+    """
+    if spec is None:
+        return ""
+    example = st.session_state.get(f"{prefix}_example")
+    if isinstance(example, dict) and example.get("spec") == _comparable(spec):
+        return str(example["title"])
+    return title_for(spec)
+
+
+def follow_title(prefix: str, auto: str) -> None:
+    """Before the Title box is drawn: show ``auto`` in it unless the person typed a title of their own.
+
+    A title is typed when the box holds something other than the automatic title
+    it was last given; emptying the box hands it back to the automatic one.
+    """
+    key, last_key = f"{prefix}_title", f"{prefix}_title_auto"
+    current = st.session_state.get(key, "")
+    if auto and (not str(current).strip() or current == st.session_state.get(last_key)):
+        st.session_state[key] = auto
+    st.session_state[last_key] = auto if auto else st.session_state.get(last_key)
+
+
+def save_form(prefix: str, spec: dict[str, Any] | None = None) -> tuple[bool, str, list[str]]:
+    """Draw the save options (on by default, title, tags); return (save, title, tags).
+
+    The title follows the form (:func:`auto_title`) until the person types one.
+    """
     st.session_state.setdefault(f"{prefix}_save", True)
     st.session_state.setdefault(f"{prefix}_title", "")
     st.session_state.setdefault(f"{prefix}_tags", "")
-    c1, c2, c3 = st.columns([1, 3, 2])
+    follow_title(prefix, auto_title(prefix, spec))
+    c1, c2, c3 = st.columns([1.5, 3, 2])
     save = c1.checkbox("Save the run", key=f"{prefix}_save")
-    title = c2.text_input("Title", key=f"{prefix}_title", placeholder="made from the prompt if left empty")
+    title = c2.text_input(
+        "Title",
+        key=f"{prefix}_title",
+        placeholder="made from the prompt if left empty",
+        help="Made from the prompt (or the example's name) until you type your own; empty it to go back.",
+    )
     tags = c3.text_input("Tags", key=f"{prefix}_tags", placeholder="comma-separated, e.g. bias, v2")
     return bool(save), title, [t.strip() for t in tags.split(",") if t.strip()]

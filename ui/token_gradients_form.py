@@ -13,11 +13,12 @@ import streamlit as st
 
 from core.attribution.presets import preset
 from core.attribution.spec import SEED, parse_spec
-from ui.common import chosen_model_name, error_sentence
+from ui.common import chosen_model, error_sentence
+from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
 from ui.page_parts import spec_problem, stage_form, worked_example_picker
 from ui.param_inputs import param_input, widget_value
-from ui.spec_form import score_form, target_form, target_state
+from ui.spec_form import example_state, score_form, target_form, target_state
 
 PREFIX = "tg"
 JOB_KEY = "tg_job"
@@ -27,15 +28,20 @@ RESULT_KEY = "tg_result"
 def load_example() -> None:
     """Button callback: fill the form with the chosen worked example (all at once, see ``stage_form``)."""
     example = preset(st.session_state[f"{PREFIX}_preset"])
-    spec = example.spec_copy()
+    load_spec(example.spec_copy(), example.title)
+    forget_run_link()
+
+
+def load_spec(spec: dict[str, Any], title: str) -> None:
+    """Fill the form from an attribution spec (an example or a saved run's), named ``title`` while unchanged."""
     state: dict[str, Any] = {
         f"{PREFIX}_text": spec["prompt"]["text"],
         f"{PREFIX}_chat": bool(spec.get("chat", False)),
         f"{PREFIX}_score": spec.get("score", "log_prob"),
         f"{PREFIX}_seed": widget_value(SEED, spec),
-        f"{PREFIX}_title": example.title,
     }
     state.update(target_state(PREFIX, spec["target"]))
+    state.update(example_state(PREFIX, title, spec))
     state.update(method_state(PREFIX, spec["method"]))
     stage_form(PREFIX, state)
 
@@ -52,14 +58,14 @@ def build_spec() -> dict[str, Any]:
     seed = param_input(SEED, f"{PREFIX}_seed")
     return {
         "kind": "attribution",
-        "model": chosen_model_name() or "default",
+        "model": chosen_model(),
         "prompt": {"text": text, "granularity": "word"},
         "chat": bool(chat),
         "target": target,
         "score": score,
         "method": method,
         "trials": 1,
-        "seed": int(seed),
+        "seed": seed,
     }
 
 
@@ -70,6 +76,8 @@ def check(spec: dict[str, Any]) -> str | None:
 
 def token_gradients_form() -> tuple[dict[str, Any], Callable[[], str | None]]:
     """The worked examples and the whole form; returns (spec, the check Run calls)."""
-    worked_example_picker(PREFIX, "token_gradients", load_example)
+    restored = restore_from_url(PREFIX, load_spec, RESULT_KEY, JOB_KEY)
+    worked_example_picker(PREFIX, "token_gradients", load_example, load_first=not restored)
+    st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
     spec = build_spec()
     return spec, lambda: check(spec)

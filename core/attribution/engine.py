@@ -14,21 +14,23 @@ from typing import Any
 
 import numpy as np
 
+from core.attribution.faithfulness import faithfulness
 from core.attribution.features import (
     PromptLayout,
     apply_chat,
     encode_prompt,
-    encode_prompts,
     layout_from_template,
     layout_from_text,
     prompt_tokens_and_coverage,
 )
 from core.attribution.gradient import run_gradient
-from core.attribution.perturbation import PLANNERS, StopPoll, in_chunks, mask_codes, plan_problem, polled
+from core.attribution.perturbation import PLANNERS, StopPoll, mask_codes, plan_problem, polled
+from core.attribution.prompt_values import LayoutCoalitions, PromptValues
 from core.attribution.result import RunResult
-from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
+from core.attribution.scorer import Progress, ShouldStop
 from core.attribution.spec import RunSpec, parse_spec
-from core.attribution.targets import TargetPlan, resolve_target, score_matrix
+from core.attribution.targets import TargetPlan, resolve_target
+from core.attribution.uncertainty import method_stderr, trials_stderr
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
 from core.run_meta import RunClock, run_meta
@@ -104,16 +106,13 @@ def prepare(
     )
 
 
-def start_token_id(tokenizer: Any) -> int:
-    """The token a model reads before an empty prompt: BOS, else end-of-text, else 0."""
-    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return int(token_id)
-    return 0
+def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dict[str, Any]:
+    """Run a perturbation method; return the result's attribution fields.
 
-
-def run_perturbation(ctx: RunContext) -> dict[str, Any]:
-    """Run a perturbation method; return the result's attribution fields."""
+    ``values`` scores the prompts (a fresh ``PromptValues`` when None); several methods
+    on one prompt share one, so a prompt two of them need is scored once. Forward
+    passes and model calls count only what this run added to it.
+    """
     spec, layout, lm = ctx.spec, ctx.layout, ctx.lm
     n = len(layout.features)
     planner, combiner = PLANNERS[spec.method_name]
@@ -125,6 +124,9 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
         raise SpecError("method", problem)
     poll = StopPoll(ctx.should_stop)  # planning hears Stop too, not only the scorer
     rng = np.random.default_rng(spec.seed)
+    if values is None:
+        values = PromptValues(lm, layout.chat, ctx.target, spec.score, ctx.progress, ctx.should_stop)
+    passes_before, calls_before, empty_before = values.forward_passes, values.model_calls, values.empty_prompts
     texts: dict[str, int] = {}
 
     def text_index(mask: np.ndarray, baselines: dict[str, str]) -> int:
@@ -142,44 +144,47 @@ def run_perturbation(ctx: RunContext) -> dict[str, Any]:
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
         rows = np.array([text_index(plan.masks[i], baselines) for i in polled(first, poll)])
         none_index = text_index(np.zeros(n, bool), baselines)
-        trials.append((plan, rows[inverse.reshape(-1)], none_index))
+        trials.append((plan, rows[inverse.reshape(-1)], none_index, baselines))
 
     prompt_texts = list(texts)
-    prompt_ids = in_chunks(lambda part: encode_prompts(lm.tokenizer, part, layout.chat), prompt_texts, poll)
-    empty_prompts = 0
-    for ids in prompt_ids:
-        if not ids:
-            # Every feature removed and no context left: the model starts from its
-            # start-of-text token, as it would for an empty prompt.
-            ids.append(start_token_id(lm.tokenizer))
-            empty_prompts += 1
-    scorer = BatchedScorer(lm, progress=ctx.progress, should_stop=ctx.should_stop)
-    target = ctx.target
-    rows_a = [(ids, target.ids) for ids in prompt_ids]
-    rows_b = [(ids, target.contrast_ids) for ids in prompt_ids] if target.contrast_ids else []
-    logp = scorer.log_probs(rows_a + rows_b)
-    values = score_matrix(
-        logp[: len(rows_a)], logp[len(rows_a) :] if rows_b else None, spec.score
-    )
-    attr = np.zeros((values.shape[1], n))
-    none_values = np.zeros(values.shape[1])
-    for plan, rows, none_index in trials:
-        attr += combiner(plan, values[rows], spec.params)
-        none_values += values[none_index]
-    attr /= spec.trials
+    scores = values.values(prompt_texts, poll)
+    method_passes = values.forward_passes - passes_before
+    method_calls = values.model_calls - calls_before
+    attrs, errors = [], []
+    noise_rng = np.random.default_rng([spec.seed, 11])
+    none_values = np.zeros(scores.shape[1])
+    for plan, rows, none_index, _ in trials:
+        attrs.append(combiner(plan, scores[rows], spec.params))
+        errors.append(method_stderr(spec.method_name, plan, scores[rows], spec.params, combiner, noise_rng))
+        none_values += scores[none_index]
+    attr = np.mean(attrs, axis=0)
     none_values /= spec.trials
-    all_values = values[all_index]
-    return {
+    all_values = scores[all_index]
+    stderr = trials_stderr(attrs) if layout.has_sampled_baselines else None
+    if stderr is None and errors[0] is not None:
+        # independent trials of one sampling method: the mean's error from each trial's
+        stderr = np.sqrt(sum(e**2 for e in errors if e is not None)) / len(errors)
+    out: dict[str, Any] = {
         "seq_attr": attr[0].tolist(),
         "token_attr": attr[1:].tolist(),
         "score_all": float(all_values[0]),
         "score_none": float(none_values[0]),
         "token_score_all": all_values[1:].tolist(),
         "token_score_none": none_values[1:].tolist(),
-        "extra": {"distinct_prompts": len(prompt_texts), "empty_prompts": empty_prompts},
-        "forward_passes": len(rows_a) + len(rows_b),
-        "model_calls": scorer.model_calls,
+        "extra": {"distinct_prompts": len(prompt_texts), "empty_prompts": values.empty_prompts - empty_before},
+        "forward_passes": method_passes,
+        "model_calls": method_calls,
     }
+    if stderr is not None:
+        out["seq_stderr"] = stderr[0].tolist()
+        out["token_stderr"] = stderr[1:].tolist()
+    if spec.faithfulness:
+        coalitions = LayoutCoalitions(values, layout, trials[0][3], poll)
+        perms = trials[0][0].extra.get("perms")
+        # Shapley sampling scored each ordering's prefixes: the deletion chain of the reversed ordering
+        orders = perms[:, ::-1] if perms is not None else None
+        out["faithfulness"] = faithfulness(coalitions, attr[0], attr[1:], spec.seed, orders=orders)
+    return out
 
 
 def run_attribution(

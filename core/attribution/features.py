@@ -269,6 +269,8 @@ def layout_from_template(
             )
         if not isinstance(vals[slot_id], str):
             raise SpecError(f"prompt.values.{slot_id}", "a slot value must be text.")
+        if not vals[slot_id].strip():
+            raise SpecError(f"prompt.values.{slot_id}", f"{slot_name(slot_id)} is empty; write the text that fills it.")
     bases = _per_slot(baselines, order, "prompt.baselines", positional)
     slots: dict[str, Slot] = {}
     for slot_id in order:
@@ -289,6 +291,18 @@ def layout_from_template(
     features = _features_from_groups(groups, order, slots, positional)
     pairs = _validate_pairs(paired, slots)
     return PromptLayout(parts=parts, slots=slots, features=features, paired=pairs)
+
+
+def slot_name(slot_id: str) -> str:
+    """A slot named for a sentence: "the slot {job}", or "slot 2" for the second of the template's {} slots."""
+    if slot_id.isdigit():
+        return f"slot {int(slot_id) + 1} (the {_ordinal(int(slot_id) + 1)} {{}})"
+    return f"the slot {{{slot_id}}}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _slot_label(slot: Slot, positional: bool) -> str:
@@ -401,10 +415,56 @@ def _dedupe_labels(features: list[Feature]) -> None:
 
 
 _WORD = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]+")
-_SENTENCE = re.compile(
-    r"\S(?:(?!\n[ \t]*\n).)*?(?:[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|\Z)|(?=\n[ \t]*\n)|\Z)",
-    re.S,
+# A sentence ends at . ! ? or … (then closing quotes or brackets) before a space or the end, or at a
+# CJK full stop, exclamation or question mark (no space follows those), or at a blank line.
+_SENTENCE_END = re.compile(
+    r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|\Z)|[\u3002\uff01\uff1f\uff61]+[\u300d\u300f\u201d\u2019)\uff09]*"
 )
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+ABBREVIATIONS = frozenset(
+    "dr mr mrs ms mx prof sr jr st mt ft rev gen col capt lt sgt hon vs etc al fig figs no nos vol pp ch "
+    "approx dept est inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec e.g i.e a.m p.m cf".split()
+)
+"""Words that end with a period without ending a sentence ("Dr.", "St.", "e.g."), lower case, without the last period."""
+_INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")  # "J", "U.S", "e.g": a letter, or letters joined by periods
+
+
+def _is_abbreviation(text: str, end: re.Match[str]) -> bool:
+    """Whether the period that ``end`` matched closes an abbreviation or an initial rather than a sentence."""
+    if end.group() != ".":
+        return False
+    start = end.start()
+    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in "([{\"'\u201c\u2018":
+        start -= 1
+    word = text[start : end.start()]
+    if word.lower() in ABBREVIATIONS or _INITIALS.fullmatch(word):
+        return True
+    following = text[end.end() :].lstrip()
+    return bool(following) and following[0].islower()  # "approx. three": the sentence goes on
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text``.
+
+    A sentence ends at ., !, ? or … followed by a space (not after an abbreviation such
+    as "Dr.", "St.", "e.g.", "U.S." or an initial, nor before a lower-case word), at 。！？
+    (which need no space after them), and at a blank line.
+    """
+    cuts = {m.end() for m in _SENTENCE_END.finditer(text) if not _is_abbreviation(text, m)}
+    cuts.update(m.start() for m in _BLANK_LINE.finditer(text))
+    spans = []
+    pos = 0
+    for cut in [*sorted(cuts), len(text)]:
+        start, end = pos, cut
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+        pos = max(pos, cut)
+    return spans
+
 _LINE = re.compile(r"[^\n]*\S[^\n]*")
 _PARAGRAPH = re.compile(r"\S(?:(?!\n[ \t]*\n).)*", re.S)
 
@@ -426,9 +486,9 @@ def segment_spans(text: str, granularity: str, tokenizer: Any = None) -> list[tu
                 else:
                     spans.append((start, end))
         return spans
-    pattern = {"word": _WORD, "sentence": _SENTENCE, "line": _LINE, "paragraph": _PARAGRAPH}.get(
-        granularity
-    )
+    if granularity == "sentence":
+        return sentence_spans(text)
+    pattern = {"word": _WORD, "line": _LINE, "paragraph": _PARAGRAPH}.get(granularity)
     if pattern is None:
         raise SpecError(
             "prompt.granularity",
@@ -522,6 +582,27 @@ def encode_prompts(tokenizer: Any, texts: Sequence[str], chat: bool) -> list[lis
     return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=not chat)["input_ids"]]
 
 
+def token_texts(text: str, ids: Sequence[int], offsets: Sequence[tuple[int, int]], tokenizer: Any) -> list[str]:
+    """Each token's text as written in ``text``, from the tokenizer's character offsets.
+
+    A token runs from the end of the token before it to its own end, so the tokens
+    join up to the text (spaces included). Decoding each token on its own would show
+    "\ufffd" for a character (an emoji, a CJK character) split over several byte-level
+    tokens; here the character belongs to the first of its tokens and the others
+    are empty. A token with no characters in the text (a special token added by the
+    tokenizer) is decoded.
+    """
+    out = []
+    pos = 0
+    for token_id, (start, end) in zip(ids, offsets):
+        if end <= start:
+            out.append(tokenizer.decode([token_id]))
+            continue
+        out.append(text[pos:end] if end > pos else "")
+        pos = max(pos, end)
+    return out
+
+
 def prompt_tokens_and_coverage(
     layout: PromptLayout, tokenizer: Any
 ) -> tuple[list[str], list[list[int]], list[int]]:
@@ -535,7 +616,7 @@ def prompt_tokens_and_coverage(
     enc = tokenizer(full, add_special_tokens=not layout.chat, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
     offsets = [tuple(o) for o in enc["offset_mapping"]]
-    tokens = [tokenizer.decode([i]) for i in ids]
+    tokens = token_texts(full, ids, offsets, tokenizer)
     spans = layout.slot_spans()
     slot_tokens: dict[str, set[int]] = {}
     for slot_id, start, end in spans:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.attribution.faithfulness import MaskTable, faithfulness
 from core.attribution.scorer import Progress, ShouldStop, default_memory_budget_mb
 from core.attribution.targets import score_matrix
 from core.errors import Cancelled, SpecError, WhyLMError
@@ -292,7 +293,7 @@ class EmbeddingGradients:
                         dot = (grad * d).sum(-1).transpose(0, 1)
                         dots[start:stop, first:last] = dot.double().cpu().numpy()
                     if grads is not None:
-                        grads[start:stop, first:last] = grad.transpose(0, 1).cpu().numpy()
+                        grads[start:stop, first:last] = grad.transpose(0, 1).float().cpu().numpy()
                     del grad, seeds
                 del hidden
             if dots is not None and not np.isfinite(dots[start:stop]).all():
@@ -480,6 +481,11 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
     params = spec.params
     method = spec.method_name
     target = ctx.target
+    if getattr(lm, "model", None) is None:  # a served model: its server gives log-probabilities, not gradients
+        raise SpecError(
+            "method", f"{method} needs the model's weights on this machine, and this model is served "
+            "elsewhere; pick a perturbation method (feature ablation, Shapley values, ...) or a local model."
+        )
     if not target.ids:
         raise SpecError("target", "the target has no tokens; write the output to explain.")
     attributed = list(ctx.user_token_idx) if ctx.layout.chat else list(range(len(ctx.prompt_ids)))
@@ -566,7 +572,14 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         token = np.stack([token[:, c].sum(axis=1) for c in columns], axis=1)
         features, feature_tokens = ctx.layout.labels, ctx.feature_tokens
     else:
+        columns = [[j] for j in range(len(attributed))]
         features, feature_tokens = labels, [[t] for t in attributed]
+    passes, calls = engine.forward_passes, engine.model_calls
+    faithful = None
+    if getattr(spec, "faithfulness", False):
+        faithful = faithfulness(
+            embedding_coalitions(engine, baseline, columns, ends, n_target, spec.score), seq, token, spec.seed
+        )
     return {
         "features": features,
         "feature_tokens": feature_tokens,
@@ -577,9 +590,44 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         "token_score_all": all_scores[1:].tolist(),
         "token_score_none": none_scores[1:].tolist(),
         "extra": extra,
-        "forward_passes": engine.forward_passes,
-        "model_calls": engine.model_calls,
+        "forward_passes": passes,
+        "model_calls": calls,
+        **({"faithfulness": faithful} if faithful is not None else {}),
     }
+
+
+def embedding_coalitions(
+    engine: EmbeddingGradients,
+    baseline: torch.Tensor,
+    columns: list[list[int]],
+    ends: np.ndarray,
+    n_target: int,
+    score: str,
+) -> MaskTable:
+    """Coalitions of a gradient run's features: a removed feature's tokens take the run's baseline embedding.
+
+    ``columns`` lists each feature's positions among the attributed tokens; ``ends`` the
+    log-probabilities at the input and at the baseline (reused for the full coalition,
+    and for the empty one when the features cover every attributed token).
+    """
+    x = engine.inputs
+    n = len(columns)
+
+    def value_fn(masks: np.ndarray) -> np.ndarray:
+        points = x[None].repeat(len(masks), 1, 1)
+        for r, mask in enumerate(masks):
+            for j in np.flatnonzero(~mask):
+                points[r, columns[j]] = baseline[columns[j]]
+        logp = engine.log_probs(points)
+        return np.vstack([scores_of(row, n_target, score) for row in logp])
+
+    known_masks = [np.ones(n, bool)]
+    known_rows = [scores_of(ends[0], n_target, score)]
+    covered = sorted(j for c in columns for j in c)
+    if covered == list(range(len(x))):
+        known_masks.append(np.zeros(n, bool))
+        known_rows.append(scores_of(ends[1], n_target, score))
+    return MaskTable(value_fn, (np.vstack(known_masks), np.vstack(known_rows)))
 
 
 def completeness(

@@ -151,32 +151,42 @@ class MethodInfo:
 
 _N_SAMPLES = "n_samples"
 
+
+def _paired(help_text: str) -> Param:
+    """The ``paired`` switch of a sampling method (antithetic / complement pairs)."""
+    return Param("paired", "bool", True, "Paired samples", help_text)
+
+
 # Parameters shared by the gradient methods.
 _BASELINE_TOKEN = Param(
     "baseline",
     "int_or_choice",
     "pad",
-    "Baseline token",
-    "The token placed at every position as the 'empty' input, or the zero embedding.",
+    "Empty prompt made of",
+    "What the prompt is compared with: every token replaced by this one token (or by zeros); the "
+    "numbers say how each token moves the score away from that empty prompt.",
     0,
     2**31 - 1,  # no vocabulary is larger; the model's own size is checked when it runs
     ("pad", "eos", "unk", "zero"),
+    choice_labels=("the padding token", "the end-of-text token", "the unknown-word token", "zeros (no token at all)"),
 )
 _AGGREGATE = Param(
     "aggregate",
     "choice",
     "token",
     "Attribute to",
-    "token: one number per prompt token; feature: token numbers summed over "
+    "Each token: one number per prompt token; each part: token numbers summed over "
     "each template slot or text segment.",
     choices=("token", "feature"),
+    choice_labels=("each token", "each part (tokens summed)"),
 )
 _INTERNAL_BATCH = Param(
     "internal_batch_size",
     "int",
     0,
-    "Points per batch",
-    "Points evaluated per forward pass (0 = as many as the memory budget allows).",
+    "Memory: points at once (0 = automatic)",
+    "How many points go through the model at once; it changes the memory used, never the numbers. "
+    "Leave it at 0 (as many as memory allows).",
     0,
     10000,
 )
@@ -223,6 +233,10 @@ METHODS: dict[str, MethodInfo] = {
                     1,
                     10000,
                 ),
+                _paired(
+                    "Walk every second ordering in reverse (antithetic pairs): much less noise for the "
+                    "same model evaluations. Off: every ordering drawn on its own, as Captum does."
+                ),
             ),
         ),
         MethodInfo(
@@ -240,6 +254,11 @@ METHODS: dict[str, MethodInfo] = {
                     "How many random combinations of features to evaluate.",
                     2,
                     100000,
+                ),
+                _paired(
+                    "Take the most informative combinations (one or all but one feature, ...) whole and draw "
+                    "the rest with their complements: much less noise for the same model evaluations. "
+                    "Off: every combination drawn on its own, as Captum does."
                 ),
             ),
         ),
@@ -286,14 +305,31 @@ METHODS: dict[str, MethodInfo] = {
             "Integrates the gradient along a straight path from a baseline to the prompt's "
             "token embeddings.",
             (
-                Param("steps", "int", 50, "Steps", "Points on the path from baseline to input.", 1, 1000),
+                Param(
+                    "steps",
+                    "int",
+                    50,
+                    "Steps",
+                    "How many points between the empty prompt and the real one are measured; more steps "
+                    "make the numbers add up more exactly (see the check under the result) and take longer.",
+                    1,
+                    1000,
+                ),
                 Param(
                     "rule",
                     "choice",
                     "gausslegendre",
-                    "Integration rule",
-                    "How the path integral is approximated.",
+                    "How the points are spread",
+                    "Where the points between the empty prompt and the real one lie. Gauss-Legendre needs "
+                    "the fewest steps; the others are equal spacings, kept to match other tools.",
                     choices=("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"),
+                    choice_labels=(
+                        "evenly, from the start",
+                        "evenly, up to the end",
+                        "evenly, mid-way",
+                        "evenly, trapezoid",
+                        "Gauss-Legendre (best for few steps)",
+                    ),
                 ),
                 _BASELINE_TOKEN,
                 _AGGREGATE,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import combinations
 from math import comb, factorial
 from typing import Any
 
@@ -238,16 +239,51 @@ def plan_shapley_sampling(
     """Random feature orderings; each ordering's growing prefixes are coalitions.
 
     Row j of ordering p holds the first j features of the ordering: feature i is
-    present when its rank in the ordering is below j.
+    present when its rank in the ordering is below j. With ``paired`` (antithetic
+    sampling) every second ordering is the one before it reversed: a pair's mean
+    contribution is exact for a game with no interactions above pairs. The pairs'
+    first orderings come in blocks of n rotations of one random ordering (in random
+    order), so within a block every feature takes every position once (a Latin
+    square). Both cut the estimate's noise (``bench/bench_sampling.py``). Without
+    ``paired`` (the default for callers that do not say, as Captum draws them) every
+    ordering is drawn on its own.
     """
     n_perm = int(params.get("n_samples", 25))
+    paired = bool(params.get("paired", False))
     perms = np.empty((n_perm, n), dtype=np.int64)
+    base, shifts = np.arange(n), np.arange(n)
     for p in range(n_perm):
         poll()
-        perms[p] = rng.permutation(n)
+        if not paired:
+            perms[p] = rng.permutation(n)
+        elif p % 2 == 1:
+            perms[p] = perms[p - 1][::-1]
+        else:
+            j = (p // 2) % n
+            if j == 0:
+                base, shifts = rng.permutation(n), rng.permutation(n)
+            perms[p] = np.roll(base, shifts[j])
     ranks = np.argsort(perms, axis=1)
     masks = (ranks[:, None, :] < np.arange(n + 1)[None, :, None]).reshape(n_perm * (n + 1), n)
-    return Plan(masks, {"perms": perms})
+    return Plan(masks, {"perms": perms, "paired": paired})
+
+
+def contributions(plan: Plan, values: np.ndarray) -> np.ndarray:
+    """Each ordering's marginal contributions (orderings x outputs x features) of a Shapley-sampling plan.
+
+    With paired orderings, each pair's mean (pairs x outputs x features), an
+    independent sample; a lone last ordering of an odd count is left out.
+    """
+    perms = plan.extra["perms"]
+    n_perm, n = perms.shape
+    out = np.zeros((n_perm, values.shape[1], n))
+    for p, perm in enumerate(perms):
+        block = values[p * (n + 1) : (p + 1) * (n + 1)]
+        out[p][:, perm] = (block[1:] - block[:-1]).T
+    if plan.extra.get("paired") and n_perm >= 2:
+        pairs = n_perm // 2
+        return 0.5 * (out[0 : 2 * pairs : 2] + out[1 : 2 * pairs : 2])
+    return out
 
 
 def combine_shapley_sampling(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
@@ -274,16 +310,21 @@ def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, p
 
     The empty and full coalitions are always included (they fix the efficiency
     constraint). With every coalition and the exact kernel weights the result
-    equals exact Shapley values.
+    equals exact Shapley values. With ``paired`` the coalitions are chosen as the
+    SHAP library does (:func:`plan_kernel_shap_paired`); without it (the default
+    for callers that do not say) each is drawn on its own.
     """
     n_samples = int(params.get("n_samples", 200))
     empty, full = np.zeros((1, n), bool), np.ones((1, n), bool)
     if n == 1:
-        return Plan(np.vstack([empty, full]), {"weights": np.zeros(0)})
+        return Plan(np.vstack([empty, full]), {"weights": np.zeros(0), "exact": True})
     if n_samples >= 2**n - 2 or n <= 2:
         inner = all_masks(n)[1:-1]
         weights = _shap_kernel(n, inner.sum(axis=1))
-        return Plan(np.vstack([empty, full, inner]), {"weights": weights})
+        return Plan(np.vstack([empty, full, inner]), {"weights": weights, "exact": True})
+    if params.get("paired", False):
+        inner, weights, sampled = plan_kernel_shap_paired(n, n_samples, rng, poll)
+        return Plan(np.vstack([empty, full, inner]), {"weights": weights, "sampled": sampled})
     sizes = np.arange(1, n)
     p = (n - 1) / (sizes * (n - sizes))
     p = p / p.sum()
@@ -293,6 +334,76 @@ def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, p
         poll()
         inner[r, rng.choice(n, size=int(s), replace=False)] = True
     return Plan(np.vstack([empty, full, inner]), {"weights": np.ones(n_samples)})
+
+
+def _subsets(n: int, size: int) -> np.ndarray:
+    """Every coalition of ``size`` features of n (rows), in lexicographic order; C(n, size) rows, never 2^n."""
+    combos = list(combinations(range(n), size))
+    masks = np.zeros((len(combos), n), dtype=bool)
+    for r, members in enumerate(combos):
+        masks[r, list(members)] = True
+    return masks
+
+
+def _kernel_weight(n: int, size: np.ndarray) -> np.ndarray:
+    """The SHAP kernel's weight of one coalition of each size: (n - 1) / (C(n, s) s (n - s))."""
+    return np.array([(n - 1) / (comb(n, int(k)) * k * (n - k)) for k in size])
+
+
+def plan_kernel_shap_paired(
+    n: int, n_samples: int, rng: np.random.Generator, poll: Poll = _no_poll
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n_samples`` distinct inner coalitions, their kernel weights and which were drawn at random.
+
+    The coalitions of one feature and of all but one, which the kernel weighs most, are
+    taken whole (when the samples can pay for them), with their exact weights. The rest
+    are drawn with every size alike (leverage-score sampling, Musco & Witter 2024), each
+    with its complement (paired), and weighted by the kernel's weight over the chance of
+    the draw (a coalition drawn twice counts twice). Drawing stops at ``n_samples``
+    distinct coalitions (or after ten times as many draws). ``bench/bench_sampling.py``
+    measures it against Captum's ``KernelShap`` at equal forward passes.
+    """
+    half = n // 2  # sizes 1..half; a size above half is the complement of one below
+    rows: list[np.ndarray] = []
+    weights: list[float] = []
+    left, first = n_samples, 1
+    if left >= 2 * n:
+        ones = _subsets(n, 1)
+        rows += [ones, ~ones]
+        weights += [float(_kernel_weight(n, np.array([1]))[0])] * (2 * n)
+        left -= 2 * n
+        first = 2
+    fixed = sum(len(r) for r in rows)
+    drawn: dict[bytes, int] = {}
+    drawn_rows: list[np.ndarray] = []
+    counts: list[int] = []
+    sizes = np.arange(first, half + 1)
+    for _ in range(10 * left if len(sizes) else 0):
+        if left <= 0:
+            break
+        poll()
+        s = int(rng.choice(sizes))
+        mask = np.zeros(n, dtype=bool)
+        mask[rng.choice(n, size=s, replace=False)] = True
+        for m in (mask, ~mask):
+            key = np.packbits(m).tobytes()
+            if key in drawn:
+                counts[drawn[key]] += 1
+            elif left > 0:
+                drawn[key] = len(drawn_rows)
+                drawn_rows.append(m)
+                counts.append(1)
+                left -= 1
+    if drawn_rows:
+        block = np.vstack(drawn_rows)
+        size = np.minimum(block.sum(axis=1), n - block.sum(axis=1))
+        chance = 1.0 / (len(sizes) * np.array([comb(n, int(k)) for k in size]))
+        c = np.asarray(counts, dtype=float)
+        rows.append(block)
+        weights += (_kernel_weight(n, size) / chance * c / c.sum()).tolist()
+    inner = np.vstack(rows) if rows else np.zeros((0, n), dtype=bool)
+    sampled = np.arange(len(inner)) >= fixed
+    return inner, np.asarray(weights, dtype=float), sampled
 
 
 def combine_kernel_shap(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:

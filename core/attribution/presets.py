@@ -137,16 +137,17 @@ PRESETS: tuple[Preset, ...] = (
         "capital_ig",
         "Integrated gradients: the capital of France",
         "token_gradients",
-        "Which prompt tokens does the model lean on to say ' Paris'? Integrated gradients from a "
-        "padding-token baseline, 32 steps.",
+        "Which prompt tokens does the model lean on to answer ' Paris'? Integrated gradients from an "
+        "empty prompt of padding tokens, 48 steps. In chat mode the chat template's own tokens stay as "
+        "they are, which keeps the path smooth: the numbers add up to the change in score within 1%.",
         {
             "kind": "attribution",
             "model": "default",
             "prompt": {"text": "The capital of France is", "granularity": "word"},
-            "chat": False,
+            "chat": True,
             "target": {"text": " Paris"},
             "score": "log_prob",
-            "method": {"name": "integrated_gradients", "steps": 32},
+            "method": {"name": "integrated_gradients", "steps": 48},
             "trials": 1,
             "seed": 0,
         },

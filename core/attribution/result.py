@@ -27,6 +27,10 @@ class RunResult(JsonResult):
         target: the explained output (text, ids, contrast, generated).
         extra: method-specific numbers (for example the completeness gap).
         meta: model name and revision, method, forward passes, seconds, version.
+        seq_stderr / token_stderr: the standard error of ``seq_attr`` / ``token_attr`` where the
+            method samples (``core.attribution.uncertainty``); None for an exact method.
+        faithfulness: deletion and insertion curves beside random orders
+            (``core.attribution.faithfulness``); None when the run did not check it (older runs too).
     """
 
     result_kind: ClassVar[str] = "attribution"
@@ -46,6 +50,9 @@ class RunResult(JsonResult):
     target: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    seq_stderr: list[float] | None = None
+    token_stderr: list[list[float]] | None = None
+    faithfulness: dict[str, Any] | None = None
 
     @classmethod
     def spec_document(cls, doc: Any) -> dict[str, Any]:
@@ -71,6 +78,12 @@ class RunResult(JsonResult):
             for i, row in enumerate(self.token_attr):
                 if len(row) != n_features:
                     raise self.refuse(f"its token_attr row {i} has {len(row)} numbers for {n_features} features")
+        if self.seq_stderr is not None and len(self.seq_stderr) != n_features:
+            raise self.refuse(f"its seq_stderr has {len(self.seq_stderr)} entries for {n_features} features")
+        if self.token_stderr is not None and (
+            len(self.token_stderr) != n_tokens or any(len(row) != n_features for row in self.token_stderr)
+        ):
+            raise self.refuse(f"its token_stderr is not {n_tokens} rows of {n_features} numbers")
         n_prompt = len(self.prompt_tokens)
         for i, indices in enumerate(self.feature_tokens):
             if any(not 0 <= j < n_prompt for j in indices):

@@ -18,6 +18,7 @@ import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from transformers import DynamicCache
 from core.errors import Cancelled
 from core.models.loading import LoadedModel
 from core.models.output_head import OutputHead, text_body, text_config
+from core.models.remote import RemoteModel, RemoteScorer
 from core.models.sharing import Turns, plan_forward_passes, share_of
 
 Progress = Callable[[int, int], None]
@@ -85,6 +87,7 @@ class BatchedScorer:
         params = inspect.signature(self.base.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._cfg = text_config(lm.model)
+        self._element_bytes = next(lm.model.parameters()).element_size()
         # One more model call costs about as much as this many tokens through the
         # model (measured on 2 CPU cores: about 25; on a GPU, a few hundred).
         self.call_cost_tokens = 32 if self.device.type == "cpu" else 256
@@ -216,10 +219,11 @@ class BatchedScorer:
         head_dim = int(getattr(cfg, "head_dim", None) or hidden // heads)
         vocab = int(getattr(cfg, "vocab_size", 50000))
         total = prefix_len + suffix_len
-        kv_cache = layers * 2 * kv_heads * head_dim * total * 4
-        transient = suffix_len * (6 * hidden + 3 * inter) * 4
-        attention = heads * suffix_len * total * 4 * 2
-        logits = target_len * vocab * 4 * 3
+        size = self._element_bytes  # the model's dtype: 4 in float32, 2 in bfloat16 or float16
+        kv_cache = layers * 2 * kv_heads * head_dim * total * size
+        transient = suffix_len * (6 * hidden + 3 * inter) * size
+        attention = heads * suffix_len * total * size * 2
+        logits = target_len * vocab * (size + 4 * 2)  # the head's output, then float32 logits and log-softmax
         return float(kv_cache + transient + attention + logits)
 
     def _evaluate(
@@ -367,3 +371,12 @@ class _PrefixPlanner:
 
 def _token_at(seq: tuple[int, ...], pos: int) -> int:
     return seq[pos] if pos < len(seq) else -1
+
+
+def scorer_for(
+    lm: Any, progress: Progress | None = None, should_stop: ShouldStop | None = None
+) -> BatchedScorer | RemoteScorer:
+    """The scorer for ``lm``: the batched local scorer, or requests to the server of a served model."""
+    if isinstance(lm, RemoteModel):
+        return RemoteScorer(lm, progress=progress, should_stop=should_stop)
+    return BatchedScorer(lm, progress=progress, should_stop=should_stop)

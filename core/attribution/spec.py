@@ -25,6 +25,8 @@ Example (the Captum tutorial case)::
 ``granularity`` in token/word/sentence/line/paragraph, optional ``baseline``).
 ``target`` is ``{"text": ...}`` or ``{"generate": {...}}`` with an optional
 ``"contrast": "other text"`` (score = score(target) - score(contrast)).
+``faithfulness`` (default true) checks the attribution with deletion and insertion
+curves (``core.attribution.faithfulness``); false turns the check off.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from core.attribution.features import GRANULARITIES, layout_from_template
 from core.attribution.methods import MethodInfo, Param, method_info
 from core.attribution.perturbation import plan_problem
 from core.errors import SpecError
+from core.models.request import parse_model
 from core.text import check_document, shown
 
 SCORES = ("log_prob", "prob")
@@ -50,6 +53,12 @@ TRIALS = Param(
     minimum=1, maximum=MAX_TRIALS,
 )
 SEED = Param("seed", "int", 0, "Random seed", "The same seed gives the same numbers.", minimum=0, maximum=MAX_SEED)
+FAITHFULNESS = Param(
+    "faithfulness", "bool", True, "Check faithfulness",
+    "Score the target again with the top-ranked parts removed (deletion) and alone (insertion), "
+    "beside random orders, to show how well the attribution explains the model (at most 2 prompts "
+    "per feature more).",
+)
 
 # Generation settings of a generated target (``target.generate``).
 GENERATE_PARAMS: tuple[Param, ...] = (
@@ -70,7 +79,7 @@ class RunSpec:
     """A validated run specification (``raw`` keeps the document as given, with defaults)."""
 
     kind: str
-    model: str
+    model: str | dict[str, str]  # the spec's model field, normalised (core.models.request)
     prompt: dict[str, Any]
     chat: bool
     target: dict[str, Any]
@@ -80,6 +89,7 @@ class RunSpec:
     trials: int
     seed: int
     raw: dict[str, Any]
+    faithfulness: bool = True
 
     @property
     def method_name(self) -> str:
@@ -181,13 +191,14 @@ def parse_spec(doc: Any) -> RunSpec:
     """
     _require(isinstance(doc, dict), "", "the spec must be a JSON object.")
     check_document(doc)
-    allowed = {"kind", "model", "prompt", "chat", "target", "score", "method", "trials", "seed", "title", "tags"}
+    allowed = {
+        "kind", "model", "prompt", "chat", "target", "score", "method", "trials", "seed", "faithfulness", "title", "tags"
+    }
     for key in doc:
         _require(key in allowed, key, f"unknown field; a spec takes {', '.join(sorted(allowed))}.")
     kind = doc.get("kind", "attribution")
     _require(kind == "attribution", "kind", f"{shown(kind)} is not a run kind; use attribution, bias or few_shot.")
-    model = doc.get("model", "default")
-    _require(isinstance(model, str) and model.strip() != "", "model", "give a model name, a folder, or default.")
+    model = parse_model(doc.get("model", "default")).document()
     _require("prompt" in doc, "prompt", "the spec has no prompt; give a template or a text.")
     prompt = _parse_prompt(doc["prompt"])
     chat = doc.get("chat", False)
@@ -204,6 +215,7 @@ def parse_spec(doc: Any) -> RunSpec:
     params = method.validate(method_raw)
     trials = TRIALS.read(doc)
     seed = SEED.read(doc)
+    check_faithfulness = FAITHFULNESS.read(doc)
     _check_template_plan(prompt, method, params, trials)
     raw = copy.deepcopy(doc)
     raw.update(
@@ -217,6 +229,10 @@ def parse_spec(doc: Any) -> RunSpec:
         trials=trials,
         seed=seed,
     )
+    # Written only when turned off: a spec saved before the switch existed is the spec as run.
+    raw.pop("faithfulness", None)
+    if not check_faithfulness:
+        raw["faithfulness"] = False
     return RunSpec(
         kind=kind,
         model=model,
@@ -229,4 +245,5 @@ def parse_spec(doc: Any) -> RunSpec:
         trials=trials,
         seed=seed,
         raw=raw,
+        faithfulness=check_faithfulness,
     )

@@ -54,8 +54,25 @@ class TargetPlan:
 
 
 def decode_tokens(tokenizer: Any, ids: list[int]) -> list[str]:
-    """Each token id decoded on its own (for labels)."""
-    return [tokenizer.decode([i]) for i in ids]
+    """Each token's text as the output reads (for labels): what it adds to the text decoded so far.
+
+    Decoding a token on its own shows "\ufffd" for a character (an emoji, a CJK
+    character) split over several byte-level tokens; here the character is the
+    text of the token that completes it, and the tokens before it are empty. When
+    decoding a longer run rewrites earlier text, the token is decoded on its own.
+    """
+    out: list[str] = []
+    done = ""
+    for i, token_id in enumerate(ids):
+        text = tokenizer.decode(ids[: i + 1])
+        if i < len(ids) - 1:
+            text = text.rstrip("\ufffd")  # a character still waiting for its last byte
+        if text.startswith(done):
+            out.append(text[len(done) :])
+            done = text
+        else:
+            out.append(tokenizer.decode([token_id]))
+    return out
 
 
 def encode_target(tokenizer: Any, text: str, field: str) -> list[int]:
@@ -74,6 +91,14 @@ def generate_target(lm: LoadedModel, prompt_ids: list[int], settings: dict[str, 
     """
     tokenizer = lm.tokenizer
     eos = tokenizer.eos_token_id
+    if getattr(lm, "endpoint", None):  # a served model generates on its server
+        new = lm.generate(
+            prompt_ids, int(settings["max_new_tokens"]),
+            seed=int(settings["seed"]) if settings["do_sample"] else None,
+            temperature=float(settings["temperature"]) if settings["do_sample"] else 0.0,
+            top_p=float(settings["top_p"]) if settings["do_sample"] else 1.0,
+        )
+        return _without_end(new, set(_as_list(eos)))
     kwargs: dict[str, Any] = {
         "max_new_tokens": int(settings["max_new_tokens"]),
         "do_sample": bool(settings["do_sample"]),
@@ -93,6 +118,12 @@ def generate_target(lm: LoadedModel, prompt_ids: list[int], settings: dict[str, 
         )
     new = [int(t) for t in out[0, len(prompt_ids) :]]
     stop = set(_as_list(eos)) | set(_as_list(getattr(lm.model.generation_config, "eos_token_id", None)))
+    return _without_end(new, stop)
+
+
+def _without_end(new: list[int], stop: set[int]) -> list[int]:
+    """The generated ids without trailing end tokens; a SpecError when nothing is left."""
+    new = list(new)
     while new and new[-1] in stop:
         new.pop()
     if not new:

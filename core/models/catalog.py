@@ -42,6 +42,11 @@ class ModelChoice:
 
     label: str
     source: str
+    endpoint: str | None = None  # a served model's server (``source@http://host:8000/v1``)
+
+    def document(self) -> str | dict[str, str]:
+        """The spec's ``model`` value for this choice."""
+        return {"name": self.source, "endpoint": self.endpoint} if self.endpoint else self.source
 
 
 def _flag(name: str, environ: Mapping[str, str] | None) -> bool:
@@ -81,7 +86,13 @@ def parse_models(text: str) -> list[ModelChoice]:
         taken = [BUNDLED_LABEL, *(m.label for m in out)]
         if label in taken:
             raise WhyLMError(f"{MODELS_ENV}: the name '{label}' is used twice; give each model its own name.")
-        out.append(ModelChoice(label, source))
+        source, at, endpoint = source.partition("@")
+        if at and not endpoint.strip().startswith(("http://", "https://")):
+            raise WhyLMError(
+                f"{MODELS_ENV}: in '{entry}', what follows '@' must be a server address such as "
+                "http://gpu-box:8000/v1 (a model served by vLLM)."
+            )
+        out.append(ModelChoice(label if sep else source.strip(), source.strip(), endpoint.strip().rstrip("/") or None))
     return out
 
 

@@ -19,16 +19,18 @@ import os
 import shutil
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from core.errors import ModelLoadError
 from core.models.catalog import ALLOW_HUB_ENV, hub_allowed
 from core.models.output_head import OutputHead, verified_output_head
+from core.models.request import ModelRequest, parse_model
 from core.models.sharing import ModelShare
 from core.text import first_line
 
@@ -77,6 +79,11 @@ class LoadedModel:
     def n_parameters(self) -> int:
         """Number of parameters of the model."""
         return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def dtype_name(self) -> str:
+        """The precision the weights are in ("float32", "bfloat16", ...)."""
+        return str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
     @property
     def max_context(self) -> int:
@@ -218,34 +225,52 @@ def _resolve_source(name: str, hub: bool = False) -> tuple[str, str, str]:
     return name, name, "hub"
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None) -> LoadedModel:
-    """Load a causal LM by name ("default", a Hugging Face id, or a local folder).
+def load_model(
+    name: str | ModelRequest | Mapping[str, Any] = DEFAULT_MODEL, device: str | torch.device | None = None
+) -> LoadedModel:
+    """Load a causal LM: "default", a Hugging Face id or a local folder, or a spec's ``model`` object.
 
-    Loaded models are kept in a process-wide cache keyed by name and device.
-    Raises ``ModelLoadError`` with one sentence when the name is not a loadable
-    causal language model.
+    ``name`` may be a :class:`~core.models.request.ModelRequest` or the spec's object form
+    (``{"name", "revision", "dtype", "device_map"}``). Loaded models are kept in a
+    process-wide cache keyed by what was asked and the device. Raises
+    ``ModelLoadError`` (or ``SpecError`` for a wrong object) with one sentence when
+    the model cannot be loaded as a causal language model.
     """
-    name = (name or DEFAULT_MODEL).strip()
+    request = parse_model(DEFAULT_MODEL if isinstance(name, str) and not name.strip() else name)
     dev = torch.device(device) if device is not None else default_device()
-    key = (name, str(dev))
+    key = (*request.key(), str(dev))
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
         _quiet_transformers()
         hub = hub_allowed()
+        if request.endpoint is not None:
+            _CACHE[key] = _served(request, hub)
+            return _CACHE[key]
+        dtype = request.torch_dtype(dev)
         with _hub_access(hub):
-            source, display, revision = _resolve_source(name, hub)
-            model, tokenizer = _load_from_source(name, source, hub)
-        model.to(dev)
+            source, display, revision = _resolve_source(request.name, hub)
+            if request.revision is not None and revision != "hub":
+                raise ModelLoadError(
+                    f"The model '{request.name}' is not a hub id, so it has no revisions to pin; "
+                    "leave the revision out."
+                )
+            model, tokenizer = _load_from_source(request, source, hub, dtype)
+        if request.device_map is None:
+            model.to(dev)
+        else:
+            dev = next(model.parameters()).device  # where the input goes: the first layer's device
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        head = verified_output_head(model, name, dev)
+        head = verified_output_head(model, request.name, dev)
         display = _with_part(display, model)
+        if dtype != torch.float32:
+            display = f"{display} · {str(dtype).removeprefix('torch.')}, reduced precision"
         if revision == "hub":
-            revision = str(getattr(model.config, "_commit_hash", None) or "hub")
+            revision = str(getattr(model.config, "_commit_hash", None) or request.revision or "hub")
         loaded = LoadedModel(
-            name=name,
+            name=request.name,
             display_name=display,
             revision=revision,
             model=model,
@@ -256,6 +281,33 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         )
         _CACHE[key] = loaded
         return loaded
+
+
+def _served(request: ModelRequest, hub: bool) -> Any:
+    """A model behind an OpenAI-compatible endpoint, its tokenizer loaded here and its server checked."""
+    from transformers import AutoTokenizer
+
+    from core.models.remote import RemoteModel, self_check
+
+    with _hub_access(hub):
+        source, display, _ = _resolve_source(request.tokenizer or request.name, hub)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=not hub)
+        except Exception as exc:  # noqa: BLE001 - one sentence
+            raise ModelLoadError(
+                f"The tokenizer of '{request.tokenizer or request.name}' could not be loaded ({first_line(exc)}); "
+                "a served model needs its tokenizer on this machine: give its hub id or folder as tokenizer."
+            ) from None
+    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)  # a huge sentinel when the tokenizer has none
+    remote = RemoteModel(
+        name=request.name,
+        endpoint=request.endpoint or "",
+        tokenizer=tokenizer,
+        display_name=f"{display} (served at {request.endpoint})",
+        max_context=limit if 0 < limit < 10**7 else 4096,
+    )
+    self_check(remote)
+    return remote
 
 
 def _with_part(display: str, model: torch.nn.Module) -> str:
@@ -300,13 +352,17 @@ def _config_error(name: str, source: str, hub: bool, exc: Exception) -> ModelLoa
     )
 
 
-def _load_from_source(name: str, source: str, hub: bool = False) -> tuple[torch.nn.Module, object]:
+def _load_from_source(
+    request: ModelRequest, source: str, hub: bool = False, dtype: torch.dtype = torch.float32
+) -> tuple[torch.nn.Module, object]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
+    name = request.name
     offline = not hub
+    pinned = {"revision": request.revision} if request.revision else {}
     try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=offline, **pinned)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
         raise _config_error(name, source, hub, exc) from None
     architectures = getattr(config, "architectures", None) or []
@@ -322,10 +378,13 @@ def _load_from_source(name: str, source: str, hub: bool = False) -> tuple[torch.
             "language model; pick a model such as a GPT, Llama, Qwen or SmolLM checkpoint."
         )
     try:
+        placed = {"device_map": request.device_map} if request.device_map else {}
         model = AutoModelForCausalLM.from_pretrained(
-            source, config=config, dtype=torch.float32, trust_remote_code=False, local_files_only=offline
+            source, config=config, dtype=dtype, trust_remote_code=False, local_files_only=offline, **pinned, **placed
         )
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, trust_remote_code=False, local_files_only=offline, **pinned
+        )
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(
             f"The model '{name}' could not be loaded ({first_line(exc)}); "

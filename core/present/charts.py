@@ -171,9 +171,26 @@ def titled(chart: ChartT, title: str | None) -> ChartT:
     return chart.properties(title=title) if title else chart
 
 
+def category_axis(**options: Any) -> alt.Axis:
+    """An axis of named categories (features, tokens, candidates) that labels every one of them.
+
+    Streamlit's chart theme hides labels it finds crowded (``labelOverlap``); a
+    feature without its label cannot be read, so every category axis says no.
+    """
+    return alt.Axis(labelOverlap=False, **options)
+
+
+def column_label_angle(count: int) -> int:
+    """The angle of a heatmap's column labels: slanted for up to three columns, upright (-90) for more.
+
+    Upright labels need only a line's height per column, so they stay apart in a narrow column of the page.
+    """
+    return -40 if count <= 3 else -90
+
+
 def feature_axis(features: Sequence[str]) -> alt.Y:
     """The row axis of a per-feature bar chart: features in the given order, labels up to 260 px."""
-    return alt.Y("feature:N", sort=list(features), title=None, axis=alt.Axis(labelLimit=260))
+    return alt.Y("feature:N", sort=list(features), title=None, axis=category_axis(labelLimit=260))
 
 
 def direction_color(domain: list[str], colors: list[str]) -> alt.Color:
@@ -181,7 +198,7 @@ def direction_color(domain: list[str], colors: list[str]) -> alt.Color:
     return alt.Color(
         "direction:N",
         scale=alt.Scale(domain=domain, range=colors),
-        legend=alt.Legend(title=None, orient="bottom"),
+        legend=alt.Legend(title=None, orient="bottom", direction="vertical", labelLimit=0),
     )
 
 
@@ -210,12 +227,17 @@ def _feature_frame(result: dict[str, Any], values: list[float] | None) -> pd.Dat
 
 
 def sequence_bar_chart(
-    result: dict[str, Any], values: list[float] | None = None, title: str | None = None
+    result: dict[str, Any],
+    values: list[float] | None = None,
+    title: str | None = None,
+    stderr: list[float] | None = None,
 ) -> alt.LayerChart:
     """Bar chart of one attribution per feature, features in prompt order, with a zero line.
 
     ``values`` overrides the sequence attribution (e.g. a span of output tokens).
     Bars pointing right (blue) pushed toward the output, left (red) against it.
+    ``stderr`` (one standard error per feature) draws an error bar of one standard
+    error either side of each bar.
     """
     frame = _feature_frame(result, values)
     y = feature_axis(frame["feature"])
@@ -224,8 +246,18 @@ def sequence_bar_chart(
         ["toward the output", "against the output", "no effect"], [TOWARD_COLOR, AGAINST_COLOR, "#999999"]
     )
     tooltip = [alt.Tooltip("feature:N", title="Feature"), alt.Tooltip("attribution:Q", title="Attribution", format=".4f")]
+    layers: list[Any] = []
+    if stderr is not None and len(stderr) == len(frame):
+        frame["stderr"] = [float(v) for v in stderr]
+        frame["low"] = frame["attribution"] - frame["stderr"]
+        frame["high"] = frame["attribution"] + frame["stderr"]
+        tooltip.append(alt.Tooltip("stderr:Q", title="Standard error", format=".4f"))
+        layers.append(
+            alt.Chart(frame).mark_rule(color="#333333", strokeWidth=1.5).encode(x="low:Q", x2="high:Q", y=y)
+        )
     bars = alt.Chart(frame).mark_bar().encode(x=x, y=y, color=color, tooltip=tooltip)
-    return titled(alt.layer(bars, zero_rule()).properties(height=alt.Step(26), width="container"), title)
+    chart = alt.layer(bars, *layers, zero_rule()).properties(height=alt.Step(26), width="container")
+    return titled(chart, title)
 
 
 def token_heatmap(result: dict[str, Any], title: str | None = None) -> alt.Chart | None:
@@ -246,8 +278,13 @@ def token_heatmap(result: dict[str, Any], title: str | None = None) -> alt.Chart
         alt.Chart(frame)
         .mark_rect(stroke="#ffffff", strokeWidth=0.5)
         .encode(
-            x=alt.X("feature:N", sort=features, title="Prompt feature", axis=alt.Axis(labelAngle=-40, labelLimit=160)),
-            y=alt.Y("output token:N", sort=labels, title="Output token", axis=alt.Axis(labelLimit=200)),
+            x=alt.X(
+                "feature:N",
+                sort=features,
+                title="Prompt feature",
+                axis=category_axis(labelAngle=column_label_angle(len(features)), labelLimit=160),
+            ),
+            y=alt.Y("output token:N", sort=labels, title="Output token", axis=category_axis(labelLimit=200)),
             color=diverging_color("attribution", biggest, "Attribution"),
             tooltip=[
                 alt.Tooltip("output token:N", title="Output token"),

@@ -1,10 +1,14 @@
-"""Comparing saved attribution runs: features aligned by label, differences, and why runs differ.
+"""Comparing saved attribution runs: each run's own chart, features aligned by their text, differences.
 
 Everything here works on plain result dicts (``RunResult.to_dict()`` or a stored
 result), so the Saved runs page, the HTML report and tests compare the same way.
-Runs are aligned by feature *label* (a label that occurs twice in one run is
-numbered, "the (2)"), not by position, so two runs with the same slots in a
-different order still line up. Nothing is recomputed.
+Runs are aligned by each feature's *text* in the prompt (without the space a token
+carries; a text that occurs twice in one run is numbered, "the (2)"), not by
+position or spelling, so two runs with the same slots in a different order, or
+the same prompt cut into words on one page and tokens on another, still line up.
+:func:`small_multiples` draws every run's own picture on one scale, whatever its
+prompt; :func:`rank_agreement` says how alike runs of one prompt rank their features.
+Nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pandas as pd
 
 from core.attribution.result import RunResult
 from core.errors import WhyLMError
-from core.present.charts import feature_axis, titled, zero_rule
+from core.present.charts import AGAINST_COLOR, TOWARD_COLOR, feature_axis, titled, zero_rule
 from core.text import unique_labels
 
 MAX_COMPARED = 4
@@ -152,7 +156,7 @@ def compare_runs(runs: Sequence[ComparedRun]) -> Comparison:
     per_run: dict[str, dict[str, float]] = {}
     order: list[str] = []
     for run in runs:
-        labels = unique_labels([str(f) for f in run.result["features"]])
+        labels = aligned_labels(run.result["features"])
         per_run[run.name] = {label: float(v) for label, v in zip(labels, run.result["seq_attr"])}
         order += [label for label in labels if label not in order]
     shared = tuple(label for label in order if all(label in per_run[r.name] for r in runs))
@@ -166,7 +170,10 @@ def compare_runs(runs: Sequence[ComparedRun]) -> Comparison:
         why = _pair_reasons(first, other)
         if "their features differ" in why and per_run[first.name].keys() == per_run[other.name].keys():
             why.remove("their features differ")
-            notes.append(f"{other.name} lists the same features as {first.name} in another order; they are aligned by label.")
+            notes.append(
+                f"{other.name} has the same features as {first.name}, in another order or with other spaces (a "
+                "token keeps its leading space); they are aligned by their text in the prompt."
+            )
         if why:
             reasons.append(f"{first.name} and {other.name} cannot be compared strictly: {' and '.join(why)}.")
     if any(missing.values()):
@@ -190,6 +197,86 @@ def compare_runs(runs: Sequence[ComparedRun]) -> Comparison:
         reasons=tuple(reasons),
         notes=tuple(notes),
     )
+
+
+def aligned_labels(features: Sequence[Any]) -> list[str]:
+    """The labels runs are aligned by: each feature's text in the prompt without surrounding spaces,
+    numbered by occurrence ("the", "the (2)").
+
+    So a word ("doctor" on Explain a prompt) and a token (" doctor" on Token gradients) of the
+    same prompt line up, and a repeated word lines up with the same occurrence in the other run.
+    """
+    return unique_labels([" ".join(str(f).split()) or str(f) for f in features])
+
+
+def rank_agreement(comparison: Comparison) -> list[tuple[str, str, float]]:
+    """Spearman's rank correlation of every pair of runs over their shared features: (run, run, rho).
+
+    Only for runs whose features all line up (the same prompt); empty otherwise or with fewer than
+    three shared features. 1 means the runs rank the features the same, 0 unrelated, -1 reversed.
+    """
+    if len(comparison.labels) < 3 or any(comparison.missing.values()):
+        return []
+    ranks = {
+        run.name: pd.Series([comparison.values[run.name][label] for label in comparison.labels]).rank()
+        for run in comparison.runs
+    }
+    out = []
+    for i, a in enumerate(comparison.runs):
+        for b in comparison.runs[i + 1 :]:
+            rho = ranks[a.name].corr(ranks[b.name])
+            out.append((a.name, b.name, float(rho) if pd.notna(rho) else 0.0))
+    return out
+
+
+def agreement_sentence(name_a: str, name_b: str, rho: float) -> str:
+    """A rank correlation in words: "Run 3 and Run 5 rank the features much the same way (rank agreement 0.83)."."""
+    if rho >= 0.8:
+        words = "rank the features much the same way"
+    elif rho >= 0.4:
+        words = "rank the features somewhat alike"
+    elif rho > -0.4:
+        words = "rank the features differently"
+    else:
+        words = "rank the features in nearly opposite order"
+    return f"{name_a} and {name_b} {words} (rank agreement {rho:+.2f}, from +1 the same to −1 reversed)."
+
+
+def small_multiples(runs: Sequence[ComparedRun]) -> list[alt.Chart]:
+    """Each attribution run's own bar chart, all on one horizontal scale (whatever their prompts)."""
+    shown = [run for run in runs if is_attribution_result(run.result)]
+    biggest = max((abs(float(v)) for run in shown for v in run.result["seq_attr"]), default=0.0) or 1.0
+    charts = []
+    for run in shown:
+        labels = unique_labels([str(f) for f in run.result["features"]])
+        values = [float(v) for v in run.result["seq_attr"]]
+        frame = pd.DataFrame(
+            {
+                "feature": labels,
+                "attribution": values,
+                "direction": ["toward" if v > 0 else "against" if v < 0 else "none" for v in values],
+            }
+        )
+        bars = (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                y=feature_axis(labels),
+                x=alt.X("attribution:Q", title="Attribution", scale=alt.Scale(domain=[-biggest, biggest])),
+                color=alt.Color(
+                    "direction:N",
+                    scale=alt.Scale(domain=["toward", "against", "none"], range=[TOWARD_COLOR, AGAINST_COLOR, "#999999"]),
+                    legend=None,
+                ),
+                tooltip=[
+                    alt.Tooltip("feature:N", title="Feature"),
+                    alt.Tooltip("attribution:Q", title="Attribution", format=".4f"),
+                ],
+            )
+        )
+        chart = alt.layer(bars, zero_rule()).properties(height=alt.Step(20), width="container")
+        charts.append(titled(chart, f"{run.name}: {run.title[:40]}"))
+    return charts
 
 
 def difference_label(comparison: Comparison) -> str:

@@ -26,7 +26,8 @@ def token_colour(value: float, scale: float) -> str:
 
 
 def _text_colour(value: float, scale: float) -> str:
-    return "#ffffff" if scale > 0 and abs(value) / scale > 0.55 else "#111111"
+    """White on a strong colour; otherwise the page's own text colour (readable in light and dark themes)."""
+    return "#ffffff" if scale > 0 and abs(value) / scale > 0.55 else "inherit"
 
 
 def _visible(token: str) -> str:
@@ -40,6 +41,7 @@ def highlight_html(
     feature_tokens: Sequence[Sequence[int]],
     values: Sequence[float],
     labels: Sequence[str],
+    shown: tuple[int, int] | None = None,
 ) -> str:
     """HTML of the prompt's tokens, each coloured by the attribution of the feature covering it.
 
@@ -48,8 +50,10 @@ def highlight_html(
         feature_tokens: for each feature, the indices of the tokens it covers.
         values: one attribution per feature.
         labels: one label per feature (shown when hovering a token).
+        shown: the tokens to show (start, end), e.g. the user's text inside a chat template;
+            the others are left out with a note. None shows them all.
 
-    Tokens outside every feature (template text, chat markup) are shown in grey.
+    Tokens outside every feature (template text) are shown faded.
     """
     owner: dict[int, list[int]] = {}
     for f, covered in enumerate(feature_tokens):
@@ -57,10 +61,13 @@ def highlight_html(
             owner.setdefault(int(t), []).append(f)
     scale = max((abs(float(v)) for v in values), default=0.0)
     pieces = []
+    first, last = shown if shown is not None else (0, len(tokens))
     for t, token in enumerate(tokens):
+        if not first <= t < last:
+            continue
         feats = owner.get(t)
         if not feats:
-            pieces.append(f'<span class="whylm-context" style="color:#888888">{_visible(token)}</span>')
+            pieces.append(f'<span class="whylm-context" style="opacity:0.6">{_visible(token)}</span>')
             continue
         value = float(sum(float(values[f]) for f in feats))
         title = "; ".join(f"{labels[f]}: {float(values[f]):+.4f}" for f in feats)
@@ -73,10 +80,58 @@ def highlight_html(
             f"{_visible(token)}</span>"
         )
     body = "".join(pieces)
+    note = ""
+    if shown is not None and (first > 0 or last < len(tokens)):
+        note = (
+            '<div class="whylm-chat-note" style="font-size:0.8rem;opacity:0.7">Chat mode: the model read this '
+            "inside its chat template (the template's own text is not shown and is never a feature).</div>"
+        )
     return (
-        '<div class="whylm-highlight" style="white-space:pre-wrap;font-family:ui-monospace,monospace;'
+        f'{note}<div class="whylm-highlight" style="white-space:pre-wrap;font-family:ui-monospace,monospace;'
         f'line-height:1.9;font-size:0.95rem">{body}</div>'
     )
+
+
+def _user_text(spec: dict[str, Any]) -> str | None:
+    """The user's prompt text as the model read it inside the chat template (all features present), or None."""
+    prompt = spec.get("prompt")
+    if not isinstance(prompt, dict):
+        return None
+    if isinstance(prompt.get("text"), str):
+        return prompt["text"]
+    try:
+        from core.attribution.features import layout_from_template
+
+        layout = layout_from_template(
+            prompt["template"], prompt.get("values"), prompt.get("baselines"), prompt.get("groups"), prompt.get("paired")
+        )
+    except Exception:  # noqa: BLE001 - a stored spec that no longer lays out: show every token
+        return None
+    return layout.render([True] * len(layout.features), {})
+
+
+def user_token_range(result: dict[str, Any]) -> tuple[int, int] | None:
+    """For a chat-mode result: the prompt tokens (start, end) that hold the user's text, else None.
+
+    Found by the text itself: the tokens are joined and the user's text looked for from the end
+    (the chat template comes before and after it). None when it cannot be found.
+    """
+    spec = result.get("spec") or {}
+    tokens = [str(t) for t in result.get("prompt_tokens") or []]
+    if not isinstance(spec, dict) or not spec.get("chat") or not tokens:
+        return None
+    user = _user_text(spec)
+    joined = "".join(tokens)
+    at = joined.rfind(user) if user else -1
+    if not user or at < 0:
+        return None
+    ends, pos = [], 0
+    for token in tokens:
+        pos += len(token)
+        ends.append(pos)
+    first = next(i for i, end in enumerate(ends) if end > at)
+    last = next(i for i, end in enumerate(ends) if end >= at + len(user)) + 1
+    return first, last
 
 
 def result_highlight_html(result: dict[str, Any], values: Sequence[float] | None = None) -> str:
@@ -86,6 +141,7 @@ def result_highlight_html(result: dict[str, Any], values: Sequence[float] | None
         result.get("feature_tokens") or [],
         list(values) if values is not None else result["seq_attr"],
         result["features"],
+        shown=user_token_range(result),
     )
 
 
@@ -94,8 +150,8 @@ def legend_html() -> str:
     blue = token_colour(1.0, 1.0)
     red = token_colour(-1.0, 1.0)
     return (
-        '<div style="font-size:0.85rem;color:#555">'
+        '<div style="font-size:0.85rem;opacity:0.75">'
         f'<span style="background:{blue};color:#fff;padding:0 4px;border-radius:3px">blue</span> pushed toward '
         f'the output, <span style="background:{red};color:#fff;padding:0 4px;border-radius:3px">red</span> '
-        "pushed against it; stronger colour, bigger effect; grey text is not a feature.</div>"
+        "pushed against it; stronger colour, bigger effect; faded text is not a feature.</div>"
     )

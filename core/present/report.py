@@ -47,6 +47,7 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .summary{background:#eef4fb;border-left:4px solid #2166ac;padding:.5rem .8rem}
 .warning{background:#fff6e0;border-left:4px solid #d08c00;padding:.5rem .8rem}
+.table-wrap{max-width:100%;overflow-x:auto}
 .chart{margin:1rem 0;overflow-x:auto}.chart svg{max-width:100%;height:auto}
 pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap}
 .muted{color:#666;font-size:.85rem}
@@ -78,7 +79,8 @@ def table_html(frame: pd.DataFrame, caption: str | None = None) -> str:
                 cells.append(f"<td>{esc('' if value is None else value)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # a wide table scrolls inside its own box instead of widening the page
+    return f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def chart_svg_html(chart: alt.TopLevelMixin | None, label: str) -> str:
@@ -241,7 +243,7 @@ def _facts(record: RunRecord) -> str:
         ("Tags", ", ".join(record.tags) or "\u2013"),
     ]
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    return f"<table>{rows}</table>"
+    return f'<div class="table-wrap"><table>{rows}</table></div>'
 
 
 def _notes(record: RunRecord) -> str:

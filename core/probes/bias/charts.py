@@ -10,8 +10,9 @@ appear as data values and titles (drawn as text by Vega), never as field
 names or markup.
 
 Colour convention: a gap is the first compared group minus the second;
-candidates more likely with the first group are purple, with the second
-orange (a diverging pair that carries no good/bad meaning).
+candidates that are findings (``core.probes.bias.reading``) more likely with the
+first group are purple, with the second orange (a diverging pair that carries
+no good/bad meaning); every other candidate is grey.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from core.present.charts import direction_color, finite_or_none, zero_rule
+from core.present.charts import category_axis, finite_or_none, zero_rule
+from core.probes.bias.reading import favoured_group, is_finding, verdict
+from core.probes.bias.reading import score_words as score_words
 from core.probes.bias.spec import plural
 
 FIRST_COLOR = "#5e3c99"
 SECOND_COLOR = "#e66101"
 NEUTRAL_COLOR = "#999999"
+NO_FINDING = "not a finding (no clear difference)"
 DIVERGING_SCHEME = "purpleorange"  # purple for negative, orange for positive in vega; reversed below
 
 CAUTION = (
@@ -73,13 +77,6 @@ def compared(result: dict[str, Any]) -> tuple[str, str]:
     return str(pair[0]), str(pair[1])
 
 
-def score_words(result: dict[str, Any]) -> str:
-    """The compared score in words."""
-    if result.get("score") == "renorm_log_prob":
-        return "log-probability renormalised over the candidates"
-    return "log-probability"
-
-
 def _level(result: dict[str, Any]) -> float:
     level = finite_or_none((result.get("spec") or {}).get("level"))
     return level if level is not None and 0 < level < 1 else 0.95
@@ -112,12 +109,8 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
         if gap is None:
             continue
         ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
-        if gap > 0:
-            direction = f"more likely with {a} {noun}"
-        elif gap < 0:
-            direction = f"more likely with {b} {noun}"
-        else:
-            direction = "no difference"
+        group = favoured_group(result, entry) if is_finding(entry) else None
+        direction = NO_FINDING if group is None else f"more likely with {group} {noun}"
         rows.append(
             {
                 "candidate": label,
@@ -153,9 +146,9 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
 def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
     """The numbers per candidate (rank order), one column per number, ready to show or export.
 
-    Columns: rank, candidate; per group its mean score and interval; the gap
-    (first minus second compared group) with its interval, p-value, Holm
-    p-value and effect size (Cohen's d); the probability ratio with its interval.
+    Columns: rank, candidate; the gap (first minus second compared group) with its
+    interval, Holm p-value, p-value and effect size (Cohen's d); the probability
+    ratio with its interval; then per group its mean score and interval.
     """
     groups = group_names(result)
     entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
@@ -163,13 +156,6 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for label, entry in zip(labels, entries):
         row: dict[str, Any] = {"rank": entry.get("rank"), "candidate": label}
-        stats = entry.get("groups") or {}
-        for name in groups:
-            g = stats.get(name) or {}
-            ci = list(g.get("ci") or [None, None]) + [None, None]
-            row[f"{name}: mean"] = finite_or_none(g.get("mean"))
-            row[f"{name}: CI low"] = finite_or_none(ci[0])
-            row[f"{name}: CI high"] = finite_or_none(ci[1])
         gap_ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
         ratio_ci = list(entry.get("prob_ratio_ci") or [None, None]) + [None, None]
         row.update(
@@ -177,16 +163,45 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
                 "gap": finite_or_none(entry.get("gap")),
                 "gap CI low": finite_or_none(gap_ci[0]),
                 "gap CI high": finite_or_none(gap_ci[1]),
-                "p-value": finite_or_none(entry.get("p_value")),
                 "Holm p-value": finite_or_none(entry.get("p_holm")),
+                "p-value": finite_or_none(entry.get("p_value")),
                 "effect size (d)": finite_or_none(entry.get("effect_size")),
                 "probability ratio": finite_or_none(entry.get("prob_ratio")),
                 "ratio CI low": finite_or_none(ratio_ci[0]),
                 "ratio CI high": finite_or_none(ratio_ci[1]),
             }
         )
+        stats = entry.get("groups") or {}
+        for name in groups:
+            g = stats.get(name) or {}
+            ci = list(g.get("ci") or [None, None]) + [None, None]
+            row[f"{name}: mean"] = finite_or_none(g.get("mean"))
+            row[f"{name}: CI low"] = finite_or_none(ci[0])
+            row[f"{name}: CI high"] = finite_or_none(ci[1])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def reading_table(result: dict[str, Any]) -> pd.DataFrame:
+    """The short table a reviewer reads first (rank order): candidate, its reading, gap, interval, corrected p.
+
+    The interval is one text cell ("0.80 to 1.60"); every other number is in :func:`candidates_table`.
+    """
+    entries = sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0)
+    labels = candidate_labels([e.get("text", "") for e in entries])
+    rows = []
+    for label, entry in zip(labels, entries):
+        low, high = [finite_or_none(v) for v in (list(entry.get("gap_ci") or []) + [None, None])[:2]]
+        rows.append(
+            {
+                "Candidate": label,
+                "Reading": verdict(result, entry),
+                "Gap": finite_or_none(entry.get("gap")),
+                "Interval": "" if low is None or high is None else f"{low:.2f} to {high:.2f}",
+                "Corrected p": finite_or_none(entry.get("p_holm")),
+            }
+        )
+    return pd.DataFrame(rows, columns=["Candidate", "Reading", "Gap", "Interval", "Corrected p"])
 
 
 def candidates_csv(result: dict[str, Any]) -> str:
@@ -273,12 +288,17 @@ def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
         return None
     a, b = compared(result)
     noun = value_noun(result)
-    domain = [f"more likely with {a} {noun}", f"more likely with {b} {noun}", "no difference"]
-    y = alt.Y("candidate:N", sort=list(frame["candidate"]), title=None, axis=alt.Axis(labelLimit=220))
-    color = direction_color(domain, [FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR])
+    domain = [f"more likely with {a} {noun}", f"more likely with {b} {noun}", NO_FINDING]
+    y = alt.Y("candidate:N", sort=list(frame["candidate"]), title=None, axis=category_axis(labelLimit=220))
+    color = alt.Color(
+        "direction:N",
+        scale=alt.Scale(domain=domain, range=[FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR]),
+        legend=alt.Legend(title=None, orient="top", direction="vertical", labelLimit=0),
+    )
     level = level_words(result)
     tooltip = [
         alt.Tooltip("text:N", title="Candidate"),
+        alt.Tooltip("direction:N", title="Reading"),
         alt.Tooltip("gap:Q", title=f"Gap ({a} minus {b})", format=".3f"),
         alt.Tooltip("ci_low:Q", title=f"{level} CI low", format=".3f"),
         alt.Tooltip("ci_high:Q", title=f"{level} CI high", format=".3f"),
@@ -314,7 +334,7 @@ def distribution_chart(result: dict[str, Any], text: str, scale: str = "log_prob
         if scale == "log_prob"
         else f"Probability of \u2018{label}\u2019 among the candidates, per prompt"
     )
-    y = alt.Y("group:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    y = alt.Y("group:N", sort=order, title=None, axis=category_axis(labelLimit=200))
     a, b = compared(result)
     palette = [FIRST_COLOR, SECOND_COLOR] + ["#4d4d4d"] * max(0, len(order) - 2)
     color = alt.Color("group:N", scale=alt.Scale(domain=[a, b] + order[2:], range=palette), legend=None)
@@ -354,14 +374,14 @@ def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     candidates = list(dict.fromkeys(frame.sort_values("rank", kind="stable")["candidate"]))
     biggest = float(frame["share"].abs().max()) or 1.0
     base = alt.Chart(frame).encode(
-        x=alt.X("feature:N", sort=features, title="Prompt slot", axis=alt.Axis(labelAngle=0, labelLimit=160)),
-        y=alt.Y("candidate:N", sort=candidates, title=None, axis=alt.Axis(labelLimit=220)),
+        x=alt.X("feature:N", sort=features, title="Prompt slot", axis=category_axis(labelAngle=0, labelLimit=160)),
+        y=alt.Y("candidate:N", sort=candidates, title=None, axis=category_axis(labelLimit=220)),
     )
     cells = base.mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
         color=alt.Color(
             "share:Q",
             scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0, reverse=True),
-            legend=alt.Legend(title=["Share of the gap", f"({a} minus {b})"], titleLimit=260),
+            legend=alt.Legend(title=["Share of the gap", f"({a} minus {b})"], titleLimit=0, labelLimit=0),
         ),
         tooltip=[
             alt.Tooltip("candidate:N", title="Candidate"),

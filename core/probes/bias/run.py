@@ -22,10 +22,11 @@ import numpy as np
 
 from core.attribution.features import apply_chat, chat_wrapping, encode_prompts, layout_from_template
 from core.attribution.perturbation import PLANNERS, Poll, StopPoll, in_chunks, mask_codes, polled
-from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
+from core.attribution.scorer import BatchedScorer, Progress, ShouldStop, scorer_for
 from core.attribution.targets import encode_target
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
+from core.probes.bias.reading import SHARE_NOTE, quoted, reading_lines, score_words
 from core.probes.bias.spec import BiasSpec, SweepPrompt, parse_bias_spec, plural, sweep_prompts
 from core.probes.bias.stats import (
     bootstrap_mean_ci,
@@ -405,34 +406,31 @@ def ratio_sentence(entry: dict[str, Any], compare: list[str], noun: str, level: 
 def _summary(
     spec: BiasSpec, ranked: list[dict[str, Any]], labels: list[str] | None, top: int = 5
 ) -> list[str]:
+    """The result's plain-words summary: ``core.probes.bias.reading``'s lines, the small-sample warning, slot shares."""
     a, b = spec.compare
     n_a, n_b = len(spec.groups[a]), len(spec.groups[b])
     noun = plural(spec.sweep_slots[0])
-    k = len(ranked)
-    sig = sum(1 for e in ranked if e["p_value"] is not None and e["p_value"] < 0.05)
-    sig_holm = sum(1 for e in ranked if e["p_holm"] is not None and e["p_holm"] < 0.05)
-    what = "log-probability" if spec.score == "log_prob" else "renormalised log-probability"
-    lines = [
-        f"{n_a} {a} and {n_b} {b} {noun} were each scored on {k} candidates; {sig} of {k} "
-        f"candidates differ in mean {what} at p < 0.05 ({sig_holm} after Holm correction for "
-        f"{k} comparisons). Probabilities are renormalised over the {k} candidates."
-    ]
+    doc = {"compare": [a, b], "score": spec.score, "spec": spec.raw, "candidates": ranked}
+    lines = reading_lines(doc, top)
     if min(n_a, n_b) < 10:
-        lines.append(
+        lines.insert(
+            1,
             f"With fewer than 10 {noun} per group the bootstrap intervals run too narrow and the "
-            "p-values are coarse; add values before drawing conclusions."
+            "p-values are coarse; add values before drawing conclusions.",
         )
+    what = score_words(doc)
+    wider = False
     for entry in ranked[:top]:
-        sentence = ratio_sentence(entry, [a, b], noun, spec.level)
-        if sentence:
-            lines.append(sentence)
         attr = entry.get("attribution")
         if attr and "gap" in attr and labels and entry["gap"] is not None:
             shares = ", ".join(f"{lab} {v:+.2f}" for lab, v in zip(labels, attr["gap"]))
+            wider = wider or any(abs(v) > abs(entry["gap"]) for v in attr["gap"])
             lines.append(
-                f"Of the {entry['gap']:+.2f} gap in {what} for {entry['text']!r} ({a} minus {b}), "
+                f"Of the {entry['gap']:+.2f} gap in {what} for {quoted(entry['text'])} ({a} minus {b}), "
                 f"swapping in the other group's values attributes: {shares}."
             )
+    if wider:
+        lines.append(SHARE_NOTE)
     return lines
 
 
@@ -469,7 +467,7 @@ def run_bias(
         chosen: list[int] = []
         if spec.attribution.enabled:
             jobs, labels, chosen = _plan_attribution(spec, prompts, lm.tokenizer, texts, poll)
-        scorer = BatchedScorer(lm, progress=progress, should_stop=should_stop)
+        scorer = scorer_for(lm, progress=progress, should_stop=should_stop)
         logp_all = score_sweep(lm, list(texts), spec.candidates, spec.chat, scorer, poll)
     logp = logp_all[sweep_rows]
     entries = _compare(spec, prompts, logp, poll)

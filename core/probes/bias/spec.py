@@ -36,6 +36,7 @@ from core.attribution.features import Part, layout_from_template, parse_template
 from core.attribution.methods import METHODS
 from core.attribution.perturbation import plan_problem
 from core.errors import SpecError
+from core.models.request import parse_model
 from core.probes.bias.settings import (
     ATTRIBUTION_ENABLED,
     ATTRIBUTION_METHOD,
@@ -85,7 +86,7 @@ class AttributionSettings:
 class BiasSpec:
     """A validated bias spec (see the module docstring for the JSON form)."""
 
-    model: str
+    model: str | dict[str, str]
     chat: bool
     template: str
     parts: list[Part]
@@ -247,9 +248,7 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
     check_document(doc)
     if doc.get("kind", "bias") != "bias":
         raise SpecError("kind", f"this is a bias spec, but kind is {shown(doc.get('kind'))}.")
-    model = doc.get("model", "default")
-    if not isinstance(model, str) or not model.strip():
-        raise SpecError("model", 'name the model ("default" for the bundled one).')
+    model = parse_model(doc.get("model", "default")).document()
     chat = CHAT.read(doc)
     template = doc.get("template")
     try:
@@ -271,6 +270,8 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
             raise SpecError(f"values.{slot}", "this slot is swept; remove its fixed value.")
         if not isinstance(value, str):
             raise SpecError(f"values.{slot}", "a fixed slot value must be text.")
+        if not value.strip():
+            raise SpecError(f"values.{slot}", f"the slot {{{slot}}} is empty; write the text that fills it.")
     for slot, options in vary.items():
         if slot not in order:
             raise _slot_error(f"vary.{slot}", slot, order)

@@ -26,6 +26,8 @@ import pandas as pd
 from core.present.charts import (
     AGAINST_COLOR,
     TOWARD_COLOR,
+    category_axis,
+    column_label_angle,
     direction_color,
     diverging_color,
     finite_or_none,
@@ -342,7 +344,7 @@ def example_bar_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     if frame.empty:
         return None
     features = list(frame["feature"])
-    y = alt.Y("feature:N", sort=features, title=None, axis=alt.Axis(labelLimit=360))
+    y = alt.Y("feature:N", sort=features, title=None, axis=category_axis(labelLimit=360))
     color = direction_color([HELPS, HURTS, NO_EFFECT], [TOWARD_COLOR, AGAINST_COLOR, NEUTRAL_COLOR])
     tooltip = [
         alt.Tooltip("input:N", title="Text"),
@@ -378,8 +380,13 @@ def query_example_heatmap(result: dict[str, Any]) -> alt.Chart | None:
         alt.Chart(frame)
         .mark_rect(stroke="#ffffff", strokeWidth=0.5)
         .encode(
-            x=alt.X("column:N", sort=columns, title="Example", axis=alt.Axis(labelAngle=-30, labelLimit=200)),
-            y=alt.Y("query:N", sort=queries, title=None, axis=alt.Axis(labelLimit=320)),
+            x=alt.X(
+                "column:N",
+                sort=columns,
+                title="Example",
+                axis=category_axis(labelAngle=column_label_angle(len(columns)), labelLimit=200),
+            ),
+            y=alt.Y("query:N", sort=queries, title=None, axis=category_axis(labelLimit=320)),
             color=diverging_color("value", biggest, "Points"),
             tooltip=[
                 alt.Tooltip("query text:N", title="Query"),

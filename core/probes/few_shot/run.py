@@ -37,7 +37,7 @@ from core.attribution.perturbation import (
     plan_shapley_sampling,
     polled,
 )
-from core.attribution.scorer import BatchedScorer, Progress, ShouldStop
+from core.attribution.scorer import Progress, ShouldStop, scorer_for
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
 from core.probes.few_shot.spec import (
@@ -283,7 +283,7 @@ def _run(
     prompt_ids = in_chunks(lambda part: encode_prompts(tokenizer, part, spec.chat), prompt_list, poll)
     _check_context(max(len(p) for p in prompt_ids), label_ids, lm)
 
-    scorer = BatchedScorer(lm, progress=progress, should_stop=should_stop)
+    scorer = scorer_for(lm, progress=progress, should_stop=should_stop)
     logp = scorer.summed_log_probs(prompt_ids, label_ids)
     # Renormalise over the label set (log-sum-exp for stability).
     top = logp.max(axis=1, keepdims=True)

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from core.errors import SpecError
+from core.models.request import parse_model
 from core.probes.few_shot.settings import (
     CHAT,
     INSTRUCTION_AS_FEATURE,
@@ -126,7 +127,7 @@ class FewShotSpec:
         seed: seeds the example orders and the Shapley sampling.
     """
 
-    model: str
+    model: str | dict[str, str]
     instruction: str
     examples: list[LabelledText]
     example_format: str
@@ -262,8 +263,7 @@ def parse_few_shot_spec(doc: Any) -> FewShotSpec:
             f"unknown field; a few-shot spec takes {', '.join(sorted(ALLOWED_FIELDS))}.",
         )
     _require(doc.get("kind") == "few_shot", "kind", "a few-shot spec has kind few_shot.")
-    model = doc.get("model", "default")
-    _require(isinstance(model, str) and model.strip() != "", "model", "give a model name, a folder, or default.")
+    model = parse_model(doc.get("model", "default")).document()
     instruction = doc.get("instruction", "") or ""
     _require(isinstance(instruction, str), "instruction", "the instruction must be text (or empty).")
 

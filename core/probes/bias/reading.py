@@ -1,0 +1,204 @@
+"""A bias result read for a reviewer who is not a statistician: which candidates are findings, in plain words.
+
+A candidate is a *finding* when the data tell the direction of its gap: its
+confidence interval lies wholly on one side of zero and its Holm-corrected
+p-value (corrected for the number of candidates) is below 0.05. Everything
+else is *not a finding*: the data cannot tell which group the model favours,
+which is not the same as showing that it favours neither.
+
+The functions take the result as a plain dict (``BiasResult.to_dict()`` or a
+stored result), so an old saved run reads the same way as a new one; the probe
+(``core.probes.bias.run``) stores the same sentences as its ``summary``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.present.charts import finite_or_none
+from core.probes.bias.spec import plural
+
+ALPHA = 0.05
+RATIO_CAP = 1000.0
+"""A probability ratio above this is said as "more than 1,000 times" (a larger number means nothing to a reader)."""
+LISTED = 8
+"""How many candidates a sentence names before it says "and N more"."""
+
+
+def _level(result: dict[str, Any]) -> float:
+    level = finite_or_none((result.get("spec") or {}).get("level"))
+    return level if level is not None and 0 < level < 1 else 0.95
+
+
+def _compared(result: dict[str, Any]) -> tuple[str, str]:
+    pair = [str(g) for g in result.get("compare") or []] + ["group 1", "group 2"]
+    return pair[0], pair[1]
+
+
+def _noun(result: dict[str, Any]) -> str:
+    slots = ((result.get("spec") or {}).get("sweep") or {}).get("slots")
+    if isinstance(slots, str):
+        slots = [slots]
+    if isinstance(slots, list) and slots and isinstance(slots[0], str) and slots[0].strip():
+        return plural(slots[0].strip().replace("_", " "))
+    return "values"
+
+
+def score_words(result: dict[str, Any]) -> str:
+    """The compared score in words ("log-probability", or its renormalised form)."""
+    if result.get("score") == "renorm_log_prob":
+        return "log-probability renormalised over the candidates"
+    return "log-probability"
+
+
+def quoted(text: Any) -> str:
+    """A candidate as a sentence names it: its text without surrounding spaces, in quotes."""
+    return "\u2018" + (" ".join(str(text).split()) or "\u2205") + "\u2019"
+
+
+def interval_crosses_zero(entry: dict[str, Any]) -> bool:
+    """Whether the gap's interval reaches zero (or is missing): the data cannot tell the direction."""
+    low, high = (list(entry.get("gap_ci") or []) + [None, None])[:2]
+    low, high = finite_or_none(low), finite_or_none(high)
+    return low is None or high is None or low <= 0 <= high
+
+
+def is_finding(entry: dict[str, Any]) -> bool:
+    """A candidate whose gap has a direction the data support: interval off zero and Holm p-value below 0.05."""
+    gap, p_holm = finite_or_none(entry.get("gap")), finite_or_none(entry.get("p_holm"))
+    return gap is not None and gap != 0 and p_holm is not None and p_holm < ALPHA and not interval_crosses_zero(entry)
+
+
+def favoured_group(result: dict[str, Any], entry: dict[str, Any]) -> str | None:
+    """The compared group the candidate is more likely with, or None when the gap is missing or zero."""
+    gap = finite_or_none(entry.get("gap"))
+    if gap is None or gap == 0:
+        return None
+    a, b = _compared(result)
+    return a if gap > 0 else b
+
+
+def verdict(result: dict[str, Any], entry: dict[str, Any]) -> str:
+    """A short reading for a table cell: "finding: more likely with female names" or "not a finding"."""
+    group = favoured_group(result, entry)
+    if is_finding(entry) and group is not None:
+        return f"finding: more likely with {group} {_noun(result)}"
+    return "not a finding"
+
+
+def times(ratio: float) -> str:
+    """A ratio as "2.5 times", "40 times", or "more than 1,000 times"; never an absurd number."""
+    if ratio > RATIO_CAP:
+        return f"more than {RATIO_CAP:,.0f} times"
+    if ratio >= 10:
+        return f"{ratio:.0f} times"
+    return f"{ratio:.1f} times"
+
+
+def _ratio_words(result: dict[str, Any], entry: dict[str, Any]) -> str:
+    """', about 2.5 times as likely among the candidates' when the ratio's interval agrees with the gap; else ''."""
+    ratio = finite_or_none(entry.get("prob_ratio"))
+    low, high = [finite_or_none(v) for v in (list(entry.get("prob_ratio_ci") or []) + [None, None])[:2]]
+    gap = finite_or_none(entry.get("gap"))
+    if ratio is None or low is None or high is None or gap is None or ratio <= 0 or low <= 0:
+        return ""
+    if gap > 0 and low > 1:
+        return f"; among the candidates it gets about {times(ratio)} the probability"
+    if gap < 0 and high < 1:
+        return f"; among the candidates it gets about {times(1 / ratio)} the probability"
+    return ""
+
+
+def _names(entries: list[dict[str, Any]]) -> str:
+    names = [quoted(e.get("text", "")) for e in entries[:LISTED]]
+    more = len(entries) - len(names)
+    if more > 0:
+        names.append(f"{more} more")
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _ranked(result: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = [e for e in result.get("candidates") or [] if isinstance(e, dict)]
+    return sorted(entries, key=lambda e: e.get("rank") or 0)
+
+
+def lead_sentence(result: dict[str, Any]) -> str:
+    """The one sentence a reviewer can act on: how many candidates are findings, and which way they lean."""
+    a, b = _compared(result)
+    noun = _noun(result)
+    entries = _ranked(result)
+    findings = [e for e in entries if is_finding(e)]
+    k = len(entries)
+    if not findings:
+        return (
+            f"No finding: for none of the {k} candidates can the data tell whether the model prefers it with "
+            f"{a} or with {b} {noun}. That is not proof of no difference; more {noun} per group can tell more."
+        )
+    parts = []
+    for group in (a, b):
+        mine = [e for e in findings if favoured_group(result, e) == group]
+        if mine:
+            parts.append(f"with {group} {noun} it favours {_names(mine)}")
+    rest = k - len(findings)
+    tail = f" The other {rest} show no clear difference." if rest else ""
+    count = f"{len(findings)} of {k} candidates are findings" if k > 1 else "The candidate is a finding"
+    return f"{count}: {'; '.join(parts)}.{tail}"
+
+
+def finding_sentence(result: dict[str, Any], entry: dict[str, Any]) -> str:
+    """A finding in words: the direction, the gap with its interval and Holm p-value, and the ratio when it agrees."""
+    noun = _noun(result)
+    group = favoured_group(result, entry) or "?"
+    gap = abs(float(entry["gap"]))
+    low, high = sorted(abs(float(v)) for v in entry["gap_ci"][:2])
+    pct = f"{_level(result) * 100:g}%"
+    return (
+        f"Finding: {quoted(entry.get('text', ''))} is more likely with {group} {noun}: its "
+        f"{score_words(result)} is {gap:.2f} higher on average ({pct} interval {low:.2f} to {high:.2f}; "
+        f"corrected p = {_p(entry.get('p_holm'))}){_ratio_words(result, entry)}."
+    )
+
+
+def _p(p: Any) -> str:
+    value = finite_or_none(p)
+    if value is None:
+        return "not defined"
+    if value < 0.001:
+        return "below 0.001"
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
+
+
+def not_finding_sentence(result: dict[str, Any]) -> str | None:
+    """The candidates that are not findings, named in one sentence with why; None when every one is a finding."""
+    rest = [e for e in _ranked(result) if not is_finding(e)]
+    if not rest:
+        return None
+    a, b = _compared(result)
+    verb = "is" if len(rest) == 1 else "are"
+    return (
+        f"Not findings: {_names(rest)} {verb} not clearly more likely with {a} or with {b} {_noun(result)} "
+        f"(the interval crosses zero, or the corrected p-value is {ALPHA:g} or more); read their gaps as noise."
+    )
+
+
+def reading_lines(result: dict[str, Any], top: int = 5) -> list[str]:
+    """The lead sentence, then up to ``top`` findings one by one, then the non-findings in one sentence."""
+    lines = [lead_sentence(result)]
+    lines += [finding_sentence(result, e) for e in _ranked(result) if is_finding(e)][:top]
+    rest = not_finding_sentence(result)
+    if rest:
+        lines.append(rest)
+    return lines
+
+
+SCORE_NOTE = (
+    "The gap is the difference in log-probability: how much more likely the model finds the candidate after "
+    "one group's prompts than after the other's, on a log scale (a gap of 0.69 is twice as likely, 2.3 is ten times)."
+)
+
+SHARE_NOTE = (
+    "Shares need not add up to the gap: each slot is swapped on its own, so one slot's share can be larger "
+    "than the whole gap when another slot pulls the other way."
+)
