@@ -9,8 +9,8 @@ batch. Its time from Run to result is checked against its time alone plus that
 batch, with room for a busy shared machine (see SLOWER); before the model was
 shared it waited for the whole long job (minutes). All at once, the long job
 may get in at most two batches until the explain runs are done (the
-integrated-gradients run, half a minute alone, then takes turns with it batch by
-batch, as two long runs do). Every saved result must equal a single-process
+integrated-gradients run, at 8 steps, then takes turns with it batch by batch).
+Every saved result must equal a single-process
 run of its spec. The figures (wall time, each job's wait, the long job's batch
 time, the server's peak memory) are printed (``pytest -s``) and recorded as a
 property of the test report.
@@ -44,6 +44,7 @@ LONG_TEXT = (
     "a calm hobby for my free mornings. Suggest a hobby."
 )
 LONG_SAMPLES = 2000
+IG_STEPS = 8
 EXPLAIN, GRADIENTS = "", "token_gradients"
 TUTORIAL = "Captum tutorial: Dave lives in Palm Coast"
 GROUPED = "Grouped slots with replacement baselines"
@@ -159,12 +160,17 @@ def _long_job(browser: Any, server: Server) -> Session:
     box.fill(LONG_TEXT)
     box.press("Tab")
     _settle(page)
-    samples = page.locator("input[aria-label='Samples']:visible").first
-    samples.wait_for(timeout=TIMEOUT_MS)
-    samples.fill(str(LONG_SAMPLES))
-    samples.press("Enter")
-    _settle(page)
+    _set_number(page, "Samples", LONG_SAMPLES)
     return session
+
+
+def _set_number(page: Any, label: str, value: int) -> None:
+    """Type ``value`` into the number box ``label`` and wait for the page to take it."""
+    box = page.locator(f"input[aria-label='{label}']:visible").first
+    box.wait_for(timeout=TIMEOUT_MS)
+    box.fill(str(value))
+    box.press("Enter")
+    _settle(page)
 
 
 @dataclass
@@ -258,6 +264,9 @@ def test_eight_sessions_share_the_model_fairly(browser, server, lm, monkeypatch,
     srv, data = server
     began = time.monotonic()
     shorts = _open_all(browser, srv, SHORT)
+    for session in shorts:  # the example's 48 steps take half a minute alone: a long run, not a short one
+        if session.example == CAPITAL:
+            _set_number(session.page, "Steps", IG_STEPS)
     long = LongJob(_long_job(browser, srv))
 
     # each kind of short job alone
@@ -313,8 +322,8 @@ def test_eight_sessions_share_the_model_fairly(browser, server, lm, monkeypatch,
         "burst_seconds": {i: round(v, 2) for i, v in sorted(burst.items())},
         "burst_shown_waiting_seconds": {i: shown(w) for i, w in burst_windows.items()},
         "burst_long_passes": long.done_at(time.monotonic()) - long.done_at(burst_start),
-        # until the explain runs (seconds each) are done; the integrated-gradients run (half a minute
-        # alone) then takes turns with the long job, batch by batch, as two long runs do
+        # until the explain runs (seconds each) are done; the integrated-gradients run then takes turns
+        # with the long job, batch by batch
         "burst_long_passes_while_quick_runs_wait": long.done_at(quick_end) - long.done_at(burst_start),
         "server_peak_memory_mb": round(peak),
     }
