@@ -93,3 +93,22 @@ def test_reduced_precision_attributions_are_measured_and_say_so(dtype: str, lm) 
     assert 0 < gap < WITHIN[dtype], gap  # the lower precision is used (the numbers move), and they stay near
     if dtype == "float16":
         assert list(np.argsort(a)) == list(np.argsort(b))  # the same order of features
+
+
+def test_the_sidebar_precision_starts_at_the_machines_default_and_loads_the_chosen_one(data_dir) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.page_support import APP, no_exception
+    from ui.common import MACHINE_DEFAULT, PRECISION_KEY
+
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    no_exception(at)
+    [box] = [b for b in at.sidebar.selectbox if b.key == PRECISION_KEY]
+    assert box.value == MACHINE_DEFAULT  # a chosen value, not an empty box
+    # AppTest drops the sidebar on reruns under st.navigation: the choice is set before the first run
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state[PRECISION_KEY] = "float16"
+    at.run()
+    no_exception(at)
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "float16, reduced precision" in captions, captions

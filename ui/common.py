@@ -39,8 +39,9 @@ from ui.warm_up import loading_model
 MODEL_CHOICE_KEY = "whylm_model_choice"
 MODEL_NAME_KEY = "whylm_model_name"
 PRECISION_KEY = "whylm_model_dtype"
+MACHINE_DEFAULT = "machine"  # a value Streamlit can select (None would read as "nothing chosen")
 PRECISION_LABELS = {
-    None: "Best for this machine (float32 on a CPU, bfloat16 on a GPU)",
+    MACHINE_DEFAULT: "Best for this machine (float32 on a CPU, bfloat16 on a GPU)",
     "float32": "float32 (full precision)",
     "bfloat16": "bfloat16 (half the memory)",
     "float16": "float16 (half the memory)",
@@ -204,10 +205,11 @@ def _model_picker() -> None:
 
 def _precision_picker() -> None:
     """The precision the model is loaded in: this machine's default, or one the user picks."""
-    st.session_state.setdefault(PRECISION_KEY, None)
+    if st.session_state.get(PRECISION_KEY) not in PRECISION_LABELS:
+        st.session_state[PRECISION_KEY] = MACHINE_DEFAULT
     st.selectbox(
         "Precision",
-        [None, *DTYPES],
+        list(PRECISION_LABELS),
         key=PRECISION_KEY,
         format_func=lambda d: PRECISION_LABELS.get(d, str(d)),
         help="Lower precision halves the model's memory and is faster on a GPU; its numbers differ slightly "
