@@ -60,12 +60,12 @@ def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title:
             color=alt.Color(
                 "curve:N",
                 scale=alt.Scale(domain=list(CURVE_COLORS), range=list(CURVE_COLORS.values())),
-                legend=alt.Legend(title=None, orient="bottom"),
+                legend=alt.Legend(title=None, orient="right"),
             ),
             strokeDash=alt.StrokeDash(
                 "order:N",
                 scale=alt.Scale(domain=["this attribution", "random order"], range=[[1, 0], [4, 3]]),
-                legend=alt.Legend(title=None, orient="bottom"),
+                legend=alt.Legend(title=None, orient="right"),
             ),
             tooltip=[
                 alt.Tooltip("curve:N", title="Curve"),
@@ -74,7 +74,7 @@ def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title:
                 alt.Tooltip("score:Q", title="Score", format=".4f"),
             ],
         )
-        .properties(height=180, width="container")
+        .properties(height=260, width="container")  # room for the legends and the y title under "fit"
     )
     return titled(chart, title)
 
