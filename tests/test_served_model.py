@@ -19,7 +19,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,15 +27,7 @@ import pytest
 from core.engine import run
 from core.errors import ModelLoadError, SpecError, WhyLMError
 from core.models import remote
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in (ROOT / "examples").glob("*.json")}
-TUTORIAL = {
-    "prompt": {"template": "{} lives in {}, {} and is a {}. {} personal interests include",
-               "values": ["Dave", "Palm Coast", "FL", "lawyer", "His"]},
-    "target": {"text": " playing golf, hiking, and cooking."},
-    "method": {"name": "feature_ablation"},
-}
+from tests.test_model_options import EXAMPLES, ROOT, TUTORIAL
 
 
 @pytest.fixture(scope="module")

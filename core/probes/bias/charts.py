@@ -25,7 +25,7 @@ import pandas as pd
 from core.present.charts import category_axis, finite_or_none, zero_rule
 from core.probes.bias.reading import favoured_group, is_finding, verdict
 from core.probes.bias.reading import score_words as score_words
-from core.probes.bias.spec import plural
+from core.probes.bias.reading import value_noun as value_noun
 
 FIRST_COLOR = "#5e3c99"
 SECOND_COLOR = "#e66101"
@@ -56,16 +56,6 @@ def candidate_labels(texts: list[str]) -> list[str]:
     if len(set(stripped)) == len(stripped):
         return stripped
     return [str(t).replace(" ", "\u2423") or "\u2205" for t in texts]
-
-
-def value_noun(result: dict[str, Any]) -> str:
-    """What the swept values are, in words ("names" for a swept {name} slot, else "values")."""
-    slots = ((result.get("spec") or {}).get("sweep") or {}).get("slots")
-    if isinstance(slots, str):
-        slots = [slots]
-    if isinstance(slots, list) and slots and isinstance(slots[0], str) and slots[0].strip():
-        return plural(slots[0].strip().replace("_", " "))
-    return "values"
 
 
 def compared(result: dict[str, Any]) -> tuple[str, str]:

@@ -35,7 +35,8 @@ def _compared(result: dict[str, Any]) -> tuple[str, str]:
     return pair[0], pair[1]
 
 
-def _noun(result: dict[str, Any]) -> str:
+def value_noun(result: dict[str, Any]) -> str:
+    """What the swept values are, in words ("names" for a swept {name} slot, else "values")."""
     slots = ((result.get("spec") or {}).get("sweep") or {}).get("slots")
     if isinstance(slots, str):
         slots = [slots]
@@ -82,7 +83,7 @@ def verdict(result: dict[str, Any], entry: dict[str, Any]) -> str:
     """A short reading for a table cell: "finding: more likely with female names" or "not a finding"."""
     group = favoured_group(result, entry)
     if is_finding(entry) and group is not None:
-        return f"finding: more likely with {group} {_noun(result)}"
+        return f"finding: more likely with {group} {value_noun(result)}"
     return "not a finding"
 
 
@@ -127,7 +128,7 @@ def _ranked(result: dict[str, Any]) -> list[dict[str, Any]]:
 def lead_sentence(result: dict[str, Any]) -> str:
     """The one sentence a reviewer can act on: how many candidates are findings, and which way they lean."""
     a, b = _compared(result)
-    noun = _noun(result)
+    noun = value_noun(result)
     entries = _ranked(result)
     findings = [e for e in entries if is_finding(e)]
     k = len(entries)
@@ -149,7 +150,7 @@ def lead_sentence(result: dict[str, Any]) -> str:
 
 def finding_sentence(result: dict[str, Any], entry: dict[str, Any]) -> str:
     """A finding in words: the direction, the gap with its interval and Holm p-value, and the ratio when it agrees."""
-    noun = _noun(result)
+    noun = value_noun(result)
     group = favoured_group(result, entry) or "?"
     gap = abs(float(entry["gap"]))
     low, high = sorted(abs(float(v)) for v in entry["gap_ci"][:2])
@@ -178,7 +179,7 @@ def not_finding_sentence(result: dict[str, Any]) -> str | None:
     a, b = _compared(result)
     verb = "is" if len(rest) == 1 else "are"
     return (
-        f"Not findings: {_names(rest)} {verb} not clearly more likely with {a} or with {b} {_noun(result)} "
+        f"Not findings: {_names(rest)} {verb} not clearly more likely with {a} or with {b} {value_noun(result)} "
         f"(the interval crosses zero, or the corrected p-value is {ALPHA:g} or more); read their gaps as noise."
     )
 
