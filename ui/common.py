@@ -7,8 +7,14 @@ gets the chosen model with :func:`current_model`; saving goes through
 
 The sidebar offers the models of ``core.models.catalog.offered_models`` (the
 bundled one and ``WHYLM_MODELS``) by name; only with ``WHYLM_ANY_MODEL=1`` does it
-also take any folder or hub id typed into it. A name that is not offered is
-refused with a sentence before anything on the server is looked at.
+also take any folder or hub id typed into it, or a served model's name and server
+address (with its tokenizer's id or folder when the server's name is not one). A
+name that is not offered is refused with a sentence before anything on the server
+is looked at.
+
+A saved run's "Run again" (and "Open in its page") pins the run's own model, at
+the hub revision it recorded (:func:`pin_model`), until a model is picked in the
+sidebar.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.errors import WhyLMError
+from core.errors import SpecError, WhyLMError
 from core.models.catalog import (
     ANY_MODEL_ENV,
     BUNDLED_LABEL,
@@ -30,7 +36,7 @@ from core.models.catalog import (
     offered_models,
 )
 from core.models.loading import DEFAULT_MODEL, LoadedModel, load_model
-from core.models.request import DTYPES, ModelRequest
+from core.models.request import DTYPES, ModelRequest, parse_model, rerun_request
 from core.store import RunRepository, database_url
 from core.store.database import describe_url
 from core.text import first_line, plain_text
@@ -49,6 +55,11 @@ PRECISION_LABELS = {
 REFUSED_KEY = "whylm_model_refused"
 BUNDLED_CHOICE = BUNDLED_LABEL
 OTHER_CHOICE = "Another model (Hugging Face id or folder)"
+SERVED_CHOICE = "A served model (OpenAI-compatible server)"
+SERVED_NAME_KEY = "whylm_served_name"
+ENDPOINT_KEY = "whylm_served_endpoint"
+TOKENIZER_KEY = "whylm_served_tokenizer"
+PINNED_KEY = "whylm_model_pinned"  # a saved run's model object, pinned by "Run again" (None: the sidebar's)
 
 ABOUT = (
     "WhyLM shows **why a language model wrote what it wrote**: it changes parts of your prompt "
@@ -81,7 +92,7 @@ def open_store() -> tuple[RunRepository | None, str | None]:
 def model_options() -> list[str]:
     """The sidebar's model choices: the offered models by name, and "Another model" when any may load."""
     labels = [m.label for m in offered_models()[0]]
-    return labels + ([OTHER_CHOICE] if any_model_allowed() else [])
+    return labels + ([OTHER_CHOICE, SERVED_CHOICE] if any_model_allowed() else [])
 
 
 def not_offered(name: str) -> str:
@@ -97,9 +108,77 @@ def _offered(choice: str) -> ModelChoice | None:
     return next((m for m in offered_models()[0] if m.label == choice), None)
 
 
+def typed_served_model() -> tuple[ModelRequest | None, str | None]:
+    """The served model typed in the sidebar (name, server address, tokenizer), or (None, a sentence why not)."""
+    state = st.session_state
+    name = (state.get(SERVED_NAME_KEY) or "").strip()
+    endpoint = (state.get(ENDPOINT_KEY) or "").strip()
+    tokenizer = (state.get(TOKENIZER_KEY) or "").strip()
+    if not name or not endpoint:
+        return None, (
+            "Type the served model's name and its server's address (e.g. http://127.0.0.1:8000/v1) in the "
+            "sidebar, or pick another model."
+        )
+    try:
+        return parse_model({"name": name, "endpoint": endpoint, **({"tokenizer": tokenizer} if tokenizer else {})}), None
+    except SpecError as exc:
+        return None, error_sentence(exc)
+
+
+def _pin_allowed(request: ModelRequest) -> bool:
+    """Whether this server may load a pinned model: one it offers (or any, with ``WHYLM_ANY_MODEL=1``)."""
+    if any_model_allowed():
+        return True
+    if request.tokenizer is not None:
+        return False
+    if request.endpoint is None and request.name == DEFAULT_MODEL:
+        return True
+    return any(m.source == request.name and m.endpoint == request.endpoint for m in offered_models()[0])
+
+
+def pin_model(model: Any, recorded_revision: Any = None) -> str | None:
+    """Run on a saved run's model (its spec's ``model``, at the hub revision it recorded) until the sidebar changes.
+
+    Returns None when pinned, else a sentence saying why the sidebar's model is used
+    instead (a model this server does not offer, or a wrong model object).
+    """
+    st.session_state.pop(PINNED_KEY, None)
+    try:
+        request = rerun_request(model, recorded_revision)
+    except SpecError as exc:
+        return f"The saved run's model cannot be read ({error_sentence(exc)}); the sidebar's model is used."
+    if not _pin_allowed(request):
+        return f"{not_offered(request.name)} The sidebar's model is used."
+    st.session_state[PINNED_KEY] = request.document()
+    return None
+
+
+def unpin_model() -> None:
+    """Back to the sidebar's model (a model was picked there, or the form was filled with something else)."""
+    st.session_state.pop(PINNED_KEY, None)
+
+
+def pinned_model() -> ModelRequest | None:
+    """The saved run's model that "Run again" pinned, or None."""
+    value = st.session_state.get(PINNED_KEY)
+    if value is None:
+        return None
+    try:
+        request = parse_model(value)
+    except SpecError:
+        return None
+    return request if _pin_allowed(request) else None
+
+
 def model_choice() -> tuple[str, str | None]:
     """The model the sidebar picked, as (name for ``load_model``, None), or ("", a sentence why not)."""
+    pinned = pinned_model()
+    if pinned is not None:
+        return pinned.name, None
     choice = st.session_state.get(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
+    if choice == SERVED_CHOICE and any_model_allowed():
+        request, problem = typed_served_model()
+        return (request.name, None) if request is not None else ("", problem)
     if choice == OTHER_CHOICE and any_model_allowed():
         name = (st.session_state.get(MODEL_NAME_KEY) or "").strip()
         if not name:
@@ -120,8 +199,16 @@ def chosen_model_name() -> str:
 def chosen_model() -> str | dict[str, str]:
     """The spec's ``model`` value for the sidebar's choice: its name, with the precision when one is picked.
 
-    A served model (an offered entry with a server address) is asked of its server; precision is the server's.
+    A served model (an offered entry with a server address, or one typed in) is asked of its server; precision
+    is the server's. A saved run's model pinned by "Run again" comes first (:func:`pin_model`).
     """
+    pinned = pinned_model()
+    if pinned is not None:
+        return pinned.document()
+    if st.session_state.get(MODEL_CHOICE_KEY) == SERVED_CHOICE and any_model_allowed():
+        request, _ = typed_served_model()
+        if request is not None:
+            return request.document()
     offered = _offered(str(st.session_state.get(MODEL_CHOICE_KEY, BUNDLED_CHOICE)))
     if offered is not None and offered.endpoint:
         return offered.document()
@@ -161,8 +248,13 @@ def render_sidebar() -> Callable[[], None]:
                 key=MODEL_NAME_KEY,
                 placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /models/my-llm",
                 help="Any causal (text-generating) language model; press Enter to load it.",
+                on_change=unpin_model,
             )
-        _precision_picker()
+        if st.session_state[MODEL_CHOICE_KEY] == SERVED_CHOICE:
+            _served_inputs()
+        else:
+            _precision_picker()
+        _pinned_note()
         slot = st.empty()
         pending = loading_model() and chosen_model_name() == DEFAULT_MODEL
         if pending:
@@ -195,6 +287,7 @@ def _model_picker() -> None:
         "Model",
         options,
         key=MODEL_CHOICE_KEY,
+        on_change=unpin_model,
         label_visibility="collapsed",
         help=f"The models this server offers. Its administrator adds others with {MODELS_ENV}; "
         f"{ANY_MODEL_ENV}=1 (for a personal machine) lets any folder or hub id be typed here.",
@@ -211,10 +304,51 @@ def _precision_picker() -> None:
         "Precision",
         list(PRECISION_LABELS),
         key=PRECISION_KEY,
+        on_change=unpin_model,
         format_func=lambda d: PRECISION_LABELS.get(d, str(d)),
         help="Lower precision halves the model's memory and is faster on a GPU; its numbers differ slightly "
         "from float32 (the result says which precision it used).",
     )
+
+
+def _served_inputs() -> None:
+    """A served model typed in: the name its server knows, the server's address, and where its tokenizer is."""
+    for key in (SERVED_NAME_KEY, ENDPOINT_KEY, TOKENIZER_KEY):
+        st.session_state.setdefault(key, "")
+    st.text_input(
+        "Model name on the server",
+        key=SERVED_NAME_KEY,
+        placeholder="e.g. meta-llama/Llama-3.1-70B-Instruct",
+        help="The model name the server answers to (vLLM: the id it was started with).",
+        on_change=unpin_model,
+    )
+    st.text_input(
+        "Server address",
+        key=ENDPOINT_KEY,
+        placeholder="e.g. http://gpu-box:8000/v1",
+        help="An OpenAI-compatible completions endpoint with echo and log-probabilities (vLLM, SGLang, "
+        "`python -m core.serve_model`). Perturbation methods and probes run through it; gradients need local "
+        "weights. WhyLM checks the server's log-probabilities before it first uses it.",
+        on_change=unpin_model,
+    )
+    st.text_input(
+        "Tokenizer (optional)",
+        key=TOKENIZER_KEY,
+        placeholder="hub id or folder; empty: the model name",
+        help="Where WhyLM loads the tokenizer from, so that the token ids it sends are the server's; "
+        "leave it empty when the model name is a hub id or folder.",
+        on_change=unpin_model,
+    )
+
+
+def _pinned_note() -> None:
+    """Say when a saved run's model (at its recorded revision) is used instead of the sidebar's choice."""
+    pinned = pinned_model()
+    if pinned is None:
+        return
+    at = f" at revision {pinned.revision}" if pinned.revision else ""
+    st.caption(f"Running again on the saved run's model, {escape_markdown(pinned.name)}{escape_markdown(at)}.")
+    st.button("Use the model picked above", key="whylm_unpin", on_click=unpin_model)
 
 
 def _show_model(slot: Any) -> None:

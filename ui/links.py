@@ -5,7 +5,8 @@ The address bar carries what is shown, so a reload or a shared link shows the sa
 - Saved runs: ``?run=ID`` opens that run, ``?compare=ID,ID,...`` the comparison
   (:func:`picks_from_url` reads them, :func:`url_follows_picks` writes them).
 - A page with a form: ``?from_run=ID`` restores the form from the run's spec
-  (:func:`restore_from_url`); ``&then=run`` runs it again at once. A finished,
+  (:func:`restore_from_url`) and pins the run's model at the revision it recorded
+  (``ui.common.pin_model``); ``&then=run`` runs it again at once. A finished,
   saved run puts its own id there (:func:`url_follows_run`).
 - A run in progress: ``?job=ID`` (:func:`url_follows_job`). A reload, or the link in
   another tab, reattaches to the job (``ui.run_job.find_job``): the form is restored
@@ -21,7 +22,7 @@ import streamlit as st
 
 from core.errors import WhyLMError
 from core.store import RunRecord
-from ui.common import open_store, show_error
+from ui.common import open_store, pin_model, show_error, unpin_model
 
 FROM_RUN = "from_run"
 THEN = "then"
@@ -170,6 +171,10 @@ def restore_from_url(
     except Exception as exc:  # noqa: BLE001 - a stored spec the form cannot show: a sentence, not a traceback
         show_error(f"Run {record.id}'s spec does not fit this page's form ({type(exc).__name__}).")
         return False
+    meta = record.result.get("meta") if isinstance(record.result, dict) else None
+    refused = pin_model(record.spec.get("model"), meta.get("model_revision") if isinstance(meta, dict) else None)
+    if refused:
+        show_error(refused)
     if st.query_params.get(THEN) == RUN_AGAIN:
         st.session_state[autorun_key(prefix)] = True
         del st.query_params[THEN]
@@ -187,6 +192,7 @@ def restore_from_url(
 
 def forget_run_link() -> None:
     """When a form is filled with something else (an example): the address bar stops naming a saved run."""
+    unpin_model()
     for name in (FROM_RUN, THEN):
         if name in st.query_params:
             del st.query_params[name]

@@ -22,8 +22,9 @@ Every kind's parser reads the field here, so it is checked in one place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from core.errors import SpecError
@@ -36,6 +37,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 DEVICE_MAPS = ("auto",)
 FIELDS = ("name", "revision", "dtype", "device_map", "endpoint", "tokenizer")
 MAX_NAME_CHARS = 300
+HUB_COMMIT = re.compile(r"[0-9a-f]{40}")  # what a hub model records as its revision (the commit it loaded)
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,19 @@ def _name(value: Any, field: str) -> str:
     if len(value) > MAX_NAME_CHARS:
         raise SpecError(field, f"a model name is at most {MAX_NAME_CHARS} characters.")
     return value.strip()
+
+
+def rerun_request(value: Any, recorded_revision: Any) -> ModelRequest:
+    """The model to run a saved run again on: its spec's ``model``, pinned to the revision it recorded.
+
+    A hub model records the commit it loaded (``meta.model_revision``); running
+    again asks for that commit, so a model updated on the hub since gives the
+    same numbers. The bundled model, a folder and a served model have no hub
+    revision to pin, so their request stays as the spec gave it. Raises
+    SpecError when the spec's ``model`` is wrong.
+    """
+    request = parse_model(DEFAULT_NAME if value is None else value)
+    pinnable = request.endpoint is None and request.name != DEFAULT_NAME
+    if pinnable and isinstance(recorded_revision, str) and HUB_COMMIT.fullmatch(recorded_revision):
+        return replace(request, revision=recorded_revision)
+    return request
