@@ -158,3 +158,20 @@ def test_gemma3_saved_for_conditional_generation_loads_and_says_which_part(lm, t
         for (prompt, target), values in zip(ROWS, got):
             expected = _reference_log_probs(loaded.model, prompt, target).double().numpy()
             assert values == pytest.approx(expected, abs=1e-5)
+
+
+def test_memory_estimates_follow_the_dtype() -> None:
+    """In bfloat16 a batch's activations take half the bytes, so the scorer and the gradient engine fit more in."""
+    full = _model("llama")
+    half = AutoModelForCausalLM.from_config(FAMILIES["llama"]()).eval().to(torch.bfloat16)
+    rows = [BatchedScorer(_loaded(m))._row_bytes(suffix_len=60, prefix_len=0, target_len=1) for m in (full, half)]
+    assert rows[1] < 0.6 * rows[0], rows
+    prompt, attributed, targets = list(range(3, 63)), list(range(60)), [[7, 11]]
+    sizes = [EmbeddingGradients(_loaded(m), prompt, attributed, targets) for m in (full, half)]
+    graph = [g._point_bytes(with_graph=True) for g in sizes]
+    assert graph[1] < 0.6 * graph[0] and sizes[1]._backward_bytes() < 0.6 * sizes[0]._backward_bytes()
+    # one budget, about twice the points of a path per chunk in bfloat16
+    budget_mb = 20 * (graph[0] + 2 * sizes[0]._backward_bytes()) / 2**20
+    chunks = [EmbeddingGradients(_loaded(m), prompt, attributed, targets, memory_budget_mb=budget_mb).plan(1000)[0]
+              for m in (full, half)]
+    assert chunks[0] == 20 and chunks[1] >= 36, chunks

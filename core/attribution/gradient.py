@@ -180,6 +180,7 @@ class EmbeddingGradients:
         self.forward_passes = 0
         self.model_calls = 0
         self._cfg = text_config(model)
+        self._element_bytes = next(model.parameters()).element_size()  # activations: 4 in float32, 2 in bfloat16
         with torch.no_grad(), self.share.turn(should_stop):
             ids = torch.tensor(self.prompt_ids, dtype=torch.long, device=self.device)
             self.prompt_embeds = self.embedding(ids).detach()
@@ -394,16 +395,19 @@ class EmbeddingGradients:
 
         Measured on SmolLM2-135M, 430 tokens: 985 MB peak for one point's graph
         and one backward pass; this estimate gives 870 MB + the backward below.
+        Activations are in the model's dtype (half as many bytes in bfloat16 or
+        float16); the logits and log-softmax are float32 whatever the dtype.
         """
         hidden, inter, layers, heads, vocab, length = self._shape()
         seqs = len(self.targets)
+        size = self._element_bytes
         if with_graph:
             # activations kept for the backward passes, per token and layer,
             # plus the attention weights (heads x length per token and layer)
-            per_token = layers * (12 * hidden + 4 * inter + heads * length) * 4
+            per_token = layers * (12 * hidden + 4 * inter + heads * length) * size
             logits = self.n_outputs * vocab * 4 * 4
         else:
-            per_token = (6 * hidden + 3 * inter + heads * length) * 4
+            per_token = (6 * hidden + 3 * inter + heads * length) * size
             logits = self.n_outputs * vocab * 4 * 3
         return float(seqs * length * per_token + logits)
 
@@ -411,7 +415,7 @@ class EmbeddingGradients:
         """Estimated transient bytes of one output token's backward pass for one point."""
         hidden, inter, _layers, heads, vocab, length = self._shape()
         seqs = len(self.targets)
-        per_token = (8 * hidden + 4 * inter + 3 * heads * length) * 4
+        per_token = (8 * hidden + 4 * inter + 3 * heads * length) * self._element_bytes
         return float(seqs * length * per_token + len(self.targets[0]) * vocab * 4 * 2)
 
     def _chunks(self, k: int, with_graph: bool) -> list[tuple[int, int]]:
