@@ -3,7 +3,8 @@
 It answers what WhyLM (and lm-evaluation-harness) ask a served model for, as vLLM
 does: ``POST /v1/completions`` with ``prompt`` as text or token ids (one prompt or
 a list), ``max_tokens`` (greedy), ``echo`` with ``logprobs`` (each prompt token's
-log-probability, the first one null), and vLLM's ``prompt_logprobs``;
+log-probability, the first one null; ``text_offset`` for a text prompt), and
+vLLM's ``prompt_logprobs``;
 ``GET /v1/models`` names the model. Use it to put a model on a GPU machine for a
 team's WhyLM, or to try the served-model path on one machine::
 
@@ -52,6 +53,7 @@ def complete(lm: Any, body: dict[str, Any]) -> dict[str, Any]:
     from core.attribution.scorer import BatchedScorer
 
     prompts = _prompts(body, lm.tokenizer)
+    text_prompt = isinstance(body.get("prompt"), str)  # offsets in the text only for text (scoring sends ids)
     vocab = len(lm.tokenizer)
     if any(not p or min(p) < 0 or max(p) >= max(vocab, lm.model.config.vocab_size) for p in prompts):
         raise BadRequest("every prompt needs at least one token, each a token id of this model.")
@@ -84,6 +86,9 @@ def complete(lm: Any, body: dict[str, Any]) -> dict[str, Any]:
                 "token_logprobs": lps,
                 "top_logprobs": [None if lp is None else {tok: lp} for tok, lp in zip(tokens, lps)],
             }
+            if text_prompt:  # where each token starts in the text (echo) or after the prompt (not echoed)
+                start = 0 if echo else len(lm.tokenizer.decode(p))
+                choice["logprobs"]["text_offset"] = [start + len(lm.tokenizer.decode(ids[:i])) for i in range(len(ids))]
         if want_prompt_logprobs:
             choice["prompt_logprobs"] = [
                 None if lp is None else {str(t): {"logprob": lp, "decoded_token": lm.tokenizer.decode([t])}}

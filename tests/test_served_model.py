@@ -193,11 +193,12 @@ def test_scoring_asks_no_generated_token_unless_the_server_needs_one(proxy, lm) 
 
     served = run({**TUTORIAL, "model": _served(proxy(no_zero).url)})
     np.testing.assert_allclose(served.seq_attr, run(TUTORIAL, lm=lm).seq_attr, atol=1e-4)
-    assert seen[:3] == [1, 0, 1] and set(seen[3:]) == {1}, seen  # the check's tries, then every scoring request
+    # the check (generated, echoed as text, echoed as ids with 0 then 1), then every scoring request
+    assert seen[:4] == [1, 1, 0, 1] and set(seen[4:]) == {1}, seen
     seen.clear()
     run({**TUTORIAL, "model": _served(proxy(lambda body, answer: seen.append(body["max_tokens"]) if answer is None
                                               else None).url)})
-    assert seen[:2] == [1, 0] and set(seen[2:]) == {0}, seen  # the project's server takes 0: nothing generated
+    assert seen[:3] == [1, 1, 0] and set(seen[3:]) == {0}, seen  # the project's server takes 0: nothing generated
 
 
 def _shift_echo(body: dict, answer: dict | None) -> tuple[int, dict] | None:
@@ -214,6 +215,41 @@ def test_a_server_whose_echo_is_shifted_is_refused_with_a_sentence(proxy) -> Non
     with pytest.raises(ModelLoadError) as info:
         run({**TUTORIAL, "model": _served(p.url)})
     assert "gives inconsistent log-probabilities" in str(info.value) and "shifted" in str(info.value)
+
+
+def test_a_shift_in_the_token_id_echo_alone_is_refused(proxy) -> None:
+    def shift_ids(body: dict, answer: dict | None) -> tuple[int, dict] | None:
+        return _shift_echo(body, answer) if isinstance(body.get("prompt"), list) else None
+
+    with pytest.raises(ModelLoadError) as info:
+        run({**TUTORIAL, "model": _served(proxy(shift_ids).url)})
+    assert "scores the same token" in str(info.value) and "echoed back as token ids" in str(info.value)
+
+
+def test_a_server_that_takes_no_token_ids_is_refused(proxy) -> None:
+    def text_only(body: dict, answer: dict | None) -> tuple[int, dict] | None:
+        if answer is None and isinstance(body.get("prompt"), list):  # llama-cpp-python's schema: str or list[str]
+            return 422, {"detail": [{"msg": "Input should be a valid string"}]}
+        return None
+
+    with pytest.raises(WhyLMError, match="does not take prompts as token ids"):
+        run({**TUTORIAL, "model": _served(proxy(text_only).url)})
+
+
+def test_a_server_that_reads_max_tokens_0_as_no_limit_is_asked_for_one(proxy, lm) -> None:
+    seen: list[int] = []
+
+    def unlimited(body: dict, answer: dict | None) -> tuple[int, dict] | None:
+        if answer is None:
+            seen.append(body["max_tokens"])
+        elif body["max_tokens"] == 0:  # llama-cpp-python generates until the context is full
+            for choice in answer["choices"]:
+                choice["logprobs"]["token_logprobs"] += [-1.0, -2.0]
+        return None
+
+    served = run({**TUTORIAL, "model": _served(proxy(unlimited).url)})
+    np.testing.assert_allclose(served.seq_attr, run(TUTORIAL, lm=lm).seq_attr, atol=1e-4)
+    assert seen[:3] == [1, 1, 0] and set(seen[3:]) == {1}, seen
 
 
 def test_a_server_without_log_probabilities_is_refused(proxy) -> None:

@@ -16,9 +16,10 @@ Settings (environment, never the spec or the database): ``WHYLM_ENDPOINT_API_KEY
 default 4), ``WHYLM_ENDPOINT_TIMEOUT_S`` (per request, default 60).
 
 Before a server is first used, :func:`self_check` compares a generated token's
-log-probability with the same token echoed back; a server whose two answers
-disagree (the llama-cpp-python server's echo is shifted by one token) or that
-returns no log-probabilities is refused with a sentence.
+log-probability with the same token echoed back (as text, then as token ids); a
+server whose answers disagree (the llama-cpp-python server's echo is shifted by
+one token), that returns no log-probabilities, or that takes no token-id prompts
+is refused with a sentence.
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ class RemoteModel:
             raise EndpointError(f"The server at {self.endpoint} answered without one choice per prompt; "
                                 "is it an OpenAI-compatible completions endpoint?")
         return sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
+
+    def complete_text(self, prompt: str, max_tokens: int, echo: bool) -> dict[str, Any]:
+        """The server's one choice for a text prompt (every OpenAI-compatible server takes text)."""
+        body = {"model": self.name, "prompt": prompt, "max_tokens": max_tokens, "echo": echo, "logprobs": 1,
+                "temperature": 0.0}
+        doc = _post(f"{self.endpoint}/completions", body)
+        choices = doc.get("choices") if isinstance(doc, dict) else None
+        if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+            raise EndpointError(f"The server at {self.endpoint} answered without a choice; "
+                                "is it an OpenAI-compatible completions endpoint?")
+        return choices[0]
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int, seed: int | None = None,
                  temperature: float = 0.0, top_p: float = 1.0) -> list[int]:
@@ -275,38 +287,76 @@ class RemoteScorer:
         return out
 
 
+def _echo_position(choice: dict[str, Any], text_chars: int, fallback: int) -> int:
+    """Index of the echoed token that starts at character ``text_chars`` (``text_offset``), else ``fallback``."""
+    offsets = (choice.get("logprobs") or {}).get("text_offset")
+    if isinstance(offsets, list) and text_chars in offsets:
+        return offsets.index(text_chars)
+    return fallback
+
+
+def _inconsistent(endpoint: str, said: float, again: float, route: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"The server at {endpoint} gives inconsistent log-probabilities: it generated a token with "
+        f"log-probability {said:.3f} but scores the same token {again:.3f} when it is echoed back{route} (its echo "
+        "may be shifted by a token), so attributions through it would be wrong; use a server whose echo "
+        "is right, such as vLLM or `python -m core.serve_model`."
+    )
+
+
 def self_check(lm: RemoteModel) -> None:
-    """Refuse a server whose echoed log-probabilities disagree with its generated ones (once per server)."""
+    """Refuse a server whose echoed log-probabilities disagree with its generated ones (once per server).
+
+    Three requests: a token generated after a text prompt, with its log-probability;
+    the prompt and that token echoed back as text (every OpenAI-compatible server
+    takes text; the echoed token is found by its ``text_offset``); and the same
+    echoed as token ids, the form scoring sends (with ``max_tokens`` 0 where the
+    server allows it, so nothing is generated). Both echoes must give the generated
+    token the log-probability it was generated with. The llama-cpp-python server
+    (0.3.x) fails the text echo: its echoed log-probabilities are one token late.
+    """
     key = (lm.endpoint, lm.name)
     with _CHECK_LOCK:
         if key in _CHECKED:
             lm.score_tokens = _CHECKED[key]
             return
-        prompt = list(lm.tokenizer(CHECK_PROMPT, add_special_tokens=False)["input_ids"])
         url = f"{lm.endpoint}/completions"
-        [first] = lm.complete([prompt], 1, echo=False)
+        first = lm.complete_text(CHECK_PROMPT, 1, echo=False)
         values = _token_logprobs(first, url)
-        generated = (first.get("logprobs") or {}).get("token_ids")
-        if not (isinstance(generated, list) and generated):
-            text = first.get("text", "")
-            generated = list(lm.tokenizer(text, add_special_tokens=False)["input_ids"])[:1]
-        if not generated or not isinstance(values[0], (int, float)):
+        text = first.get("text", "")
+        if not text or not isinstance(values[0], (int, float)):
             raise EndpointError(f"The server at {url} returned no token with its log-probability; WhyLM needs both.")
+        said = float(values[0])
+        prompt = list(lm.tokenizer(CHECK_PROMPT, add_special_tokens=False)["input_ids"])
+        echoed = lm.complete_text(CHECK_PROMPT + text, 1, echo=True)
+        back = _token_logprobs(echoed, url)
+        at = _echo_position(echoed, len(CHECK_PROMPT), len(prompt))
+        if at >= len(back) or not isinstance(back[at], (int, float)):
+            raise EndpointError(f"The server at {url} echoes fewer log-probabilities than the tokens it was sent.")
+        if abs(said - float(back[at])) > CHECK_TOLERANCE * max(1.0, abs(said)):
+            raise _inconsistent(lm.endpoint, said, float(back[at]), "")
+        ids = (first.get("logprobs") or {}).get("token_ids")
+        generated = ids[:1] if isinstance(ids, list) and ids and isinstance(ids[0], int) else list(
+            lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        sent = prompt + generated[:1]
         try:  # scoring needs no generated token; a server that refuses max_tokens 0 gets 1
-            [echoed] = lm.complete([prompt + generated[:1]], 0, echo=True)
+            [by_ids] = lm.complete([sent], 0, echo=True)
             lm.score_tokens = 0
         except EndpointError:
-            [echoed] = lm.complete([prompt + generated[:1]], 1, echo=True)
+            try:
+                [by_ids] = lm.complete([sent], 1, echo=True)
+            except EndpointError as exc:
+                raise EndpointError(
+                    f"The server at {url} does not take prompts as token ids ({exc}), which WhyLM sends so "
+                    "that the tokens it attributes are the ones scored; use vLLM, SGLang or "
+                    "`python -m core.serve_model`."
+                ) from None
             lm.score_tokens = 1
-        back = _token_logprobs(echoed, url)
-        if len(back) <= len(prompt) or not isinstance(back[len(prompt)], (int, float)):
+        again = _token_logprobs(by_ids, url)
+        if lm.score_tokens == 0 and len(again) > len(sent):
+            lm.score_tokens = 1  # it generated anyway (0 read as "no limit"): ask for one token, not a page
+        if len(again) <= len(prompt) or not isinstance(again[len(prompt)], (int, float)):
             raise EndpointError(f"The server at {url} echoes fewer log-probabilities than the tokens it was sent.")
-        said, again = float(values[0]), float(back[len(prompt)])
-        if abs(said - again) > CHECK_TOLERANCE * max(1.0, abs(said)):
-            raise ModelLoadError(
-                f"The server at {lm.endpoint} gives inconsistent log-probabilities: it generated a token with "
-                f"log-probability {said:.3f} but scores the same token {again:.3f} when it is echoed back (its echo "
-                "may be shifted by a token), so attributions through it would be wrong; use a server whose echo "
-                "is right, such as vLLM or `python -m core.serve_model`."
-            )
+        if len(generated) == 1 and abs(said - float(again[len(prompt)])) > CHECK_TOLERANCE * max(1.0, abs(said)):
+            raise _inconsistent(lm.endpoint, said, float(again[len(prompt)]), " as token ids")
         _CHECKED[key] = lm.score_tokens
