@@ -189,6 +189,26 @@ def test_gradient_shap_is_seeded(lm):
     assert first.extra["n_samples"] == 2
 
 
+def test_gradient_shap_reports_a_standard_error_that_shrinks_with_its_samples(lm):
+    """Gradient SHAP averages random points: its standard error is their spread over root n, per token
+    and per slot, and four times the points roughly halve it."""
+    prompt = {"template": "{name} lives in {city}. He likes", "values": {"name": "Dave", "city": "Palm Coast"}}
+    errors = {}
+    for n in (8, 32):
+        result = run(_spec({"name": "gradient_shap", "n_samples": n, "stdev": 0.05}, prompt=prompt), lm=lm)
+        assert len(result.seq_stderr) == len(result.seq_attr)
+        assert len(result.token_stderr) == len(result.token_attr)
+        errors[n] = float(np.mean(result.seq_stderr))
+    assert 0.15 < errors[32] / errors[8] < 0.85  # 1 / sqrt(4) = 0.5; the spread of 8 points is itself noisy
+    slots = run(_spec({"name": "gradient_shap", "n_samples": 8, "stdev": 0.05, "aggregate": "feature"},
+                      prompt=prompt), lm=lm)
+    assert slots.features == ["name", "city"] and len(slots.seq_stderr) == 2
+    assert all(e > 0 for e in slots.seq_stderr)
+    single = run(_spec({"name": "gradient_shap", "n_samples": 1}, prompt=prompt), lm=lm)
+    assert single.seq_stderr is None  # one point has no spread
+    assert run(_spec({"name": "integrated_gradients", "steps": 4}, prompt=prompt), lm=lm).seq_stderr is None
+
+
 def test_feature_aggregate_sums_tokens_over_slots(lm):
     prompt = {"template": "{name} lives in {city}. He likes", "values": {"name": "Dave", "city": "Palm Coast"}}
     method = {"name": "integrated_gradients", "steps": 4}

@@ -30,6 +30,7 @@ import torch
 from core.attribution.faithfulness import MaskTable, faithfulness
 from core.attribution.scorer import Progress, ShouldStop, default_memory_budget_mb
 from core.attribution.targets import score_matrix
+from core.attribution.uncertainty import trials_stderr
 from core.errors import Cancelled, SpecError, WhyLMError
 from core.models.loading import LoadedModel
 from core.models.output_head import OutputHead, text_body, text_config
@@ -509,6 +510,7 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
     vocab = int(engine.embedding.num_embeddings)
     x = engine.inputs
     extra: dict[str, Any] = {}
+    samples: tuple[np.ndarray, np.ndarray] | None = None  # gradient SHAP's per-point (token, sequence) attributions
     if method in ("integrated_gradients", "gradient_shap"):
         base_id = baseline_token_id(params["baseline"], lm.tokenizer, vocab, "method.baseline")
     else:
@@ -541,9 +543,10 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         directions = noisy - baseline[None]
         points = baseline[None] + alphas.to(x.device)[:, None, None] * directions
         res = engine.gradients(points, directions)
-        token, seq = _combine(
-            res.dots, score_weights(res.logp, n_target, spec.score), np.full(n, 1.0 / n)
-        )
+        w = score_weights(res.logp, n_target, spec.score)
+        token, seq = _combine(res.dots, w, np.full(n, 1.0 / n))
+        # each random point's own attribution: their spread gives the mean's standard error
+        samples = (np.einsum("sr,sri->sri", w.token, res.dots), np.einsum("sr,sri->si", w.seq, res.dots))
         extra.update(n_samples=n, stdev=params["stdev"], seed=spec.seed)
     elif method == "saliency":
         res = engine.gradients(x[None], None, keep_full=True)
@@ -575,6 +578,11 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         seq = np.array([seq[c].sum() for c in columns])
         token = np.stack([token[:, c].sum(axis=1) for c in columns], axis=1)
         features, feature_tokens = ctx.layout.labels, ctx.feature_tokens
+        if samples is not None:
+            samples = (
+                np.stack([samples[0][:, :, c].sum(axis=2) for c in columns], axis=2),
+                np.stack([samples[1][:, c].sum(axis=1) for c in columns], axis=1),
+            )
     else:
         columns = [[j] for j in range(len(attributed))]
         features, feature_tokens = labels, [[t] for t in attributed]
@@ -584,6 +592,11 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         faithful = faithfulness(
             embedding_coalitions(engine, baseline, columns, ends, n_target, spec.score), seq, token, spec.seed
         )
+    stderr = None
+    if samples is not None:
+        token_err, seq_err = trials_stderr(list(samples[0])), trials_stderr(list(samples[1]))
+        if token_err is not None and seq_err is not None:
+            stderr = {"seq_stderr": seq_err.tolist(), "token_stderr": token_err.tolist()}
     return {
         "features": features,
         "feature_tokens": feature_tokens,
@@ -597,6 +610,7 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         "forward_passes": passes,
         "model_calls": calls,
         **({"faithfulness": faithful} if faithful is not None else {}),
+        **(stderr or {}),
     }
 
 

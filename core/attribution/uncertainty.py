@@ -8,6 +8,8 @@ it would move with another seed:
   of their number (with paired orderings, whose blocks are balanced, an upper bound);
 - ``kernel_shap`` and ``lime``: a bootstrap over the drawn coalitions (the model
   is not asked again: the fit is redone on resampled rows);
+- ``gradient_shap`` (in ``core.attribution.gradient``): the spread of each random point's
+  attribution over the square root of the points (:func:`trials_stderr` on the points);
 - several trials with sampled baselines: the spread of the trials' attributions over
   the square root of the trials (this covers the method's own sampling too).
 
