@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.engine
 from core.attribution.presets import PRESETS, preset, presets_for
-from core.attribution.spec import parse_spec
+from core.attribution.spec import FAITHFULNESS, parse_spec
 from core.errors import Cancelled, WhyLMError
 from core.store import RunRepository
 from tests.page_support import APP, ROOT, no_exception
@@ -106,6 +106,24 @@ def test_changing_a_display_option_does_not_recompute(data_dir, lm, monkeypatch)
     assert len(calls) == 1
     assert at.session_state["ex_result"] is before
     assert any("output tokens 1\u20133" in m.value for m in at.markdown)
+
+
+def test_the_faithfulness_switch_is_drawn_from_its_declaration_and_turns_the_check_off(data_dir, lm) -> None:
+    at = _app()
+    at.button(key="ex_load").click().run()
+    box = at.checkbox(key="ex_faithfulness")
+    assert box.value is FAITHFULNESS.default and box.label == FAITHFULNESS.label
+    at.button(key="ex_run").click().run(timeout=TIMEOUT)
+    no_exception(at)
+    assert at.session_state["ex_result"]["faithfulness"]["sequence"] is not None
+    at.checkbox(key="ex_faithfulness").uncheck().run()
+    at.button(key="ex_run").click().run(timeout=TIMEOUT)
+    no_exception(at)
+    shown = at.session_state["ex_result"]
+    assert shown.get("faithfulness") is None and shown["spec"]["faithfulness"] is False
+    repo = RunRepository()
+    saved = [repo.get_run(r.id).spec for r in repo.list_runs()]
+    assert sorted(s.get("faithfulness", True) for s in saved) == [False, True]
 
 
 def test_token_gradient_preset_matches_the_engine(data_dir, lm) -> None:

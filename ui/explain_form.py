@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.attribution.features import GRANULARITIES, slot_name
 from core.attribution.presets import preset
-from core.attribution.spec import SEED, TRIALS, parse_spec
+from core.attribution.spec import FAITHFULNESS, SEED, TRIALS, parse_spec
 from ui.common import chosen_model, error_sentence, escape_markdown
 from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
@@ -63,6 +63,7 @@ def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
     state.update(method_state(prefix, spec["method"]))
     state[f"{prefix}_trials"] = widget_value(TRIALS, spec)
     state[f"{prefix}_seed"] = widget_value(SEED, spec)
+    state[f"{prefix}_faithfulness"] = widget_value(FAITHFULNESS, spec)
     state.update(example_state(prefix, title, spec))
     stage_form(prefix, state)
 
@@ -137,9 +138,10 @@ def build_spec() -> tuple[dict[str, Any] | None, str | None]:
     target = target_form(PREFIX, allow_contrast=True)
     score = score_form(PREFIX)
     method = method_form(PREFIX, "perturbation")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
     trials = param_input(TRIALS, f"{PREFIX}_trials", c1)
     seed = param_input(SEED, f"{PREFIX}_seed", c2)
+    faithful = param_input(FAITHFULNESS, f"{PREFIX}_faithfulness", c3)
     if prompt is None:
         return None, prompt_error
     spec = {
@@ -152,6 +154,7 @@ def build_spec() -> tuple[dict[str, Any] | None, str | None]:
         "method": method,
         "trials": trials,
         "seed": seed,
+        "faithfulness": faithful,
     }
     return spec, None
 

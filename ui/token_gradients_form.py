@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from core.attribution.presets import preset
-from core.attribution.spec import SEED, parse_spec
+from core.attribution.spec import FAITHFULNESS, SEED, parse_spec
 from ui.common import chosen_model, error_sentence
 from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
@@ -39,6 +39,7 @@ def load_spec(spec: dict[str, Any], title: str) -> None:
         f"{PREFIX}_chat": bool(spec.get("chat", False)),
         f"{PREFIX}_score": spec.get("score", "log_prob"),
         f"{PREFIX}_seed": widget_value(SEED, spec),
+        f"{PREFIX}_faithfulness": widget_value(FAITHFULNESS, spec),
     }
     state.update(target_state(PREFIX, spec["target"]))
     state.update(example_state(PREFIX, title, spec))
@@ -55,7 +56,9 @@ def build_spec() -> dict[str, Any]:
     target = target_form(PREFIX, allow_contrast=False)
     score = score_form(PREFIX)
     method = method_form(PREFIX, "gradient")
-    seed = param_input(SEED, f"{PREFIX}_seed")
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
+    seed = param_input(SEED, f"{PREFIX}_seed", c1)
+    faithful = param_input(FAITHFULNESS, f"{PREFIX}_faithfulness", c2)
     return {
         "kind": "attribution",
         "model": chosen_model(),
@@ -66,6 +69,7 @@ def build_spec() -> dict[str, Any]:
         "method": method,
         "trials": 1,
         "seed": seed,
+        "faithfulness": faithful,
     }
 
 
