@@ -150,13 +150,11 @@ def _save(repo: Any, doc: Any, result: Any, out: dict[str, Any], title: str | No
     return None
 
 
-def _saved_documents(
-    spec: dict[str, Any], result: dict[str, Any] | None
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """How ``runs import`` saves a run: ``core.saved_runs.imported_documents`` (imported when first used)."""
-    from core.saved_runs import imported_documents
+def _import_runs(repo: Any, doc: Any) -> list[int]:
+    """How ``runs import`` imports: ``core.saved_runs.import_runs``, the dashboard's import (imported when first used)."""
+    from core.saved_runs import import_runs
 
-    return imported_documents(spec, result)
+    return import_runs(repo, doc)
 
 
 def cmd_methods(argv: list[str]) -> int:
@@ -190,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "runs":
             from core.store.cli import main_runs
 
-            return main_runs(rest, prepare=_saved_documents)
+            return main_runs(rest, importer=_import_runs)
         if command == "db":
             from core.store.cli import main_db
 

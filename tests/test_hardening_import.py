@@ -318,3 +318,15 @@ def test_a_bad_cap_setting_is_a_sentence(repo: RunRepository, tmp_path, monkeypa
     err = capsys.readouterr().err
     assert "WHYLM_IMPORT_MAX_MB" in err and "megabytes" in err
     assert repo.count() == 0
+
+
+def test_the_command_line_marks_imported_runs_as_the_dashboard_does(repo: RunRepository, tmp_path, capsys) -> None:
+    """Issue 14, point 1: ``python -m core runs import`` tags each run ``imported`` (the dashboard's one rule)."""
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export_of(_attribution(), tags=["team-a"])), encoding="utf-8")
+    assert cli_main(["runs", "--url", repo.url, "import", str(path)]) == 0
+    (cli_id,) = [int(x) for x in capsys.readouterr().out.rstrip(".\n").split("ids ")[-1].split(", ")]
+    (page_id,) = import_bytes(repo, path.read_bytes())
+    from_cli, from_page = repo.get_run(cli_id), repo.get_run(page_id)
+    assert from_cli.tags == from_page.tags
+    assert set(from_cli.tags) == {"team-a", "imported"}

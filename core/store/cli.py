@@ -12,15 +12,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from core.errors import WhyLMError
 from core.store.config import database_url, normalise_url
 from core.store.database import current_revision, describe_url, upgrade_database
 from core.store.errors import StoreError
-from core.store.exchange import PrepareDocuments, load_export, read_export
+from core.store.exchange import load_export, read_export
 from core.store.records import RunRecord, RunSummary
 from core.store.repository import RunRepository, UnreadableRun
+
+Importer = Callable[[RunRepository, Any], list[int]]
+"""``importer(repo, doc)``: imports an export document's runs, returns their new ids."""
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -195,7 +198,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     doc = _read_document(args.file, sys.stdin)
     if doc is None:
         return EXIT_ERROR
-    ids = _repo(args).import_runs(doc, args.prepare)
+    repo = _repo(args)
+    ids = args.importer(repo, doc) if args.importer is not None else repo.import_runs(doc)
     shown = ", ".join(map(str, ids)) if ids else "none"
     print(f"Imported {len(ids)} run(s): ids {shown}.")
     return EXIT_OK
@@ -221,8 +225,8 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _runs_parser(prepare: PrepareDocuments | None = None) -> argparse.ArgumentParser:
-    """Build the parser of ``python -m core runs`` (``prepare``: see :func:`main_runs`)."""
+def _runs_parser(importer: Importer | None = None) -> argparse.ArgumentParser:
+    """Build the parser of ``python -m core runs`` (``importer``: see :func:`main_runs`)."""
     parser = _Parser(prog="python -m core runs", description="Browse, export and import saved runs.")
     parser.add_argument("--url", help="database URL (default: WHYLM_DATABASE_URL or WHYLM_DATA_DIR/whylm.db)")
     sub = parser.add_subparsers(title="commands", parser_class=_Parser)
@@ -244,7 +248,7 @@ def _runs_parser(prepare: PrepareDocuments | None = None) -> argparse.ArgumentPa
     p.set_defaults(handler=_cmd_export)
     p = sub.add_parser("import", help="import runs from an exported JSON document")
     p.add_argument("file", help="the JSON file ('-' reads stdin)")
-    p.set_defaults(handler=_cmd_import, prepare=prepare)
+    p.set_defaults(handler=_cmd_import, importer=importer)
     p = sub.add_parser("delete", help="delete a run and its notes")
     p.add_argument("id", type=int)
     p.add_argument("--yes", action="store_true", help="do not ask first")
@@ -252,13 +256,14 @@ def _runs_parser(prepare: PrepareDocuments | None = None) -> argparse.ArgumentPa
     return parser
 
 
-def main_runs(argv: Sequence[str], prepare: PrepareDocuments | None = None) -> int:
+def main_runs(argv: Sequence[str], importer: Importer | None = None) -> int:
     """Run ``python -m core runs list|show ID|export IDS... [-o FILE]|import FILE|delete ID``.
 
-    ``prepare(spec, result)`` gives the documents an imported run is saved with (default: as
-    exported); ``python -m core`` passes ``core.saved_runs.saved_documents``.
+    ``importer(repo, doc)`` imports an export document and returns the new ids (default: the
+    runs as exported, ``RunRepository.import_runs``); ``python -m core`` passes
+    ``core.saved_runs.import_runs``, the dashboard's import (checked results, tagged ``imported``).
     """
-    return _run(_runs_parser(prepare), argv)
+    return _run(_runs_parser(importer), argv)
 
 
 # --- db ------------------------------------------------------------------------------
