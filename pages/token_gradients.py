@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.compare_action import GRADIENT_PAGE_METHODS, compare_controls
 from ui.result_view import show_result
 from ui.run_job import run_controls
 from ui.token_gradients_form import JOB_KEY, PREFIX, RESULT_KEY, token_gradients_form
@@ -20,3 +21,4 @@ st.caption(
 )
 spec, check = token_gradients_form()
 run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, check, show_result)
+compare_controls(spec, check, prefix="tgcmp", default_methods=GRADIENT_PAGE_METHODS)

@@ -9,6 +9,7 @@ from core.attribution.comparison import CompareResult, parse_compare_spec, rank_
 from core.engine import run
 from core.errors import SpecError
 from core.present.method_comparison import methods_bar_chart, methods_table
+from ui.compare_action import GRADIENT_PAGE_METHODS
 
 SPEC = {
     "kind": "compare",
@@ -84,3 +85,23 @@ def test_the_explain_page_action_builds_the_compare_spec() -> None:
     assert compare_problem(doc, None) is None
     assert compare_problem(doc, "Fix the template.") == "Fix the template."
     assert "methods" in compare_problem(compare_spec(page_spec, []), None)
+
+
+def test_the_token_gradients_page_compares_its_gradient_methods_with_perturbation(data_dir, lm) -> None:
+    """The Token gradients page has its own comparison: gradient methods summed to words beside feature
+    ablation and exact Shapley, on the page's prompt and target, with rank agreement and a named winner."""
+    from tests.page_support import no_exception, open_page
+
+    at = open_page("pages/token_gradients.py", 300)
+    at.button(key="tg_load").click().run()
+    assert at.multiselect(key="tgcmp_methods").value == list(GRADIENT_PAGE_METHODS)
+    at.multiselect(key="tgcmp_methods").set_value(["input_x_gradient", "feature_ablation", "shapley"]).run()
+    at.button(key="tgcmp_run").click().run(timeout=300)
+    no_exception(at)
+    result = at.session_state["tgcmp_result"]
+    assert result["spec"]["prompt"]["text"] == "The capital of France is"
+    rows = {row["method"]: row for row in result["rows"]}
+    assert set(rows) == {"input_x_gradient", "feature_ablation", "shapley"}
+    assert rows["feature_ablation"]["spearman"] is not None
+    assert "cmp_result" not in at.session_state  # the Explain page's comparison is kept apart
+    assert any("faithfully" in i.value for i in at.info)

@@ -18,8 +18,9 @@ from ui.compare_view import show_compare_result
 from ui.run_job import follow_run, launch_run, show_outcome
 
 PREFIX = "cmp"
-JOB_KEY = "cmp_job"
-RESULT_KEY = "cmp_result"
+"""The Explain page's keys (``cmp_methods``, ``cmp_job``, ``cmp_result``, ...); another page passes its own prefix."""
+GRADIENT_PAGE_METHODS = ("input_x_gradient", "saliency", "gradient_shap", "feature_ablation", "shapley")
+"""Offered first on the Token gradients page: its own gradient methods beside perturbation over the same words."""
 
 
 def compare_spec(spec: dict[str, Any] | None, methods: list[str]) -> dict[str, Any] | None:
@@ -43,12 +44,20 @@ def compare_problem(spec: dict[str, Any] | None, form_error: str | None) -> str 
     return None
 
 
-def compare_controls(spec: dict[str, Any] | None, form_check: Any) -> None:
+def compare_controls(
+    spec: dict[str, Any] | None,
+    form_check: Any,
+    prefix: str = PREFIX,
+    default_methods: tuple[str, ...] = DEFAULT_METHODS,
+) -> None:
     """An expander: pick methods, then run them all on the form's prompt and target, and show the table.
 
-    The run is saved like any other (kind ``compare``); the address bar keeps following the page's own run.
+    ``prefix`` keeps one page's comparison apart from another's (its widget, job and result keys);
+    ``default_methods`` are the methods picked at first. The run is saved like any other (kind
+    ``compare``); the address bar keeps following the page's own run.
     """
-    with st.expander("Compare methods on this prompt", expanded=st.session_state.get(RESULT_KEY) is not None):
+    job_key, result_key = f"{prefix}_job", f"{prefix}_result"
+    with st.expander("Compare methods on this prompt", expanded=st.session_state.get(result_key) is not None):
         st.caption(
             "Runs several methods on the same prompt and output, sharing every scored prompt, and says "
             "which explains the model most faithfully (deletion and insertion curves against random orders)."
@@ -56,17 +65,17 @@ def compare_controls(spec: dict[str, Any] | None, form_check: Any) -> None:
         chosen = st.multiselect(
             "Methods",
             list(METHODS),
-            default=list(DEFAULT_METHODS),
+            default=list(default_methods),
             format_func=lambda name: METHODS[name].title,
-            key=f"{PREFIX}_methods",
+            key=f"{prefix}_methods",
         )
         doc = compare_spec(spec, chosen)
 
-        running = st.session_state.get(JOB_KEY) is not None
-        if st.button("Compare", key=f"{PREFIX}_run", disabled=running or not chosen):
-            launch_run(JOB_KEY, RESULT_KEY, doc, compare_problem(doc, form_check()), True, "", [])
-        follow_run(JOB_KEY, RESULT_KEY)
-        show_outcome(RESULT_KEY)
-        result = st.session_state.get(RESULT_KEY)
+        running = st.session_state.get(job_key) is not None
+        if st.button("Compare", key=f"{prefix}_run", disabled=running or not chosen):
+            launch_run(job_key, result_key, doc, compare_problem(doc, form_check()), True, "", [])
+        follow_run(job_key, result_key)
+        show_outcome(result_key)
+        result = st.session_state.get(result_key)
         if result is not None:
-            show_compare_result(result, key=f"{PREFIX}_view")
+            show_compare_result(result, key=f"{prefix}_view")
