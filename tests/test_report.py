@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -10,7 +11,8 @@ from html.parser import HTMLParser
 import pytest
 
 from core.errors import WhyLMError
-from core.present.report import report_html
+from core.present.report import esc, report_html
+from core.present.trust import faithfulness_of, faithfulness_sentence
 from core.store.records import ReviewNote, RunRecord
 from tests.saved_runs_support import HOSTILE, real_results
 
@@ -77,8 +79,9 @@ def test_hostile_text_is_escaped_everywhere(hostile_report) -> None:
 def test_one_svg_per_chart(hostile_report, results) -> None:
     tags = [t for t, _ in parse(hostile_report)]
     chart_blocks = re.findall(r'<div class="chart"[^>]*><svg', hostile_report)
-    # per run: bar chart and heatmap; comparison of two runs: grouped bars and the difference
-    assert len(chart_blocks) == 2 * 2 + 2
+    # per run: bar chart, heatmap and faithfulness curves; comparison of two runs: grouped bars and the difference
+    assert all(r.get("faithfulness") for r in results)
+    assert len(chart_blocks) == 2 * 3 + 2
     assert tags.count("svg") == len(chart_blocks)
     assert "could not be drawn" not in hostile_report
 
@@ -102,6 +105,22 @@ def test_the_report_shows_the_stored_numbers(results) -> None:
     for feature, value in zip(a["features"], a["seq_attr"]):
         assert f"<td>{feature}</td><td class=\"num\">{value:.4g}</td>" in text
     assert "Probability of the target with the full prompt" in text
+    assert "[faithfulness curves]" in text
+    assert esc(faithfulness_sentence(faithfulness_of(a))) in text
+
+
+def test_the_report_draws_error_bars_and_says_when_an_order_is_within_the_noise(results) -> None:
+    a = copy.deepcopy(results[0])
+    top = sorted(range(len(a["seq_attr"])), key=lambda i: -a["seq_attr"][i])[:2]
+    drawn: list = []
+    a["seq_stderr"] = [0.0] * len(a["seq_attr"])
+    plain = report_html([record(1, "a", a)], chart_fn=lambda chart, label: drawn.append(chart) or "")
+    assert "within" not in plain and "standard errors" not in plain
+    a["seq_stderr"][top[0]] = a["seq_stderr"][top[1]] = abs(a["seq_attr"][top[0]] - a["seq_attr"][top[1]]) + 1.0
+    drawn.clear()
+    noisy = report_html([record(1, "a", a)], chart_fn=lambda chart, label: drawn.append(chart) or "")
+    assert "differ by less than 2 standard errors" in noisy
+    assert "stderr" in json.dumps(drawn[0].to_dict())  # the bar chart carries the error bars
 
 
 def test_partial_overlap_warns_in_the_report(results) -> None:

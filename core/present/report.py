@@ -26,7 +26,7 @@ import pandas as pd
 
 from core.errors import WhyLMError
 from core.kinds import RUN_KINDS
-from core.present import charts
+from core.present import charts, trust
 from core.present.compare import (
     ComparedRun,
     compare_runs,
@@ -274,8 +274,18 @@ def _attribution_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str
         parts.append("<h4>The prompt, coloured by each part's effect on the output</h4>")
         parts.append(result_highlight_html(view))
         parts.append(legend_html())
-    parts.append(chart_fn(charts.sequence_bar_chart(view, title="Effect on the whole output"), "bar chart"))
+    stderr = result.get("seq_stderr") if view is result else None  # the errors are per feature, not per word
+    bars = charts.sequence_bar_chart(view, title="Effect on the whole output", stderr=stderr)
+    parts.append(chart_fn(bars, "bar chart"))
+    noise = trust.noise_sentence(view, list(view.get("seq_attr") or []), stderr)
+    if noise:
+        parts.append(f'<p class="warning">{esc(noise)}</p>')
     parts.append(chart_fn(charts.token_heatmap(view, title="Effect on each output token"), "heatmap"))
+    faithful = trust.faithfulness_of(result)
+    if faithful is not None:
+        parts.append("<h4>Does the picture explain the model? (deletion and insertion against random orders)</h4>")
+        parts.append(f"<p>{esc(trust.faithfulness_sentence(faithful) or '')}</p>")
+        parts.append(chart_fn(trust.faithfulness_chart(faithful), "faithfulness curves"))
     parts.append("<h4>Numbers</h4>")
     parts.append(table_html(charts.attribution_table(view)))
     return "".join(parts)
