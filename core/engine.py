@@ -15,6 +15,7 @@ from core.attribution.spec import RunSpec
 from core.kinds import RUN_KINDS, run_kind
 from core.models.loading import LoadedModel, load_model
 from core.result_json import JsonResult
+from core.run_time import record_run
 
 
 def validate(spec_doc: Any) -> Any:
@@ -50,4 +51,8 @@ def run(
     """
     validate(spec_doc)  # a spec that cannot run is refused before any model is loaded
     kind = RUN_KINDS["attribution"] if isinstance(spec_doc, RunSpec) else run_kind(spec_doc)
-    return kind.run(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
+    result = kind.run(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
+    seconds = getattr(result, "meta", {}).get("seconds")
+    if isinstance(seconds, (int, float)):
+        record_run(spec_doc, float(seconds))  # the speed the next estimate before Run uses (core.run_time)
+    return result

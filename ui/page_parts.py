@@ -80,6 +80,15 @@ def spec_problem(
 # and its Run button with them; Run reads either the old form or all of the loaded one.
 
 
+def time_estimate(spec: dict[str, Any] | None) -> None:
+    """Before Run: how long the run will take on this machine (``core.run_time.estimate``), in a caption."""
+    from core.run_time import estimate
+
+    guess = estimate(spec) if spec is not None else None
+    if guess is not None:
+        st.caption(guess.words())
+
+
 def staged_key(prefix: str) -> str:
     """Session-state key of a form's staged values."""
     return f"{prefix}_staged"

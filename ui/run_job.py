@@ -353,11 +353,12 @@ def run_controls(
     called when Run is pressed; ``show(result, key=...)`` draws a finished result.
     """
     from ui.links import autorun_key, url_follows_job, url_follows_run
-    from ui.page_parts import form_drawn
+    from ui.page_parts import form_drawn, time_estimate
     from ui.spec_form import save_form
 
     save, title, tags = save_form(prefix, spec)
     running = st.session_state.get(job_key) is not None
+    time_estimate(spec)  # before Run: how long it will take here
     again = bool(st.session_state.pop(autorun_key(prefix), False))  # a "Run again" link
     if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running) or (again and not running):
         launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)

@@ -7,7 +7,9 @@ page waits for the imports instead of importing the same modules beside them
 (two threads importing one module can trip over each other); the page then
 draws while the model is still loading (the sidebar says so, see
 :func:`loading_model`), and whatever needs the model waits for it under the
-model cache's lock; the warm-up's forward pass takes one turn of the shared model. Under a plain ``streamlit run app.py`` no
+model cache's lock; the warm-up's forward pass takes one turn of the shared model, and a
+calibration (``core.run_time.calibrate``, about a second) measures this machine's speed for the
+time estimates the forms show before Run. Under a plain ``streamlit run app.py`` no
 warm-up was started and the waits return at once.
 """
 
@@ -58,7 +60,11 @@ def _warm(model_name: str) -> None:
             _modules_ready.set()
         from core.models.loading import load_model
 
-        _first_forward(load_model(model_name))
+        lm = load_model(model_name)
+        _first_forward(lm)
+        from core.run_time import calibrate
+
+        calibrate(lm, model_name)  # this machine's speed, for the time estimate before Run
     except Exception as exc:  # noqa: BLE001 - the page loads the model again and shows the sentence
         log.warning("The warm-up stopped (%s); the page will load the model itself.", exc)
     finally:

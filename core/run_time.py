@@ -1,0 +1,334 @@
+"""How long a run will take on this machine: the estimate every form shows before Run.
+
+A run's *work* is counted from its spec alone, in tokens through the model
+(:func:`run_work`): the prompts a method or probe scores (``plan_rows``,
+``bias_cost``, ``few_shot_cost``, the gradient points) times their length in
+tokens (characters / 4 before a tokenizer is at hand). Its *speed* is measured on this machine
+and model, in seconds per token of work, from
+
+1. runs this process finished (``core.engine.run`` calls :func:`record_run`): the
+   median of the latest runs of the same family on the same model, else
+2. a calibration (:func:`calibrate`: a few rows scored, about a second, done by
+   the dashboard's warm-up and the preset benchmark) times the family's
+   factor (:data:`FAMILY_FACTORS`, measured with ``bench/bench_presets.py``), else
+3. a first guess (:data:`GUESS_SECONDS_PER_TOKEN`, the bundled model on two CPU cores),
+   which the sentence says is one.
+
+:func:`estimate` gives an :class:`Estimate`; its :meth:`Estimate.words` is the sentence
+the forms show ("about 12 s on this machine").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+import string
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from core.attribution.perturbation import plan_rows
+from core.errors import WhyLMError
+from core.probes.bias.settings import resampled_values
+
+CHARS_PER_TOKEN = 4.0
+"""Characters per token of English text with the bundled model's tokenizer (about 4.2)."""
+CHAT_TOKENS = 30
+"""Tokens a chat template adds around the prompt (the bundled model's system prompt and markers)."""
+MODEL_CALL_TOKENS = 32
+"""One more model call costs about as much as this many tokens (``BatchedScorer.call_cost_tokens`` on a CPU)."""
+GRADIENT_FACTOR = 3.0
+"""A gradient point is a forward and a backward pass: about three forwards."""
+STATS_VALUES_PER_TOKEN = 500_000.0
+"""Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
+FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
+FAMILY_FACTORS = {"perturbation": 1.0, "gradient": 1.0, "bias": 1.0, "few_shot": 1.0}
+"""A run's seconds per token of work over the calibration's, per family (``bench/bench_presets.py``)."""
+GUESS_SECONDS_PER_TOKEN = 2.5e-4
+"""The calibration's seconds per token for the bundled model on two CPU cores: the guess before one is measured."""
+KEPT_RUNS = 8
+"""Latest runs per family and model whose speed is kept (their median is used)."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """A run's work in tokens through the model, per family (a compare run has two)."""
+
+    tokens: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        """Tokens of work over all families."""
+        return sum(self.tokens.values())
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's estimated time and what it rests on.
+
+    Attributes:
+        seconds: estimated seconds for the run (model loading apart).
+        basis: "runs" (measured from finished runs), "calibration" or "guess".
+        runs: how many finished runs the speed comes from (0 unless basis is "runs").
+    """
+
+    seconds: float
+    basis: str
+    runs: int = 0
+
+    def words(self) -> str:
+        """The sentence a form shows before Run: "Estimated time: about 12 s on this machine ..."."""
+        when = format_seconds(self.seconds) if self.seconds < 1 else f"about {format_seconds(self.seconds)}"
+        if self.basis == "runs":
+            said = "run" if self.runs == 1 else f"{self.runs} runs"
+            return f"Estimated time: {when} on this machine (from the speed of the last {said} like it)."
+        if self.basis == "calibration":
+            return f"Estimated time: {when} on this machine (from its measured speed with this model)."
+        return f"Estimated time: {when} (a first guess; this machine's speed is measured once the model has loaded)."
+
+
+def format_seconds(seconds: float) -> str:
+    """Seconds in words a reader takes in at a glance: "under 1 s", "12 s", "2 min 05 s"."""
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes} min {rest:02d} s"
+
+
+# ---------------------------------------------------------------- work, from the spec
+
+
+def _tokens(text: str) -> float:
+    """Tokens of a text, from its characters (at least one)."""
+    return max(len(text) / CHARS_PER_TOKEN, 1.0)
+
+
+def _text_features(text: str, granularity: str) -> int:
+    """About how many features a plain-text prompt is cut into."""
+    if granularity == "token":
+        return math.ceil(_tokens(text))
+    if granularity == "word":
+        return len(re.findall(r"\S+", text))
+    if granularity == "sentence":
+        return len([s for s in re.split(r"(?<=[.!?。])\s*", text) if s.strip()])
+    if granularity == "line":
+        return len([s for s in text.splitlines() if s.strip()])
+    return len([s for s in re.split(r"\n\s*\n", text) if s.strip()])
+
+
+def _template_text(prompt: dict[str, Any]) -> tuple[str, int]:
+    """A template prompt filled with its values, and its number of features (slots, groups as one)."""
+    template = str(prompt.get("template", ""))
+    values = prompt.get("values") or {}
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    slots = list(dict.fromkeys(fields)) if not isinstance(values, list) else list(range(len(values)))
+    grouped = sum(max(len(members) - 1, 0) for members in (prompt.get("groups") or {}).values())
+    filled = template
+    for value in values.values() if isinstance(values, dict) else values:
+        filled += str(value)
+    return filled, max(len(slots) - grouped, 1)
+
+
+def _attribution_work(spec: Any) -> tuple[str, float]:
+    """(family, tokens) of one parsed attribution ``RunSpec``."""
+    prompt = spec.prompt
+    if "template" in prompt:
+        text, n = _template_text(prompt)
+    else:
+        text, n = str(prompt.get("text", "")), _text_features(str(prompt.get("text", "")), prompt["granularity"])
+    n = max(n, 1)
+    prompt_tokens = _tokens(text) + (CHAT_TOKENS if spec.chat else 0)
+    target = spec.target
+    generate = target.get("generate")
+    if generate is not None:
+        target_tokens = float(generate.get("max_new_tokens", 25))
+        extra = target_tokens * MODEL_CALL_TOKENS + prompt_tokens  # generating it, token by token
+    else:
+        target_tokens = _tokens(str(target.get("text", "")))
+        extra = 0.0
+    if target.get("contrast") is not None:
+        target_tokens += _tokens(str(target["contrast"]))
+    row = prompt_tokens + target_tokens
+    if spec.method.family == "gradient":
+        params = spec.params
+        points = int(params.get("steps", params.get("n_samples", 1)) or 1)
+        targets = 2 if target.get("contrast") is not None else 1
+        return "gradient", extra + (points + 2) * targets * row * GRADIENT_FACTOR
+    rows = plan_rows(spec.method_name, n, spec.params) * spec.trials
+    if "template" not in prompt or not any(isinstance(b, list) for b in (prompt.get("baselines") or {}).values()):
+        rows = min(rows, 2**n) if n < 40 else rows  # the same prompts in every trial are scored once
+    if spec.faithfulness:
+        rows += 2 * n
+    return "perturbation", extra + rows * (row + MODEL_CALL_TOKENS / 8)
+
+
+def _bias_work(spec: Any) -> float:
+    """Tokens of work of a parsed ``BiasSpec``: the sweep, its attribution and its statistics."""
+    prompts = sum(len(values) for values in spec.groups.values())
+    for options in spec.vary.values():
+        prompts *= len(options)
+    filled = spec.template + "".join(spec.values.values()) + " ".join(v[0] for v in next(iter(spec.groups.values())))
+    prompt_tokens = _tokens(filled) + (CHAT_TOKENS if spec.chat else 0)
+    candidate_tokens = sum(_tokens(c) for c in spec.candidates)
+    one_prompt = prompt_tokens + candidate_tokens + MODEL_CALL_TOKENS / 8
+    tokens = prompts * one_prompt
+    settings = spec.attribution
+    if settings.enabled:
+        n = max(len(spec.slots) - sum(max(len(m) - 1, 0) for m in settings.groups.values()), 1)
+        attributed = min(settings.prompts, prompts)
+        rows = plan_rows(settings.method, n, settings.params) * settings.trials
+        tokens += attributed * rows * one_prompt
+    sizes = {name: len(values) for name, values in spec.groups.items()}
+    resampled = resampled_values(sizes, spec.compare, len(spec.candidates), spec.bootstrap, spec.permutations)
+    return tokens + resampled / STATS_VALUES_PER_TOKEN
+
+
+def _few_shot_work(spec: Any) -> float:
+    """Tokens of work of a parsed ``FewShotSpec``: every coalition and order trial, per query."""
+    from core.probes.few_shot.settings import few_shot_cost
+
+    cost = few_shot_cost(
+        spec.n_features, len(spec.queries), len(spec.labels), spec.method, spec.max_exact, spec.n_samples,
+        spec.order_trials,
+    )
+    examples = [spec.example_format.format(input=e.input, label=e.label) for e in spec.examples]
+    queries = [spec.query_format.format(input=q.input) for q in spec.queries]
+    # a coalition holds half the examples on average
+    prompt = _tokens(spec.instruction) + sum(_tokens(e) for e in examples) / 2
+    prompt += sum(_tokens(q) for q in queries) / max(len(queries), 1) + (CHAT_TOKENS if spec.chat else 0)
+    labels = sum(_tokens(spec.label_prefix + label) for label in spec.labels)
+    return cost.prompts * (prompt + labels + MODEL_CALL_TOKENS / 8)
+
+
+def run_work(spec_doc: Any) -> Work | None:
+    """The work of a spec, in tokens through the model per family; None when the spec cannot run as it is."""
+    from core.engine import validate
+
+    try:
+        parsed = validate(spec_doc)
+    except (WhyLMError, ValueError, TypeError, KeyError):
+        return None
+    kind = spec_doc.get("kind", "attribution") if isinstance(spec_doc, dict) else "attribution"
+    if kind == "bias":
+        return Work({"bias": _bias_work(parsed)})
+    if kind == "few_shot":
+        return Work({"few_shot": _few_shot_work(parsed)})
+    runs = parsed.runs if kind == "compare" else [parsed]
+    tokens: dict[str, float] = {}
+    for run in runs:
+        family, work = _attribution_work(run)
+        tokens[family] = tokens.get(family, 0.0) + work
+    return Work(tokens)
+
+
+# ---------------------------------------------------------------- speed, measured here
+
+
+def model_key(model: Any) -> str:
+    """The key speeds are kept under: the spec's model field ("default", or its object as JSON)."""
+    if isinstance(model, dict):
+        return json.dumps(model, sort_keys=True)
+    return str(model or "default")
+
+
+class SpeedLog:
+    """Seconds per token of work measured in this process, per model (and family for finished runs)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[tuple[str, str], deque[float]] = {}
+        self._calibration: dict[str, float] = {}
+
+    def add_run(self, model: str, family: str, seconds_per_token: float) -> None:
+        """Keep a finished run's speed (the latest :data:`KEPT_RUNS` per model and family)."""
+        with self._lock:
+            self._runs.setdefault((model, family), deque(maxlen=KEPT_RUNS)).append(seconds_per_token)
+
+    def set_calibration(self, model: str, seconds_per_token: float) -> None:
+        """Keep the calibration's speed for a model."""
+        with self._lock:
+            self._calibration[model] = seconds_per_token
+
+    def runs(self, model: str, family: str) -> list[float]:
+        """Speeds of the kept runs of this model and family."""
+        with self._lock:
+            return list(self._runs.get((model, family), ()))
+
+    def calibration(self, model: str) -> float | None:
+        """The calibration's seconds per token for this model, or None."""
+        with self._lock:
+            return self._calibration.get(model)
+
+    def clear(self) -> None:
+        """Forget every speed (for tests)."""
+        with self._lock:
+            self._runs.clear()
+            self._calibration.clear()
+
+
+SPEEDS = SpeedLog()
+"""This process's measured speeds."""
+
+
+def record_run(spec_doc: Any, seconds: float, speeds: SpeedLog = SPEEDS) -> None:
+    """Keep a finished run's speed (its seconds over its work), per family of its work.
+
+    A compare run with methods of both families gives each family its overall speed.
+    """
+    work = run_work(spec_doc)
+    if work is None or work.total <= 0 or seconds <= 0:
+        return
+    key = model_key(spec_doc.get("model") if isinstance(spec_doc, dict) else getattr(spec_doc, "model", None))
+    for family, tokens in work.tokens.items():
+        if tokens > 0:
+            speeds.add_run(key, family, seconds / work.total)
+
+
+def calibrate(lm: Any, model: Any = "default", speeds: SpeedLog = SPEEDS, rows: int = 16, length: int = 48) -> float:
+    """Measure this machine's speed with a loaded model: score ``rows`` rows of ``length`` tokens.
+
+    The rows are distinct (no prefix to share), scored twice; the second time counts.
+    Returns (and keeps under ``model``) the seconds per token.
+    """
+    from core.attribution.scorer import BatchedScorer
+
+    vocab = max(int(getattr(lm.tokenizer, "vocab_size", 1000) or 1000), 1000)
+    scored = [([(7919 * (r + 1) * (t + 3)) % (vocab - 100) + 50 for t in range(length)], [100 + r]) for r in range(rows)]
+    BatchedScorer(lm).log_probs(scored[:2])
+    began = time.perf_counter()
+    BatchedScorer(lm).log_probs(scored)
+    per_token = (time.perf_counter() - began) / (rows * (length + 1) + MODEL_CALL_TOKENS)
+    speeds.set_calibration(model_key(model), per_token)
+    return per_token
+
+
+def estimate(spec_doc: Any, speeds: SpeedLog = SPEEDS) -> Estimate | None:
+    """How long ``spec_doc`` will take on this machine; None when the spec cannot run as it is."""
+    work = run_work(spec_doc)
+    if work is None:
+        return None
+    key = model_key(spec_doc.get("model") if isinstance(spec_doc, dict) else None)
+    calibration = speeds.calibration(key)
+    seconds, counted, bases = 0.0, 0, set()
+    for family, tokens in work.tokens.items():
+        measured = speeds.runs(key, family)
+        if measured:
+            seconds += tokens * statistics.median(measured)
+            counted = max(counted, len(measured))
+            bases.add("runs")
+        elif calibration is not None:
+            seconds += tokens * calibration * FAMILY_FACTORS[family]
+            bases.add("calibration")
+        else:
+            seconds += tokens * GUESS_SECONDS_PER_TOKEN * FAMILY_FACTORS[family]
+            bases.add("guess")
+    basis = "guess" if "guess" in bases else "calibration" if "calibration" in bases else "runs"
+    return Estimate(seconds=seconds, basis=basis, runs=counted if basis == "runs" else 0)

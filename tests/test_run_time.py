@@ -1,0 +1,80 @@
+"""Issue 14, point 10 (honest waiting): every form says how long its run will take before Run.
+
+The estimate is counted in ``core.run_time`` (one place): a spec's work in tokens
+through the model, times this machine's measured speed (finished runs, else the
+warm-up's calibration, else a first guess the sentence calls one).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from core.attribution.presets import preset
+from core.probes.bias.data import bias_presets
+from core.probes.few_shot.spec import few_shot_presets
+from core.run_time import SpeedLog, estimate, format_seconds, record_run, run_work
+from tests.page_support import no_exception, open_page
+
+TIMEOUT = 240
+
+
+def test_seconds_read_at_a_glance() -> None:
+    assert format_seconds(0.3) == "under 1 s"
+    assert format_seconds(12.4) == "12 s"
+    assert format_seconds(125) == "2 min 05 s"
+
+
+def test_more_work_takes_longer_in_every_kind() -> None:
+    speeds = SpeedLog()
+    speeds.set_calibration("default", 1e-3)
+    few = few_shot_presets()["sentiment"]
+    more = copy.deepcopy(few)
+    more["queries"] = more["queries"] * 2
+    bias = bias_presets()["gender_occupation"]
+    fewer = copy.deepcopy(bias)
+    fewer["candidates"] = fewer["candidates"][:2]
+    ig = preset("capital_ig").spec_copy()
+    steps = copy.deepcopy(ig)
+    steps["method"]["steps"] = ig["method"]["steps"] * 4
+    for small, big in ((few, more), (fewer, bias), (ig, steps)):
+        a, b = estimate(small, speeds), estimate(big, speeds)
+        assert a is not None and b is not None
+        assert b.seconds > a.seconds * 1.2
+        assert a.basis == "calibration"
+
+
+def test_a_spec_that_cannot_run_has_no_estimate() -> None:
+    spec = preset("captum_tutorial").spec_copy()
+    spec["method"] = {"name": "no_such_method"}
+    assert run_work(spec) is None
+    assert estimate(spec) is None
+
+
+def test_finished_runs_set_the_speed_and_the_sentence_says_so() -> None:
+    speeds = SpeedLog()
+    spec = preset("captum_tutorial").spec_copy()
+    work = run_work(spec)
+    assert work is not None and set(work.tokens) == {"perturbation"}
+    first = estimate(spec, speeds)
+    assert first is not None and first.basis == "guess" and "first guess" in first.words()
+    record_run(spec, 4.0, speeds)  # the same spec took 4 s: the next estimate of it says 4 s
+    again = estimate(spec, speeds)
+    assert again is not None and again.basis == "runs"
+    assert again.seconds == pytest.approx(4.0)
+    assert again.words() == "Estimated time: about 4 s on this machine (from the speed of the last run like it)."
+    gradient = estimate(preset("capital_ig").spec_copy(), speeds)  # another family is not measured by it
+    assert gradient is not None and gradient.basis == "guess"
+
+
+@pytest.mark.parametrize(
+    "page", ["pages/explain.py", "pages/token_gradients.py", "pages/bias.py", "pages/few_shot.py"]
+)
+def test_every_form_shows_its_time_before_run(data_dir, page: str) -> None:
+    at = open_page(page, TIMEOUT)
+    no_exception(at)
+    shown = [c.value for c in at.main.caption if c.value.startswith("Estimated time:")]
+    assert len(shown) == 1, [c.value for c in at.main.caption]
+    assert re.match(r"Estimated time: (about \d+ s|under 1 s|about \d+ min \d\d s)", shown[0])
