@@ -1,4 +1,4 @@
-"""The start-up warm-up (``ui.warm_up``): it imports the pages' modules and loads the model."""
+"""The start-up warm-up (``ui.warm_up``): it imports the pages' modules, loads the model and measures its speed."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ missing = [m for m in warm_up.WARM_MODULES if m not in sys.modules]
 assert not missing, missing
 from core.models import loading as model_loading
 assert any(key[0] == "default" for key in model_loading._CACHE), "the model was not loaded"
+from core import run_time
+assert run_time.SPEEDS.calibration("default") is not None, "this machine's speed was not measured"
 print("warm")
 """
 
