@@ -107,3 +107,23 @@ def test_hostile_prompt_is_shown_as_text(page) -> None:
     assert page.locator("img[src='x']").count() == 0
     page.wait_for_timeout(500)
     assert page.dialogs == []
+
+
+def test_a_link_to_a_page_is_the_first_visit_after_a_start(browser, tmp_path) -> None:
+    """A shared link opened first after the dashboard starts: the page comes with the app's own sidebar
+    (sections, model picker), not Streamlit's older pages-folder mode (the page script alone)."""
+    fresh = start_server(tmp_path / "data")
+    try:
+        context = browser.new_context(viewport={"width": 1000, "height": 900})
+        page = context.new_page()
+        page.goto(f"{fresh.url}/token_gradients")
+        page.get_by_role("heading", name="Token gradients").wait_for(timeout=120_000)
+        sidebar = page.locator("[data-testid=stSidebar]")
+        sidebar.get_by_text("Explain a prompt").wait_for(timeout=60_000)
+        sidebar.get_by_text("Model", exact=True).first.wait_for(timeout=60_000)
+        text = sidebar.inner_text()
+        assert "Bias associations" in text and "Saved runs" in text
+        assert "token gradients" not in text  # the folder mode's file-name links
+        context.close()
+    finally:
+        stop_server(fresh)

@@ -18,8 +18,14 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 def main(argv: list[str] | None = None) -> None:
     """Start the warm-up thread, then hand over to Streamlit's command line."""
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli
 
+    # app.py lists the pages with st.navigation. Streamlit decides once per process, at the first
+    # session, whether a pages/ folder means its older folder mode; a first visitor who opens a
+    # page's own address (a shared link, after a restart) would get that page's script alone,
+    # without app.py's sidebar and navigation. Decide it here: never.
+    PagesManager.uses_pages_directory = False
     start_warm_up()
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     cli.main()
