@@ -66,5 +66,5 @@ def methods_bar_chart(result: dict[str, Any], title: str | None = None) -> alt.L
             ],
         )
     )
-    step = 8 * max(1, len(result.get("rows") or []))
-    return titled(alt.layer(bars, zero_rule()).properties(height=alt.Step(step), width="container"), title)
+    # with an offset channel the step is one method's bar (Vega-Lite sizes the offset band), not one feature's row
+    return titled(alt.layer(bars, zero_rule()).properties(height=alt.Step(9), width="container"), title)
