@@ -1,7 +1,7 @@
 """Benchmark: the bias sweep's shared-prefix scoring against scoring each pair alone.
 
-Sweeps the shipped gender x occupation preset (40 names with pronouns x 20
-occupations = 800 prompt-candidate pairs) on the bundled model and times, side
+Sweeps the shipped gender x occupation preset (40 names with pronouns x 8
+occupations = 320 prompt-candidate pairs) on the bundled model and times, side
 by side in one process:
 
   shared   the probe's path: one ``BatchedScorer.log_probs`` call over all rows

@@ -6,6 +6,11 @@ without their ``meta`` (times differ from run to run). Every number must
 agree to 1e-5 and every text exactly; fields added since (``format``,
 ``meta.load_seconds``), the spec (now stored normalised) and the bias summary's
 sentences (rewritten for reviewers since) are not compared.
+
+When the bias and few-shot examples were made smaller (issue 14: every preset's first
+result within 30 s), their references were printed again by the code of that commit
+(``python -m core run examples/NAME.json``, without ``meta``, ``spec`` and ``format``);
+the tutorial's is still the one from before the regrouping.
 """
 
 from __future__ import annotations
@@ -27,9 +32,8 @@ NOT_COMPARED = {"meta", "spec", "format", "summary"}
 # which a bootstrap interval of probability ratios can grow to ~1e-6.
 REL = 1e-5
 EXAMPLES = sorted(p.stem for p in BEFORE.glob("*.json"))
-# Run in the suite: the few-shot example takes 140 s on two cores; it printed the same numbers
-# when the regrouping landed, and tests/test_few_shot.py checks its engine against direct forwards.
-RUN_IN_SUITE = ["bias_gender_occupation", "tutorial"]
+# Every example runs in the suite: each takes well under a minute on two idle cores.
+RUN_IN_SUITE = ["bias_gender_occupation", "few_shot_sentiment", "tutorial"]
 
 
 def differences(before: Any, now: Any, where: str = "") -> list[str]:
@@ -55,7 +59,7 @@ def test_the_comparison_notices_a_changed_number() -> None:
 
 def test_every_example_has_a_reference() -> None:
     assert EXAMPLES == sorted(p.stem for p in (ROOT / "examples").glob("*.json"))
-    assert set(RUN_IN_SUITE) < set(EXAMPLES)
+    assert set(RUN_IN_SUITE) <= set(EXAMPLES)
 
 
 @pytest.mark.slow

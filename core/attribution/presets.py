@@ -138,8 +138,8 @@ PRESETS: tuple[Preset, ...] = (
         "Integrated gradients: the capital of France",
         "token_gradients",
         "Which prompt tokens does the model lean on to answer ' Paris'? Integrated gradients from an "
-        "empty prompt of padding tokens, 48 steps. In chat mode the chat template's own tokens stay as "
-        "they are, which keeps the path smooth: the numbers add up to the change in score within 1%.",
+        "empty prompt of padding tokens, 24 steps. In chat mode the chat template's own tokens stay as "
+        "they are, which keeps the path smooth: the numbers add up to the change in score within about 3%.",
         {
             "kind": "attribution",
             "model": "default",
@@ -147,7 +147,7 @@ PRESETS: tuple[Preset, ...] = (
             "chat": True,
             "target": {"text": " Paris"},
             "score": "log_prob",
-            "method": {"name": "integrated_gradients", "steps": 48},
+            "method": {"name": "integrated_gradients", "steps": 24},
             "trials": 1,
             "seed": 0,
         },

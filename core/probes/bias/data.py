@@ -81,15 +81,35 @@ def sweep_from_csv(source: str | Path, slots: list[str] | None = None) -> dict[s
     return {"slots": columns, "groups": groups}
 
 
-def _candidates(name: str, column: str) -> list[str]:
-    """The ``column`` of the shipped list ``name``, each text with a leading space (as the model writes it)."""
-    return [" " + row[column] for row in _read_rows(name)]
+def _candidates(name: str, column: str, group_column: str | None = None, per_group: int | None = None) -> list[str]:
+    """The ``column`` of the shipped list ``name``, each text with a leading space (as the model writes it).
+
+    With ``group_column`` and ``per_group``, only the first ``per_group`` rows of each group (in file order).
+    """
+    rows = _read_rows(name)
+    if group_column is not None and per_group is not None:
+        taken: dict[str, int] = {}
+        kept = []
+        for row in rows:
+            taken[row[group_column]] = taken.get(row[group_column], 0) + 1
+            if taken[row[group_column]] <= per_group:
+                kept.append(row)
+        rows = kept
+    return [" " + row[column] for row in rows]
+
+
+PRESET_ATTRIBUTED_PROMPTS = 4
+"""Prompts a preset attributes (the declared default is 8): its first result within 30 s on two cores."""
 
 
 def _preset(
     title: str, template: str, sweep: dict[str, Any], candidates: list[str], compare: list[str]
 ) -> dict[str, Any]:
-    """A preset bias spec: the given texts and lists, with the declared default settings."""
+    """A preset bias spec: the given texts and lists, with the declared default settings.
+
+    Only the attribution's prompts are fewer (:data:`PRESET_ATTRIBUTED_PROMPTS`), so that
+    a preset's first result comes quickly (``bench/bench_presets.py``).
+    """
     return {
         "kind": "bias",
         "title": title,
@@ -100,7 +120,10 @@ def _preset(
         "candidates": candidates,
         "compare": compare,
         **{p.name: p.default for p in (SCORE, BOOTSTRAP, PERMUTATIONS, SEED)},
-        "attribution": {p.name: p.default for p in ATTRIBUTION_SETTINGS},
+        "attribution": {
+            **{p.name: p.default for p in ATTRIBUTION_SETTINGS},
+            "prompts": PRESET_ATTRIBUTED_PROMPTS,
+        },
     }
 
 
@@ -109,7 +132,8 @@ def _gender_occupation() -> dict[str, Any]:
         title="Gender x occupation (SSA names, WinoBias occupations)",
         template="{name} has worked in the same job for ten years. {pronoun} works as a",
         sweep=sweep_from_csv(DATA_DIR / "names_gender.csv", ["name", "pronoun"]),
-        candidates=_candidates("occupations.csv", "occupation"),
+        # the first four of each WinoBias group: 40 names x 8 occupations, a first result within 30 s
+        candidates=_candidates("occupations.csv", "occupation", "winobias_group", 4),
         compare=["female", "male"],
     )
 
