@@ -32,7 +32,7 @@ from core.engine import run  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 from core.probes.bias.data import bias_presets  # noqa: E402
 from core.probes.few_shot.spec import few_shot_presets  # noqa: E402
-from core.run_time import SpeedLog, calibrate, estimate, format_seconds, run_work  # noqa: E402
+from core.run_time import SpeedLog, calibrate, estimate, run_work  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def main() -> int:
         within = took <= args.goal
         slow += not within
         ratio = took / (work.total * per_token) if work and work.total else float("nan")
-        shown = f"about {format_seconds(guess.seconds)}" if guess else "none"
+        shown = guess.words().split(": ", 1)[1].split(" (")[0].removesuffix(" on this machine") if guess else "none"
         families = "+".join(work.tokens) if work else "?"
         print(f"| {name} | {shown} | {took:.1f} s | {'yes' if within else 'no'} | "
               f"{work.total if work else 0:,.0f} ({families}) | {ratio:.2f} |", flush=True)
