@@ -10,7 +10,8 @@ and model, in seconds per token of work, from
    median of the latest runs of the same family on the same model, else
 2. a calibration (:func:`calibrate`: a few rows scored, about a second, done by
    the dashboard's warm-up and the preset benchmark) times the family's
-   factor (:data:`FAMILY_FACTORS`, measured with ``bench/bench_presets.py``), else
+   factor (:data:`FAMILY_FACTORS`, measured with ``bench/bench_presets.py``), times
+   how much slower than so predicted the latest runs of other families were, else
 3. a first guess (:data:`GUESS_SECONDS_PER_TOKEN`, the bundled model on two CPU cores),
    which the sentence says is one.
 
@@ -264,6 +265,25 @@ class SpeedLog:
         with self._lock:
             return list(self._runs.get((model, family), ()))
 
+    def slowdown(self, model: str) -> float:
+        """How much slower than the calibration predicted the latest runs of this model were (any family; 1.0 when none).
+
+        The median, over the kept runs, of each run's speed over its family's predicted one
+        (calibration x :data:`FAMILY_FACTORS`): a machine busier now than at its calibration
+        shows in every family's estimate, not only in the families already run.
+        """
+        with self._lock:
+            calibration = self._calibration.get(model)
+            if not calibration:
+                return 1.0
+            ratios = [
+                speed / (calibration * FAMILY_FACTORS[family])
+                for (key, family), kept in self._runs.items()
+                if key == model
+                for speed in kept
+            ]
+        return statistics.median(ratios) if ratios else 1.0
+
     def calibration(self, model: str) -> float | None:
         """The calibration's seconds per token for this model, or None."""
         with self._lock:
@@ -295,7 +315,7 @@ def record_run(spec_doc: Any, seconds: float, speeds: SpeedLog = SPEEDS) -> None
 
 
 def calibrate(
-    lm: Any, model: Any = "default", speeds: SpeedLog = SPEEDS, rows: int = 16, length: int = 48, repeats: int = 3
+    lm: Any, model: Any = "default", speeds: SpeedLog = SPEEDS, rows: int = 8, length: int = 48, repeats: int = 3
 ) -> float:
     """Measure this machine's speed with a loaded model: score ``rows`` rows of ``length`` tokens.
 
@@ -333,7 +353,7 @@ def estimate(spec_doc: Any, speeds: SpeedLog = SPEEDS) -> Estimate | None:
             counted = max(counted, len(measured))
             bases.add("runs")
         elif calibration is not None:
-            seconds += tokens * calibration * FAMILY_FACTORS[family]
+            seconds += tokens * calibration * FAMILY_FACTORS[family] * speeds.slowdown(key)
             bases.add("calibration")
         else:
             seconds += tokens * GUESS_SECONDS_PER_TOKEN * FAMILY_FACTORS[family]

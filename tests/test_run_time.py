@@ -69,6 +69,19 @@ def test_finished_runs_set_the_speed_and_the_sentence_says_so() -> None:
     assert gradient is not None and gradient.basis == "guess"
 
 
+def test_a_machine_slower_than_calibrated_shows_in_every_family() -> None:
+    speeds = SpeedLog()
+    speeds.set_calibration("default", 1e-3)
+    tutorial, ig = preset("captum_tutorial").spec_copy(), preset("capital_ig").spec_copy()
+    before = estimate(ig, speeds)
+    predicted = estimate(tutorial, speeds)
+    assert before is not None and predicted is not None
+    record_run(tutorial, predicted.seconds * 5, speeds)  # the tutorial took five times as long as said
+    after = estimate(ig, speeds)
+    assert after is not None and after.basis == "calibration"
+    assert after.seconds == pytest.approx(before.seconds * 5)
+
+
 @pytest.mark.parametrize(
     "page", ["pages/explain.py", "pages/token_gradients.py", "pages/bias.py", "pages/few_shot.py"]
 )
