@@ -166,7 +166,9 @@ def _attribution_work(spec: Any) -> tuple[str, float]:
         targets = 2 if target.get("contrast") is not None else 1
         return "gradient", extra + (points + 2) * targets * row * GRADIENT_FACTOR
     rows = plan_rows(spec.method_name, n, spec.params) * spec.trials
-    if "template" not in prompt or not any(isinstance(b, list) for b in (prompt.get("baselines") or {}).values()):
+    bases = prompt.get("baselines") or {}
+    per_slot = bases.values() if isinstance(bases, dict) else bases  # by slot name, or positional
+    if "template" not in prompt or not any(isinstance(b, list) for b in per_slot):
         rows = min(rows, 2**n) if n < 40 else rows  # the same prompts in every trial are scored once
     if spec.faithfulness:
         rows += 2 * n

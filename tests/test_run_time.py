@@ -46,6 +46,20 @@ def test_more_work_takes_longer_in_every_kind() -> None:
         assert a.basis == "calibration"
 
 
+def test_sampled_baselines_given_by_name_or_by_position_cost_every_trial() -> None:
+    """Baselines per slot by name or positional (a list): sampled ones make each trial's prompts new."""
+    speeds = SpeedLog()
+    speeds.set_calibration("default", 1e-3)
+    spec = preset("captum_tutorial").spec_copy()
+    spec["method"] = {"name": "feature_ablation"}
+    spec["trials"] = 20  # 20 x 6 prompts when sampled; at most the 2^5 coalitions when fixed
+    slots = len(spec["prompt"]["values"])
+    fixed = estimate({**spec, "prompt": {**spec["prompt"], "baselines": ["x"] * slots}}, speeds)
+    by_position = estimate({**spec, "prompt": {**spec["prompt"], "baselines": [["x", "y"]] * slots}}, speeds)
+    assert fixed is not None and by_position is not None
+    assert by_position.seconds > fixed.seconds * 2
+
+
 def test_a_spec_that_cannot_run_has_no_estimate() -> None:
     spec = preset("captum_tutorial").spec_copy()
     spec["method"] = {"name": "no_such_method"}
