@@ -146,7 +146,10 @@ def test_a_level_of_one_is_refused_and_just_below_is_kept() -> None:
 @pytest.mark.parametrize("n_examples", [2, 4, 5])
 def test_the_spec_asks_the_one_exact_or_sampling_rule(method: str, n_examples: int) -> None:
     doc = few_shot_presets()["sentiment"]
-    doc.update(examples=doc["examples"][:n_examples], method=method, max_exact=4)
+    extra = [{"input": f"{e['input']} (again)", "label": e["label"]} for e in doc["examples"]]
+    examples = (doc["examples"] + extra)[:n_examples]  # the preset may hold fewer than n_examples
+    assert len(examples) == n_examples
+    doc.update(examples=examples, method=method, max_exact=4)
     spec = parse_few_shot_spec(doc)
     assert spec.uses_exact == few_shot_settings.uses_exact(method, n_examples, 4)
     cost = few_shot_settings.few_shot_cost(n_examples, len(spec.queries), len(spec.labels), method, 4)

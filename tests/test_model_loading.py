@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 
 from core.errors import ModelLoadError
 from core.models.loading import bundled_cache_folder, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_bundled_model_is_a_real_instruction_model(lm):
@@ -20,17 +22,22 @@ def test_bundled_model_is_a_real_instruction_model(lm):
     assert lm.device.type in ("cpu", "cuda")
 
 
-def test_second_load_from_cache_is_fast(lm):
+def test_a_second_load_reads_the_cache_not_the_gguf(lm):
+    """Once converted, the bundled model loads from its safetensors cache: a fresh process that cannot
+    convert the GGUF (conversion made to fail) still loads it, to the same weights. (How long that takes is
+    measured by bench/bench_startup.py, not timed here.)"""
+    assert (bundled_cache_folder() / "model.safetensors").is_file()
     code = (
-        "import time; t = time.perf_counter();"
-        "from core.models.loading import load_model; load_model('default');"
-        "print(time.perf_counter() - t)"
+        "import core.models.loading as l\n"
+        "def refuse(target): raise SystemExit('the GGUF was converted again')\n"
+        "l._convert_bundled = refuse\n"
+        "lm = l.load_model('default')\n"
+        "print(float(next(lm.model.parameters()).double().sum()))\n"
     )
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    load_seconds = float(out.stdout.strip().splitlines()[-1])
-    # loading (imports of torch/transformers included) from the safetensors cache
-    assert load_seconds < 10, (load_seconds, time.perf_counter() - start)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first = float(next(lm.model.parameters()).double().sum())
+    assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(first, rel=1e-12)
 
 
 def test_missing_folder_or_name(tmp_path):

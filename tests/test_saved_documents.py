@@ -321,8 +321,8 @@ def test_importing_an_old_export_saves_the_current_shapes(tmp_path: Path, path: 
         new_ids = [r.id for r in reversed(new.list_runs())]
     for old_id, new_id in zip(ids, new_ids, strict=True):
         before, after = old.get_run(old_id), new.get_run(new_id)
-        # the saved runs page marks what it imports (core.saved_runs.import_runs); the store's command line keeps the tags
-        tags = sorted({*before.tags, "imported"}) if path == "saved runs page" else sorted(before.tags)
+        # both the saved runs page and the command line mark what they import (core.saved_runs.import_runs)
+        tags = sorted({*before.tags, "imported"})
         assert (after.kind, after.title, sorted(after.tags), after.status) == (
             before.kind, before.title, tags, before.status
         )
