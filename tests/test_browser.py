@@ -127,3 +127,27 @@ def test_a_link_to_a_page_is_the_first_visit_after_a_start(browser, tmp_path) ->
         context.close()
     finally:
         stop_server(fresh)
+
+
+def test_the_report_of_a_long_output_stays_within_the_window(browser, lm) -> None:
+    """Issue 14, point 13: the report's per-token table (one column per output token) scrolls in its own box;
+    the page itself is never wider than the window, at 1400 or at 1000 px."""
+    from core.engine import run
+    from core.present.report import report_html
+    from tests.test_report import record
+
+    target = " playing golf, hiking, cooking, reading history books, sailing on the lake, and long walks " * 2
+    spec = {"model": "default", "prompt": {"template": "{} lives in {}. His hobbies include", "values": ["Dave", "Paris"]},
+            "target": {"text": target}, "method": {"name": "feature_ablation"}}
+    result = run(spec, lm=lm).to_dict()
+    assert len(result["output_tokens"]) > 30
+    html = report_html([record(1, "A long output", result)])
+    for width in (1400, 1000):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.set_content(html)
+        table_width = page.evaluate("Math.max(...[...document.querySelectorAll('table')].map(t => t.scrollWidth))")
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        context.close()
+        assert table_width > width / 2  # the wide table is there ...
+        assert page_width <= width, (width, page_width)  # ... and the page does not grow with it

@@ -35,7 +35,7 @@ from core.models.catalog import (
     any_model_allowed,
     offered_models,
 )
-from core.models.loading import DEFAULT_MODEL, LoadedModel, load_model
+from core.models.loading import DEFAULT_MODEL, LoadedModel, default_device, load_model
 from core.models.request import DTYPES, ModelRequest, parse_model, rerun_request
 from core.store import RunRepository, database_url
 from core.store.database import describe_url
@@ -47,7 +47,7 @@ MODEL_NAME_KEY = "whylm_model_name"
 PRECISION_KEY = "whylm_model_dtype"
 MACHINE_DEFAULT = "machine"  # a value Streamlit can select (None would read as "nothing chosen")
 PRECISION_LABELS = {
-    MACHINE_DEFAULT: "Best for this machine (float32 on a CPU, bfloat16 on a GPU)",
+    MACHINE_DEFAULT: "Automatic",  # drawn with this machine's choice (see _precision_label)
     "float32": "float32 (full precision)",
     "bfloat16": "bfloat16 (half the memory)",
     "float16": "float16 (half the memory)",
@@ -296,6 +296,13 @@ def _model_picker() -> None:
         show_error(state.pop(REFUSED_KEY) + " The bundled model is used instead.")
 
 
+def _precision_label(choice: str) -> str:
+    """A precision in words; the automatic one says what it is on this machine (short: the sidebar is narrow)."""
+    if choice == MACHINE_DEFAULT:
+        return "Automatic: bfloat16 on this GPU" if default_device().type == "cuda" else "Automatic: float32 on this CPU"
+    return PRECISION_LABELS.get(choice, str(choice))
+
+
 def _precision_picker() -> None:
     """The precision the model is loaded in: this machine's default, or one the user picks."""
     if st.session_state.get(PRECISION_KEY) not in PRECISION_LABELS:
@@ -305,8 +312,8 @@ def _precision_picker() -> None:
         list(PRECISION_LABELS),
         key=PRECISION_KEY,
         on_change=unpin_model,
-        format_func=lambda d: PRECISION_LABELS.get(d, str(d)),
-        help="Lower precision halves the model's memory and is faster on a GPU; its numbers differ slightly "
+        format_func=_precision_label,
+        help="Automatic is float32 on a CPU and bfloat16 on a GPU. Lower precision halves the model's memory and is faster on a GPU; its numbers differ slightly "
         "from float32 (the result says which precision it used).",
     )
 

@@ -67,19 +67,16 @@ def show_result(result: dict[str, Any], key: str, title: str | None = None) -> N
     st.html(result_highlight_html(view, values))
     st.html(legend_html())
 
-    left, right = st.columns(2)
+    # one above the other: side by side, at 1000 px each had a quarter of the screen (cut titles, a squeezed heatmap)
     bar = charts.sequence_bar_chart(view, values, title=f"Effect on {span_words}", stderr=stderr)
-    with left:
-        st.altair_chart(bar, width="stretch")
-    heat = charts.token_heatmap(view, title="Effect on each output token")
-    with right:
-        if heat is not None:
-            st.altair_chart(heat, width="stretch")
-        else:
-            st.caption("This method gives no per-token attributions.")
-
+    st.altair_chart(bar, width="stretch")
     if stderr is not None:
         st.caption("Black lines on the bars: one standard error either side (the method samples).")
+    heat = charts.token_heatmap(view, title="Effect on each output token")
+    if heat is not None:
+        st.altair_chart(heat, width="stretch")
+    else:
+        st.caption("This method gives no per-token attributions.")
     _show_faithfulness(result, span, key)
 
     with st.expander("Numbers"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -130,6 +131,13 @@ def score_label(result: dict[str, Any]) -> str:
     return f"Effect on the target's {what}"
 
 
+def axis_title(text: str, width: int = 30) -> str | list[str]:
+    """An axis title in lines of at most ``width`` characters (Vega-Lite draws a list as lines), so a long
+    title stays whole under a narrow chart instead of being cut ("...log-probabilit")."""
+    lines = textwrap.wrap(text, width)
+    return lines if len(lines) > 1 else text
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -241,7 +249,7 @@ def sequence_bar_chart(
     """
     frame = _feature_frame(result, values)
     y = feature_axis(frame["feature"])
-    x = alt.X("attribution:Q", title=score_label(result))
+    x = alt.X("attribution:Q", title=axis_title(score_label(result)))
     color = direction_color(
         ["toward the output", "against the output", "no effect"], [TOWARD_COLOR, AGAINST_COLOR, "#999999"]
     )

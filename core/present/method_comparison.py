@@ -10,7 +10,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from core.present.charts import feature_axis, score_label, titled, zero_rule
+from core.present.charts import axis_title, feature_axis, score_label, titled, zero_rule
 
 TABLE_COLUMNS = {
     "method": "Method",
@@ -55,7 +55,7 @@ def methods_bar_chart(result: dict[str, Any], title: str | None = None) -> alt.L
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("attribution:Q", title=score_label(first) if first else "Attribution"),
+            x=alt.X("attribution:Q", title=axis_title(score_label(first)) if first else "Attribution"),
             y=feature_axis(features),
             yOffset=alt.YOffset("method:N"),
             color=alt.Color("method:N", legend=alt.Legend(title=None, orient="bottom")),

@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 
 from core.attribution.uncertainty import NOISE_Z, within_noise
-from core.present.charts import AGAINST_COLOR, TOWARD_COLOR, titled
+from core.present.charts import AGAINST_COLOR, TOWARD_COLOR, axis_title, titled
 
 CURVE_COLORS = {"deletion": AGAINST_COLOR, "insertion": TOWARD_COLOR}
 
@@ -56,7 +56,7 @@ def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title:
         .encode(
             x=alt.X("k:Q", title="Features removed (deletion) or added (insertion), largest first",
                     axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("score:Q", title=score_title, scale=alt.Scale(zero=False)),
+            y=alt.Y("score:Q", title=axis_title(score_title), scale=alt.Scale(zero=False)),
             color=alt.Color(
                 "curve:N",
                 scale=alt.Scale(domain=list(CURVE_COLORS), range=list(CURVE_COLORS.values())),
