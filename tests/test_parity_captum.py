@@ -19,10 +19,16 @@ TEMPLATE = "{} lives in {}, {} and is a {}. {} personal interests include"
 VALUES = ["Dave", "Palm Coast", "FL", "lawyer", "His"]
 TARGET = "playing golf, hiking, and cooking."
 REPLACEMENTS = ["Sarah", "Seattle", "WA", "doctor", "Her"]
-# Captum's exact Shapley scores every permutation (n! x (n + 1) prompts): 720 for the five
-# slots above, 120 for these four. Shapley is compared on four slots, ablation on five.
+# Captum's exact Shapley scores every permutation (n! x (n + 1) prompts, one at a time): 720 for
+# the five slots above, 120 for four, 24 for three. Shapley is compared on three features (three
+# slots, or four slots with two in one group), ablation on five.
 TEMPLATE_4 = "{} lives in {}, {} and is a {}. His personal interests include"
-SLOTS = {5: (TEMPLATE, VALUES, REPLACEMENTS), 4: (TEMPLATE_4, VALUES[:4], REPLACEMENTS[:4])}
+TEMPLATE_3 = "{} lives in {}, {} and is a lawyer. His personal interests include"
+SLOTS = {
+    5: (TEMPLATE, VALUES, REPLACEMENTS),
+    4: (TEMPLATE_4, VALUES[:4], REPLACEMENTS[:4]),
+    3: (TEMPLATE_3, VALUES[:3], REPLACEMENTS[:3]),
+}
 
 
 def _captum(lm, method_cls, baselines=None, mask=None, score="log_prob", slots=5):
@@ -67,7 +73,7 @@ def _assert_close(ours: np.ndarray, theirs: np.ndarray) -> None:
     ids=["removal-feature_ablation", "replacement-feature_ablation", "removal-shapley"],
 )
 def test_matches_captum_sequence_path(lm, method, captum_cls, replace):
-    slots = 4 if method == "shapley" else 5
+    slots = 3 if method == "shapley" else 5
     _, values, replacements = SLOTS[slots]
     baselines = replacements if replace else None
     seq, tok = _captum(lm, captum_cls, baselines=baselines, slots=slots)
@@ -80,17 +86,25 @@ def test_matches_captum_sequence_path(lm, method, captum_cls, replace):
 
 
 @pytest.mark.parametrize(
-    ("method", "captum_cls"), [("feature_ablation", FeatureAblation), ("shapley", ShapleyValues)]
+    ("method", "captum_cls", "slots", "mask", "group", "features"),
+    [
+        # Dave and His are perturbed together (Captum: mask ids; ours: a group)
+        ("feature_ablation", FeatureAblation, 5, [0, 1, 2, 3, 0], ["0", "4"], ["person", "Palm Coast", "FL", "lawyer"]),
+        # Dave and lawyer together: three features for Captum's n! permutations
+        ("shapley", ShapleyValues, 4, [0, 1, 2, 0], ["0", "3"], ["person", "Palm Coast", "FL"]),
+    ],
+    ids=["feature_ablation", "shapley"],
 )
-def test_grouped_slots_match_captum(lm, method, captum_cls):
-    # Dave and His are perturbed together (Captum: mask ids; ours: a group).
-    seq, tok = _captum(lm, captum_cls, baselines=REPLACEMENTS, mask=[0, 1, 2, 3, 0])
-    result = _ours(method, baselines=REPLACEMENTS, groups={"person": ["0", "4"]})
-    assert result.features == ["person", "Palm Coast", "FL", "lawyer"]
-    columns = [0, 1, 2, 3]  # Captum repeats the group's value in each member's column
+def test_grouped_slots_match_captum(lm, method, captum_cls, slots, mask, group, features):
+    replacements = SLOTS[slots][2]
+    seq, tok = _captum(lm, captum_cls, baselines=replacements, mask=mask, slots=slots)
+    result = _ours(method, baselines=replacements, groups={"person": group}, slots=slots)
+    assert result.features == features
+    columns = list(range(len(features)))  # Captum repeats the group's value in each member's column
     _assert_close(np.array(result.seq_attr), seq[columns])
     _assert_close(np.array(result.token_attr), tok[:, columns])
-    np.testing.assert_allclose(seq[0], seq[4])
+    np.testing.assert_allclose(seq[0], seq[int(group[1])])
+    assert np.abs(seq).max() > 0.05  # not all zero: the test could fail
 
 
 def test_probability_score_matches_captum(lm):
