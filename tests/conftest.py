@@ -20,6 +20,24 @@ def lm() -> LoadedModel:
     return load_model("default")
 
 
+@pytest.fixture()
+def loads(monkeypatch: pytest.MonkeyPatch, lm: LoadedModel) -> Iterator[list]:
+    """The models the dashboard asks ``ui.common.load_model`` for (names or model objects), each answered
+    with the bundled model; for the sidebar's page tests."""
+    import ui.common
+
+    asked: list = []
+
+    def record(name, *args, **kwargs) -> LoadedModel:  # noqa: ANN001, ANN002, ANN003 - load_model's signature
+        asked.append(name)
+        return lm
+
+    monkeypatch.setattr(ui.common, "load_model", record)
+    ui.common.cached_model.clear()
+    yield asked
+    ui.common.cached_model.clear()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (Debian's), driven by Playwright; shared by the browser tests."""

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.common
 from core.errors import ModelLoadError, WhyLMError
 from core.models.catalog import BUNDLED_LABEL, ModelChoice, offered_models, parse_models
-from core.models.loading import LoadedModel, load_model
+from core.models.loading import load_model
 from tests.page_support import APP, no_exception
 from tests.test_hardening_inputs import readable
 from ui.common import MODEL_CHOICE_KEY, MODEL_NAME_KEY, OTHER_CHOICE
@@ -95,21 +94,6 @@ def test_hub_downloads_follow_the_setting(monkeypatch, allow: str, local_only: b
 
 
 # ---------------------------------------------------------------- the sidebar
-
-
-@pytest.fixture()
-def loads(monkeypatch: pytest.MonkeyPatch, lm: LoadedModel) -> list[str]:
-    """The names the dashboard asks ``load_model`` for (each answered with the bundled model)."""
-    asked: list[str] = []
-
-    def record(name: str, *args: Any, **kwargs: Any) -> LoadedModel:
-        asked.append(name)
-        return lm
-
-    monkeypatch.setattr(ui.common, "load_model", record)
-    ui.common.cached_model.clear()
-    yield asked
-    ui.common.cached_model.clear()
 
 
 def _app(session: dict[str, str]) -> AppTest:

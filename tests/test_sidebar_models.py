@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.common
 from core.errors import SpecError
 from core.models.loading import LoadedModel
 from core.models.request import ModelRequest, rerun_request
@@ -34,21 +33,6 @@ from ui.common import (
 
 TIMEOUT = 120
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture()
-def loads(monkeypatch: pytest.MonkeyPatch, lm: LoadedModel) -> list[Any]:
-    """The model values the dashboard asks ``load_model`` for (each answered with the bundled model)."""
-    asked: list[Any] = []
-
-    def record(name: Any, *args: Any, **kwargs: Any) -> LoadedModel:
-        asked.append(name)
-        return lm
-
-    monkeypatch.setattr(ui.common, "load_model", record)
-    ui.common.cached_model.clear()
-    yield asked
-    ui.common.cached_model.clear()
 
 
 def _app(session: dict[str, Any], **params: str) -> AppTest:
