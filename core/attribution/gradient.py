@@ -544,9 +544,9 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
         points = baseline[None] + alphas.to(x.device)[:, None, None] * directions
         res = engine.gradients(points, directions)
         w = score_weights(res.logp, n_target, spec.score)
-        token, seq = _combine(res.dots, w, np.full(n, 1.0 / n))
-        # each random point's own attribution: their spread gives the mean's standard error
+        # each random point's own attribution: their mean is the attribution, their spread its standard error
         samples = (np.einsum("sr,sri->sri", w.token, res.dots), np.einsum("sr,sri->si", w.seq, res.dots))
+        token, seq = samples[0].mean(axis=0), samples[1].mean(axis=0)
         extra.update(n_samples=n, stdev=params["stdev"], seed=spec.seed)
     elif method == "saliency":
         res = engine.gradients(x[None], None, keep_full=True)
