@@ -93,7 +93,7 @@ def test_exact_shapley_over_20_features_1000_trials_is_refused_before_planning()
 
 def test_shapley_sampling_10000_orderings_1000_trials_is_refused() -> None:
     err = _refusal(_attribution(10, {"name": "shapley_sampling", "n_samples": 10_000}, 1000))
-    assert err.field == "method" and "110,000 coalitions x 1,000" in str(err)
+    assert err.field == "method" and "110,020 coalitions x 1,000" in str(err)  # orderings x 11, plus 2 x 10 single features
 
 
 def test_a_plan_over_the_memory_budget_is_refused_with_its_size() -> None:

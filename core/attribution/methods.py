@@ -234,8 +234,10 @@ METHODS: dict[str, MethodInfo] = {
                     10000,
                 ),
                 _paired(
-                    "Walk every second ordering in reverse (antithetic pairs): much less noise for the "
-                    "same model evaluations. Off: every ordering drawn on its own, as Captum does."
+                    "Walk every second ordering in reverse, score each feature alone and all but each, pick "
+                    "each ordering as the most informative of several random ones, and estimate from every "
+                    "coalition with its complement: about half Captum's error for the same model "
+                    "evaluations. Off: every ordering drawn on its own and averaged, as Captum does."
                 ),
             ),
         ),
@@ -256,9 +258,10 @@ METHODS: dict[str, MethodInfo] = {
                     100000,
                 ),
                 _paired(
-                    "Take the most informative combinations (one or all but one feature, ...) whole and draw "
-                    "the rest with their complements: much less noise for the same model evaluations. "
-                    "Off: every combination drawn on its own, as Captum does."
+                    "Take one and all but one feature whole, add the most informative of many random "
+                    "combinations, each with its complement, and estimate from the pairs: under half "
+                    "Captum's error for the same model evaluations. Off: every combination drawn on its "
+                    "own and fitted, as Captum does."
                 ),
             ),
         ),

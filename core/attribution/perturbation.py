@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from core.attribution.pair_design import MAX_GREEDY_PAIRS, POOL_FACTOR, OrderDesign, canonical, greedy_pairs
+from core.attribution.shapley_kriging import kriged_shapley
 from core.errors import Cancelled, SpecError
 
 ValueFn = Callable[[np.ndarray], np.ndarray]
@@ -106,7 +108,8 @@ def plan_rows(method: str, n: int, params: dict[str, Any]) -> int:
     if method == "shapley":
         return 2**n
     if method == "shapley_sampling":
-        return int(params.get("n_samples", 25)) * (n + 1)
+        singles = 2 * n if params.get("paired", False) and n >= 3 else 0
+        return int(params.get("n_samples", 25)) * (n + 1) + singles
     if method == "kernel_shap":
         n_samples = int(params.get("n_samples", 200))
         if n == 1:
@@ -239,17 +242,28 @@ def plan_shapley_sampling(
     """Random feature orderings; each ordering's growing prefixes are coalitions.
 
     Row j of ordering p holds the first j features of the ordering: feature i is
-    present when its rank in the ordering is below j. With ``paired`` (antithetic
-    sampling) every second ordering is the one before it reversed: a pair's mean
-    contribution is exact for a game with no interactions above pairs. The pairs'
-    first orderings come in blocks of n rotations of one random ordering (in random
-    order), so within a block every feature takes every position once (a Latin
-    square). Both cut the estimate's noise (``bench/bench_sampling.py``). Without
-    ``paired`` (the default for callers that do not say, as Captum draws them) every
-    ordering is drawn on its own.
+    present when its rank in the ordering is below j. Without ``paired`` (the default
+    for callers that do not say, as Captum draws them) every ordering is drawn on its
+    own and the estimate is the mean marginal contribution.
+
+    With ``paired`` every second ordering is the one before it reversed (antithetic
+    sampling), so the prefixes come with their complements; each feature alone and
+    all but each feature are scored too (2n coalitions, after the orderings' rows);
+    the first ordering of each pair is the most informative of
+    :data:`~core.attribution.pair_design.ORDER_TRIES` random ones
+    (:class:`~core.attribution.pair_design.OrderDesign`; past
+    :data:`~core.attribution.pair_design.MAX_GREEDY_PAIRS` pairs, blocks of n rotations
+    of one random ordering, a Latin square); and the estimate is
+    :func:`~core.attribution.shapley_kriging.kriged_shapley`.
+    ``bench/bench_sampling.py`` measures it against Captum at equal forward passes.
     """
     n_perm = int(params.get("n_samples", 25))
     paired = bool(params.get("paired", False))
+    singles = paired and n >= 3
+    design = None
+    if singles and (n_perm // 2 + 1) * (n - 3) + n + 1 <= MAX_GREEDY_PAIRS:
+        start = np.vstack([np.zeros((1, n), bool), np.eye(n, dtype=bool)])
+        design = OrderDesign(np.vstack([canonical(r) for r in start]))
     perms = np.empty((n_perm, n), dtype=np.int64)
     base, shifts = np.arange(n), np.arange(n)
     for p in range(n_perm):
@@ -258,6 +272,8 @@ def plan_shapley_sampling(
             perms[p] = rng.permutation(n)
         elif p % 2 == 1:
             perms[p] = perms[p - 1][::-1]
+        elif design is not None:
+            perms[p] = design.pick(rng, n)
         else:
             j = (p // 2) % n
             if j == 0:
@@ -265,6 +281,9 @@ def plan_shapley_sampling(
             perms[p] = np.roll(base, shifts[j])
     ranks = np.argsort(perms, axis=1)
     masks = (ranks[:, None, :] < np.arange(n + 1)[None, :, None]).reshape(n_perm * (n + 1), n)
+    if singles:
+        ones = np.eye(n, dtype=bool)
+        masks = np.vstack([masks, ones, ~ones])
     return Plan(masks, {"perms": perms, "paired": paired})
 
 
@@ -287,7 +306,11 @@ def contributions(plan: Plan, values: np.ndarray) -> np.ndarray:
 
 
 def combine_shapley_sampling(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Average marginal contribution of each feature over the sampled orderings."""
+    """Kriged from the complement pairs when the orderings are paired, else the average marginal contribution."""
+    if plan.extra.get("paired"):
+        kriged = kriged_shapley(plan.masks, values)
+        if kriged is not None:
+            return kriged[0]
     perms = plan.extra["perms"]
     n_perm, n = perms.shape
     attr = np.zeros((values.shape[1], n))
@@ -299,10 +322,6 @@ def combine_shapley_sampling(plan: Plan, values: np.ndarray, params: dict[str, A
 
 
 # ---------------------------------------------------------------- Kernel SHAP
-
-
-def _shap_kernel(n: int, size: np.ndarray) -> np.ndarray:
-    return (n - 1) / (np.array([comb(n, int(s)) for s in size]) * size * (n - size))
 
 
 def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll) -> Plan:
@@ -320,11 +339,11 @@ def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, p
         return Plan(np.vstack([empty, full]), {"weights": np.zeros(0), "exact": True})
     if n_samples >= 2**n - 2 or n <= 2:
         inner = all_masks(n)[1:-1]
-        weights = _shap_kernel(n, inner.sum(axis=1))
+        weights = _kernel_weight(n, inner.sum(axis=1))
         return Plan(np.vstack([empty, full, inner]), {"weights": weights, "exact": True})
     if params.get("paired", False):
         inner, weights, sampled = plan_kernel_shap_paired(n, n_samples, rng, poll)
-        return Plan(np.vstack([empty, full, inner]), {"weights": weights, "sampled": sampled})
+        return Plan(np.vstack([empty, full, inner]), {"weights": weights, "sampled": sampled, "paired": True})
     sizes = np.arange(1, n)
     p = (n - 1) / (sizes * (n - sizes))
     p = p / p.sum()
@@ -347,7 +366,7 @@ def _subsets(n: int, size: int) -> np.ndarray:
 
 def _kernel_weight(n: int, size: np.ndarray) -> np.ndarray:
     """The SHAP kernel's weight of one coalition of each size: (n - 1) / (C(n, s) s (n - s))."""
-    return np.array([(n - 1) / (comb(n, int(k)) * k * (n - k)) for k in size])
+    return np.array([(n - 1) / (float(comb(n, int(k))) * int(k) * (n - int(k))) for k in size])
 
 
 def plan_kernel_shap_paired(
@@ -357,11 +376,18 @@ def plan_kernel_shap_paired(
 
     The coalitions of one feature and of all but one, which the kernel weighs most, are
     taken whole (when the samples can pay for them), with their exact weights. The rest
-    are drawn with every size alike (leverage-score sampling, Musco & Witter 2024), each
-    with its complement (paired), and weighted by the kernel's weight over the chance of
-    the draw (a coalition drawn twice counts twice). Drawing stops at ``n_samples``
-    distinct coalitions (or after ten times as many draws). ``bench/bench_sampling.py``
-    measures it against Captum's ``KernelShap`` at equal forward passes.
+    come with their complements (paired), drawn with every size alike (leverage-score
+    sampling, Musco & Witter 2024). Up to
+    :data:`~core.attribution.pair_design.MAX_GREEDY_PAIRS` pairs, the plan draws a pool of
+    :data:`~core.attribution.pair_design.POOL_FACTOR` times the pairs it needs and keeps,
+    one by one, those that tell most about the Shapley values
+    (:func:`~core.attribution.pair_design.greedy_pairs`); above, it keeps the draws as they
+    come (stopping at ``n_samples`` distinct coalitions or after ten times as many draws).
+    Each kept coalition is weighted by the kernel's weight over the chance of its draw
+    (a coalition drawn twice counts twice): the weights the classical fit uses when the
+    kriging (:func:`~core.attribution.shapley_kriging.kriged_shapley`) cannot.
+    ``bench/bench_sampling.py`` measures it against Captum's ``KernelShap`` at equal
+    forward passes.
     """
     half = n // 2  # sizes 1..half; a size above half is the complement of one below
     rows: list[np.ndarray] = []
@@ -374,17 +400,29 @@ def plan_kernel_shap_paired(
         left -= 2 * n
         first = 2
     fixed = sum(len(r) for r in rows)
+    sizes = np.arange(first, half + 1)
+    greedy = 0 < (left + 1) // 2 <= MAX_GREEDY_PAIRS and len(sizes) > 0
+    target = min(POOL_FACTOR * ((left + 1) // 2), 2 ** (n - 1)) if greedy else left
     drawn: dict[bytes, int] = {}
     drawn_rows: list[np.ndarray] = []
     counts: list[int] = []
-    sizes = np.arange(first, half + 1)
-    for _ in range(10 * left if len(sizes) else 0):
-        if left <= 0:
+    for _ in range(10 * target if len(sizes) else 0):
+        if (greedy and len(drawn_rows) >= target) or (not greedy and left <= 0):
             break
         poll()
         s = int(rng.choice(sizes))
         mask = np.zeros(n, dtype=bool)
         mask[rng.choice(n, size=s, replace=False)] = True
+        if greedy:
+            pair = canonical(mask)
+            key = pair.tobytes()
+            if key in drawn:
+                counts[drawn[key]] += 1
+            else:
+                drawn[key] = len(drawn_rows)
+                drawn_rows.append(pair)
+                counts.append(1)
+            continue
         for m in (mask, ~mask):
             key = np.packbits(m).tobytes()
             if key in drawn:
@@ -394,10 +432,23 @@ def plan_kernel_shap_paired(
                 drawn_rows.append(m)
                 counts.append(1)
                 left -= 1
+    if greedy and drawn_rows:
+        start = [np.zeros((1, n), bool)]  # the empty coalition, and the single features when taken
+        if fixed:
+            start.append(np.vstack([canonical(r) for r in rows[0]]))
+        chosen = np.vstack(start)
+        picked = greedy_pairs(chosen, np.vstack(drawn_rows), (left + 1) // 2, poll)
+        kept: list[np.ndarray] = []
+        for j in picked:
+            for m in (drawn_rows[j], ~drawn_rows[j]):
+                if left > 0:
+                    kept.append(m)
+                    left -= 1
+        drawn_rows, counts = kept, [1] * len(kept)
     if drawn_rows:
         block = np.vstack(drawn_rows)
         size = np.minimum(block.sum(axis=1), n - block.sum(axis=1))
-        chance = 1.0 / (len(sizes) * np.array([comb(n, int(k)) for k in size]))
+        chance = 1.0 / (len(sizes) * np.array([float(comb(n, int(k))) for k in size]))
         c = np.asarray(counts, dtype=float)
         rows.append(block)
         weights += (_kernel_weight(n, size) / chance * c / c.sum()).tolist()
@@ -407,7 +458,12 @@ def plan_kernel_shap_paired(
 
 
 def combine_kernel_shap(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Weighted least squares under the constraint sum(attr) = v(all) - v(none)."""
+    """Kriged from the complement pairs when paired and sampled, else weighted least squares under the
+    constraint sum(attr) = v(all) - v(none)."""
+    if plan.extra.get("paired") and not plan.extra.get("exact"):
+        kriged = kriged_shapley(plan.masks, values)
+        if kriged is not None:
+            return kriged[0]
     n = plan.masks.shape[1]
     v_empty, v_full = values[0], values[1]
     total = v_full - v_empty
