@@ -1,14 +1,16 @@
 """Benchmark: sample efficiency of Shapley sampling and Kernel SHAP against Captum's, at equal forward passes.
 
-Run:  OMP_NUM_THREADS=1 .venv/bin/python bench/bench_sampling.py [--seeds 10]
+Run:  OMP_NUM_THREADS=1 .venv/bin/python bench/bench_sampling.py [--seeds 10] [--prompt farm|bakery|meeting|doctor]
 
 A prompt of 10 word features on the bundled model. The exact Shapley values come
 from the engine (2^10 coalitions, each scored once). Every estimator then draws
 its coalitions at 64, 128 and 256 forward passes and is scored on the same
 values (the model's score of each coalition, looked up from the exact run):
 
-- WhyLM ``shapley_sampling`` (paired orderings) and ``kernel_shap`` (paired
-  complements, whole high-weight sizes): forward passes = distinct coalitions;
+- WhyLM ``shapley_sampling`` and ``kernel_shap`` with ``paired`` (the dashboard's
+  default: complement pairs chosen for what they tell, Shapley values kriged from
+  them, see core/attribution/shapley_kriging.py and pair_design.py): forward passes =
+  distinct coalitions;
 - Captum ``ShapleyValueSampling`` and ``KernelShap``, the algorithms
   ``LLMAttribution`` runs, called on the same value function: forward passes =
   Captum's calls to it (Captum scores repeated coalitions again).
@@ -38,9 +40,18 @@ from core.attribution.prompt_values import LayoutCoalitions, PromptValues  # noq
 from core.attribution.spec import parse_spec  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 
-WORDS = ["My", "grandmother", "grew", "up", "on", "a", "small", "farm", "in", "Kansas"]
-TEMPLATE = " ".join(["{}"] * len(WORDS)) + ", and every summer she"
-TARGET = " rode horses with her brothers."
+PROMPTS = {  # ten word features, the text after them, the target
+    "farm": (["My", "grandmother", "grew", "up", "on", "a", "small", "farm", "in", "Kansas"],
+             ", and every summer she", " rode horses with her brothers."),
+    "bakery": (["The", "old", "bakery", "on", "Main", "Street", "sells", "fresh", "bread", "daily"],
+               ". Every morning the line", " stretches around the block."),
+    "meeting": (["After", "the", "long", "meeting", "the", "tired", "engineer", "finally", "went", "home"],
+                " and", " fell asleep on the couch."),
+    "doctor": (["Doctor", "Maria", "Lopez", "treated", "the", "injured", "child", "at", "the", "hospital"],
+               ". Afterwards she", " called his parents."),
+}
+WORDS, _TAIL, TARGET = PROMPTS["farm"]
+TEMPLATE = " ".join(["{}"] * len(WORDS)) + _TAIL
 BUDGETS = (64, 128, 256)
 
 
@@ -140,12 +151,17 @@ def check_against_real_captum(lm, table: np.ndarray) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--prompt", choices=sorted(PROMPTS), default="farm",
+                        help="the prompt (farm: the one the goal is stated on; the others check it holds elsewhere)")
     args = parser.parse_args()
+    global WORDS, TEMPLATE, TARGET
+    WORDS, tail, TARGET = PROMPTS[args.prompt]
+    TEMPLATE = " ".join(["{}"] * len(WORDS)) + tail
     lm = load_model("default")
     table, exact = exact_table(lm)
     check_against_real_captum(lm, table)
     norm = np.linalg.norm(exact)
-    print(f"\n10 word features, exact Shapley from 1,024 coalitions; error = |est - exact| / |exact|, "
+    print(f"\n{args.prompt!r} prompt ({TEMPLATE.format(*WORDS)!r} -> {TARGET!r}): 10 word features, exact Shapley from 1,024 coalitions; error = |est - exact| / |exact|, "
           f"mean over {args.seeds} seeds\n")
     print(f"{'passes':>6} | {'WhyLM sampling':>15} {'Captum SVS':>11} {'ratio':>6} | "
           f"{'WhyLM kernel':>13} {'Captum KS':>10} {'ratio':>6}")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.attribution.shapley_kriging import prior_covariance, share_covariance
+from core.attribution.shapley_kriging import Coalitions, prior_covariance, share_covariance
 
 FIRST_DEGREE_VARIANCE = 100.0
 """Prior variance of the first-degree terms while choosing (large: they are fitted freely afterwards)."""
@@ -38,11 +38,12 @@ ORDER_TRIES = 16
 Poll = Callable[[], None]
 
 
-def _signs(masks: np.ndarray) -> np.ndarray:
-    return 1.0 - 2.0 * masks.astype(float)
+def _signs(masks: np.ndarray | Coalitions) -> np.ndarray:
+    present = masks.present if isinstance(masks, Coalitions) else masks.astype(float)
+    return 1.0 - 2.0 * present
 
 
-def joint_covariance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def joint_covariance(a: np.ndarray | Coalitions, b: np.ndarray | Coalitions) -> np.ndarray:
     """Prior covariance of the odd part g between coalitions ``a`` and ``b``, first degree included."""
     return prior_covariance(a, b) + FIRST_DEGREE_VARIANCE * _signs(a) @ _signs(b).T
 
@@ -73,30 +74,29 @@ def greedy_pairs(
     count = min(count, len(pool))
     if count <= 0:
         return np.zeros(0, dtype=np.int64)
+    pool_rows, pool = pool, Coalitions(pool)
     # condition the pool on what is already chosen
     k_dd = joint_covariance(chosen, chosen) + 1e-9 * np.eye(len(chosen))
     k_dp = joint_covariance(chosen, pool)
-    c_d, c_p = shapley_covariance(chosen), shapley_covariance(pool)
+    c_d, c_p = shapley_covariance(chosen), shapley_covariance(pool_rows)
     chol = np.linalg.cholesky(k_dd)
     a = np.linalg.solve(chol, k_dp)  # d x p
     g = np.linalg.solve(chol, c_d.T)  # d x n
     var = np.full(len(pool), joint_covariance(pool[:1], pool[:1])[0, 0])  # every coalition's prior variance
     var = var - np.einsum("dp,dp->p", a, a)
     cross = c_p - g.T @ a  # n x p
-    factors: list[np.ndarray] = []
+    factors = np.zeros((count, len(pool)))
     picked: list[int] = []
     taken = np.zeros(len(pool), dtype=bool)
-    for _ in range(count):
+    for step in range(count):
         poll()
         score = np.einsum("np,np->p", cross, cross) / np.maximum(var, 1e-12)
         score[taken] = -np.inf
         j = int(np.argmax(score))
-        column = joint_covariance(pool, pool[j : j + 1])[:, 0] - a.T @ a[:, j]
-        for f in factors:
-            column -= f * f[j]
+        column = joint_covariance(pool, pool[j : j + 1])[:, 0] - a.T @ a[:, j] - factors[:step].T @ factors[:step, j]
         v = max(float(column[j]), 1e-12)
         f = column / np.sqrt(v)
-        factors.append(f)
+        factors[step] = f
         cross = cross - np.outer(cross[:, j], column) / v
         var = var - f * f
         taken[j] = True

@@ -91,17 +91,43 @@ def _contiguous_variance(n: int) -> float:
     return (CONTIGUOUS - 1.0) * _weight(3) / comb(n, 3) if n >= 3 else 0.0
 
 
-def prior_covariance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The prior covariance of the higher-degree odd part between coalitions ``a`` and ``b`` (rows)."""
-    n = a.shape[1]
-    fa, fb = a.astype(float), b.astype(float)
-    distance = (fa.sum(1)[:, None] + fb.sum(1)[None, :] - 2 * fa @ fb.T).round().astype(np.int64)
+class Coalitions:
+    """Coalitions (rows) with what the prior's covariance needs of them, computed once."""
+
+    def __init__(self, masks: np.ndarray) -> None:
+        self.masks = np.asarray(masks, dtype=bool)
+        self.present = self.masks.astype(float)
+        self.size = self.present.sum(axis=1)
+        self.triples = _triple_chars(self.masks) if self.masks.shape[1] >= 3 else None
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __getitem__(self, rows: slice | np.ndarray) -> Coalitions:
+        """The coalitions ``rows`` (with their computed parts)."""
+        out = Coalitions.__new__(Coalitions)
+        out.masks, out.present, out.size = self.masks[rows], self.present[rows], self.size[rows]
+        out.triples = None if self.triples is None else self.triples[rows]
+        return out
+
+
+def _table(n: int) -> np.ndarray:
+    """The isotropic part of the prior's covariance as a function of the Hamming distance (0..n)."""
     table = np.zeros(n + 1)
     for d in _degrees(n):
         table += _weight(d) * _krawtchouk(n, d)
-    cov = table[distance]
-    if n >= 3:
-        cov += _contiguous_variance(n) * (_triple_chars(a) @ _triple_chars(b).T)
+    return table
+
+
+def prior_covariance(a: np.ndarray | Coalitions, b: np.ndarray | Coalitions) -> np.ndarray:
+    """The prior covariance of the higher-degree odd part between coalitions ``a`` and ``b`` (rows)."""
+    a = a if isinstance(a, Coalitions) else Coalitions(a)
+    b = b if isinstance(b, Coalitions) else Coalitions(b)
+    n = a.masks.shape[1]
+    distance = (a.size[:, None] + b.size[None, :] - 2 * a.present @ b.present.T).round().astype(np.int64)
+    cov = _table(n)[distance]
+    if a.triples is not None and b.triples is not None:
+        cov += _contiguous_variance(n) * (a.triples @ b.triples.T)
     return cov
 
 
@@ -204,4 +230,6 @@ def kriged_shapley(masks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
     dof = max(m - n, 1)
     sigma2 = np.einsum("mo,mo->o", resid, alpha) / dof  # per output
     stderr = np.sqrt(np.clip(var, 0.0, None)[None, :] * np.clip(sigma2, 0.0, None)[:, None])
+    if n < 62 and m == 2 ** (n - 1):  # every pair scored: the values are exact
+        stderr = np.zeros_like(stderr)
     return attr.T, stderr
