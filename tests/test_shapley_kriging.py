@@ -139,7 +139,7 @@ def test_too_few_or_too_many_pairs_fall_back_to_the_classical_estimates(monkeypa
     plan = plan_kernel_shap(8, {"n_samples": 60, "paired": True}, np.random.default_rng(0))
     assert kriged_shapley(plan.masks, value(plan.masks)) is None
     weighted = combine_kernel_shap(plan, value(plan.masks), {})
-    monkeypatch.setattr(kriging, "MAX_PAIRS", 3000)
+    monkeypatch.setattr(kriging, "MAX_PAIRS", 2000)
     assert np.abs(combine_kernel_shap(plan, value(plan.masks), {}) - weighted).max() > 1e-6
 
 

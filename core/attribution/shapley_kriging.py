@@ -39,8 +39,8 @@ CONTIGUOUS = 10.0
 """How many times more prior variance a third-degree term of three neighbouring features has."""
 MAX_DEGREE = 9
 """The highest odd degree in the prior (above it the prior's energy is below DECAY^5)."""
-MAX_PAIRS = 3000
-"""The most complement pairs the kriging solves over (a pairs x pairs system)."""
+MAX_PAIRS = 2000
+"""The most complement pairs the kriging solves over (a pairs x pairs system: 32 MB per matrix at 2,000)."""
 JITTER = 1e-9
 """Added to the prior's variance of each sampled pair (relative), for a stable solve."""
 
