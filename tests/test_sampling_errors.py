@@ -8,6 +8,7 @@ import pytest
 from core.attribution.perturbation import PLANNERS, all_masks, attribute, combine_shapley, plan_kernel_shap
 from core.attribution.uncertainty import method_stderr, trials_stderr, within_noise
 from core.present import charts, trust
+from tests.game_support import pair_game
 
 
 def _game(n: int, seed: int = 0):
@@ -67,14 +68,7 @@ def test_the_sampling_error_matches_the_real_spread_over_seeds() -> None:
 
 def test_antithetic_orderings_are_exact_for_a_game_of_pairs() -> None:
     n = 7
-    rng = np.random.default_rng(2)
-    w, pair = rng.normal(size=n), np.triu(rng.normal(size=(n, n)), 1)
-
-    def value(masks: np.ndarray) -> np.ndarray:
-        x = masks.astype(float)
-        return (x @ w + np.einsum("ki,ij,kj->k", x, pair, x))[:, None]
-
-    exact = combine_shapley(PLANNERS["shapley"][0](n, {}, rng), value(all_masks(n)), {})
+    value, exact = pair_game(n, seed=2)
     paired = attribute("shapley_sampling", n, value, {"n_samples": 2, "paired": True}, np.random.default_rng(0))
     alone = attribute("shapley_sampling", n, value, {"n_samples": 2, "paired": False}, np.random.default_rng(0))
     np.testing.assert_allclose(paired, exact, atol=1e-12)

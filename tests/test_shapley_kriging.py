@@ -21,6 +21,7 @@ from core.attribution.perturbation import (
 )
 from core.attribution.shapley_kriging import kriged_shapley
 from core.attribution.uncertainty import method_stderr
+from tests.game_support import pair_game
 
 
 def _fourier_game(n: int, seed: int, decay: float = 0.3):
@@ -50,14 +51,7 @@ def test_every_pair_gives_the_exact_shapley_values() -> None:
 
 def test_an_additive_game_and_a_game_of_pairs_are_exact_from_few_pairs() -> None:
     n = 9
-    rng = np.random.default_rng(3)
-    w, pair = rng.normal(size=n), np.triu(rng.normal(size=(n, n)), 1)
-
-    def value(masks: np.ndarray) -> np.ndarray:
-        x = masks.astype(float)
-        return np.stack([x @ w, x @ w + np.einsum("ki,ij,kj->k", x, pair, x)], axis=1)
-
-    exact = combine_shapley(PLANNERS["shapley"][0](n, {}, rng), value(all_masks(n)), {})
+    value, exact = pair_game(n, seed=3)
     for method, samples in (("kernel_shap", 2 * n + 6), ("shapley_sampling", 2)):
         attr = attribute(method, n, value, {"n_samples": samples, "paired": True}, np.random.default_rng(0))
         np.testing.assert_allclose(attr, exact, atol=1e-9)
@@ -140,7 +134,9 @@ def test_too_few_or_too_many_pairs_fall_back_to_the_classical_estimates(monkeypa
     assert kriged_shapley(plan.masks, value(plan.masks)) is None
     weighted = combine_kernel_shap(plan, value(plan.masks), {})
     monkeypatch.setattr(kriging, "MAX_PAIRS", 2000)
-    assert np.abs(combine_kernel_shap(plan, value(plan.masks), {}) - weighted).max() > 1e-6
+    again = plan_kernel_shap(8, {"n_samples": 60, "paired": True}, np.random.default_rng(0))  # the same coalitions
+    np.testing.assert_array_equal(again.masks, plan.masks)
+    assert np.abs(combine_kernel_shap(again, value(again.masks), {}) - weighted).max() > 1e-6
 
 
 def test_on_the_model_paired_sampling_beats_captums_way_at_equal_coalitions(lm) -> None:

@@ -16,6 +16,7 @@ works, so that Stop (:class:`StopPoll`) is heard within a fraction of a second.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,6 +193,21 @@ class Plan:
     extra: dict[str, Any]
 
 
+def plan_kriging(plan: Plan, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`~core.attribution.shapley_kriging.kriged_shapley` of a paired plan's values, computed once.
+
+    The attribution and its standard error come from the same solve: the first call
+    keeps the result in the plan (with a digest of the values), the next returns it.
+    """
+    digest = hashlib.blake2b(np.ascontiguousarray(values, dtype=float).tobytes(), digest_size=16).digest()
+    kept = plan.extra.get("kriged")
+    if kept is not None and kept[0] == digest:
+        return kept[1]
+    result = kriged_shapley(plan.masks, values)
+    plan.extra["kriged"] = (digest, result)
+    return result
+
+
 # ---------------------------------------------------------------- ablation
 
 
@@ -308,7 +324,7 @@ def contributions(plan: Plan, values: np.ndarray) -> np.ndarray:
 def combine_shapley_sampling(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     """Kriged from the complement pairs when the orderings are paired, else the average marginal contribution."""
     if plan.extra.get("paired"):
-        kriged = kriged_shapley(plan.masks, values)
+        kriged = plan_kriging(plan, values)
         if kriged is not None:
             return kriged[0]
     perms = plan.extra["perms"]
@@ -461,7 +477,7 @@ def combine_kernel_shap(plan: Plan, values: np.ndarray, params: dict[str, Any]) 
     """Kriged from the complement pairs when paired and sampled, else weighted least squares under the
     constraint sum(attr) = v(all) - v(none)."""
     if plan.extra.get("paired") and not plan.extra.get("exact"):
-        kriged = kriged_shapley(plan.masks, values)
+        kriged = plan_kriging(plan, values)
         if kriged is not None:
             return kriged[0]
     n = plan.masks.shape[1]

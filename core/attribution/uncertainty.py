@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from core.attribution.perturbation import Plan, contributions
-from core.attribution.shapley_kriging import kriged_shapley
+from core.attribution.perturbation import Plan, contributions, plan_kriging
 
 BOOTSTRAP = 64
 """Bootstrap resamples for the regression methods."""
@@ -78,7 +77,7 @@ def method_stderr(
         rng: draws the bootstrap resamples (seeded by the run).
     """
     if method in ("shapley_sampling", "kernel_shap") and plan.extra.get("paired") and not plan.extra.get("exact"):
-        kriged = kriged_shapley(plan.masks, values)
+        kriged = plan_kriging(plan, values)
         if kriged is not None:
             return kriged[1]
     if method == "shapley_sampling":
