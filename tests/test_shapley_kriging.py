@@ -162,3 +162,20 @@ def test_on_the_model_paired_sampling_beats_captums_way_at_equal_coalitions(lm) 
                                                        np.random.default_rng(s))[0] - exact) for s in range(8)]))
 
     assert error(True) < 0.5 * error(False)
+
+
+def test_the_attribution_and_its_standard_error_share_one_solve(monkeypatch) -> None:
+    import core.attribution.perturbation as perturbation
+
+    calls = []
+    real = perturbation.kriged_shapley
+    monkeypatch.setattr(perturbation, "kriged_shapley", lambda masks, values: calls.append(1) or real(masks, values))
+    value, _, _ = _fourier_game(8, seed=8)
+    params = {"n_samples": 40, "paired": True}
+    plan = plan_kernel_shap(8, params, np.random.default_rng(0))
+    values = value(plan.masks)
+    attr = combine_kernel_shap(plan, values, params)
+    stderr = method_stderr("kernel_shap", plan, values, params, combine_kernel_shap, np.random.default_rng(0))
+    assert len(calls) == 1 and attr.shape == stderr.shape
+    combine_kernel_shap(plan, 2 * values, params)  # other values: solved again
+    assert len(calls) == 2
