@@ -48,7 +48,7 @@ def test_open_a_saved_run_and_see_its_charts(browser, saved_server) -> None:
     try:
         page.goto(url)
         page.get_by_role("link", name="Saved runs").click()
-        page.get_by_role("heading", name="Saved runs").wait_for(timeout=WAIT_MS)
+        page.get_by_role("heading", name="Saved runs", level=1).wait_for(timeout=WAIT_MS)  # the page title, not the sidebar's section
         page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=WAIT_MS)
         assert "2 saved runs" in page.inner_text("body")
         picker = page.locator("[data-testid='stMultiSelect'] input").first
