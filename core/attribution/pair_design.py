@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.attribution.shapley_kriging import Coalitions, prior_covariance, share_covariance
+from core.attribution.shapley_kriging import Coalitions, prior_covariance, share_covariance, signs
 
 FIRST_DEGREE_VARIANCE = 100.0
 """Prior variance of the first-degree terms while choosing (large: they are fitted freely afterwards)."""
@@ -38,19 +38,14 @@ ORDER_TRIES = 16
 Poll = Callable[[], None]
 
 
-def _signs(masks: np.ndarray | Coalitions) -> np.ndarray:
-    present = masks.present if isinstance(masks, Coalitions) else masks.astype(float)
-    return 1.0 - 2.0 * present
-
-
 def joint_covariance(a: np.ndarray | Coalitions, b: np.ndarray | Coalitions) -> np.ndarray:
     """Prior covariance of the odd part g between coalitions ``a`` and ``b``, first degree included."""
-    return prior_covariance(a, b) + FIRST_DEGREE_VARIANCE * _signs(a) @ _signs(b).T
+    return prior_covariance(a, b) + FIRST_DEGREE_VARIANCE * signs(a) @ signs(b).T
 
 
 def shapley_covariance(masks: np.ndarray) -> np.ndarray:
     """Prior covariance between the Shapley values and g at ``masks`` (n x pairs), first degree included."""
-    return share_covariance(masks) - 2.0 * FIRST_DEGREE_VARIANCE * _signs(masks).T
+    return share_covariance(masks) - 2.0 * FIRST_DEGREE_VARIANCE * signs(masks).T
 
 
 def canonical(mask: np.ndarray) -> np.ndarray:

@@ -66,9 +66,10 @@ def _weight(d: int) -> float:
     return DECAY ** ((d - 1) // 2)
 
 
-def _signs(masks: np.ndarray) -> np.ndarray:
+def signs(masks: np.ndarray | Coalitions) -> np.ndarray:
     """chi_i(S) = -1 when feature i is present, +1 when absent (pairs x n)."""
-    return 1.0 - 2.0 * masks.astype(float)
+    present = masks.present if isinstance(masks, Coalitions) else np.asarray(masks).astype(float)
+    return 1.0 - 2.0 * present
 
 
 def _triples(n: int) -> np.ndarray:
@@ -134,14 +135,12 @@ def prior_covariance(a: np.ndarray | Coalitions, b: np.ndarray | Coalitions) -> 
 def share_covariance(masks: np.ndarray) -> np.ndarray:
     """Prior covariance between each feature's share of the higher-degree part and g at ``masks`` (n x pairs)."""
     n = masks.shape[1]
-    signs = _signs(masks)
-    out = np.zeros((n, len(masks)))
-    for i in range(n):
-        others = np.delete(masks, i, axis=1).sum(axis=1)
-        table = np.zeros(n)
-        for d in _degrees(n):
-            table += _weight(d) * (-2.0 / d) * _krawtchouk(n - 1, d - 1)[: n] * comb(n - 1, d - 1) / comb(n, d)
-        out[i] = signs[:, i] * table[others]
+    present = masks.astype(float)
+    table = np.zeros(n)  # by the number of other features present (0..n-1)
+    for d in _degrees(n):
+        table += _weight(d) * (-2.0 / d) * _krawtchouk(n - 1, d - 1) * comb(n - 1, d - 1) / comb(n, d)
+    others = (present.sum(axis=1)[None, :] - present.T).round().astype(np.int64)  # n x pairs
+    out = signs(masks).T * table[others]
     if n >= 3:
         runs = _triples(n)
         chars = _triple_chars(masks)
@@ -204,7 +203,7 @@ def kriged_shapley(masks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
     m, n = rows.shape
     if m > MAX_PAIRS or m < n:
         return None
-    x = _signs(rows)  # fixed effects: chi_i
+    x = signs(rows)  # fixed effects: chi_i
     cov = prior_covariance(rows, rows)
     scale = float(np.mean(np.diag(cov))) if n >= 3 else 1.0
     cov = cov + np.diag(np.r_[0.0, np.full(m - 1, JITTER * scale)]) + 1e-15 * np.eye(m)
