@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.attribution.scorer import Progress, ShouldStop
-from core.attribution.spec import RunSpec
-from core.kinds import RUN_KINDS, run_kind
+from core.kinds import parse, parsed_kind
 from core.models.loading import LoadedModel, load_model
 from core.result_json import JsonResult
 from core.run_time import record_run
@@ -25,16 +24,17 @@ def validate(spec_doc: Any) -> Any:
     field, the texts (``core.text.check_document``) and what the run would cost (planned
     coalitions, statistics, memory). Nothing is generated or scored.
 
+    A document is parsed once per content (``core.kinds.parse``); an already parsed spec is
+    returned as it is.
+
     Raises:
         SpecError: one sentence naming the field to fix.
     """
-    if isinstance(spec_doc, RunSpec):
-        return spec_doc
-    return run_kind(spec_doc).parse_spec(spec_doc)
+    return parse(spec_doc)
 
 
 def run(
-    spec_doc: dict[str, Any] | RunSpec,
+    spec_doc: Any,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     lm: LoadedModel | None = None,
@@ -43,16 +43,17 @@ def run(
     """Run a spec and return its kind's result (``RunResult``, ``BiasResult`` or ``FewShotResult``).
 
     Args:
-        spec_doc: the spec document (or an already parsed attribution ``RunSpec``).
+        spec_doc: the spec document, or a spec its kind's parser made (``validate``): handed down
+            to the kind's runner as it is, not parsed again.
         progress: called with (forward passes done, total).
         should_stop: polled between batches; True stops the run (``Cancelled``).
         lm: an already loaded model (otherwise loaded by name, once per process).
         loader: loads a model by name when ``lm`` is None.
     """
-    validate(spec_doc)  # a spec that cannot run is refused before any model is loaded
-    kind = RUN_KINDS["attribution"] if isinstance(spec_doc, RunSpec) else run_kind(spec_doc)
-    result = kind.run(spec_doc, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
+    spec = validate(spec_doc)  # a spec that cannot run is refused before any model is loaded
+    kind = parsed_kind(spec)
+    result = kind.run(spec, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
     seconds = getattr(result, "meta", {}).get("seconds")
     if isinstance(seconds, (int, float)):
-        record_run(spec_doc, float(seconds))  # the speed the next estimate before Run uses (core.run_time)
+        record_run(spec, float(seconds))  # the speed the next estimate before Run uses (core.run_time)
     return result

@@ -1,16 +1,35 @@
-"""Errors written for people: every message is one sentence that says what to fix."""
+"""Errors written for people: every message is one sentence that says what to fix.
+
+Each error keeps its parts as fields: ``sentence`` is the message alone (what to fix), and a
+``SpecError`` also has ``field`` (the part of the spec it is about). Code that re-words an
+error for another place reads these fields; nothing splits ``str(exc)``.
+"""
 
 
 class WhyLMError(Exception):
-    """An error with a message written for the user: one sentence that says what to fix."""
+    """An error with a message written for the user: one sentence that says what to fix.
+
+    Attributes:
+        sentence: the message, without any prefix naming where it came from.
+    """
+
+    def __init__(self, sentence: str = "") -> None:
+        self.sentence = sentence
+        super().__init__(sentence)
 
 
 class SpecError(WhyLMError):
-    """A run specification that cannot be run; ``field`` names the part to fix."""
+    """A run specification that cannot be run.
+
+    Attributes:
+        field: the part of the spec to fix ("" for the whole spec).
+        sentence: what is wrong with it, without the field's name.
+    """
 
     def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
         self.field = field
-        super().__init__(f"{field}: {message}" if field else message)
+        self.args = (f"{field}: {message}" if field else message,)
 
 
 class ModelLoadError(WhyLMError):
@@ -22,3 +41,4 @@ class Cancelled(WhyLMError):
 
     def __init__(self, message: str = "The run was stopped before it finished.") -> None:
         super().__init__(message)
+

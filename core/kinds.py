@@ -8,19 +8,23 @@ kind means adding one ``RunKind`` line below, with imports a reader can follow.
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.attribution.comparison import CompareResult, parse_compare_spec, run_compare
+from core.attribution.comparison import CompareResult, CompareSpec, parse_compare_spec, run_compare
 from core.attribution.engine import run_attribution
 from core.attribution.result import RunResult
-from core.attribution.spec import parse_spec
+from core.attribution.spec import RunSpec, parse_spec
 from core.errors import SpecError, WhyLMError
 from core.probes.bias.run import BiasResult, run_bias
-from core.probes.bias.spec import parse_bias_spec
+from core.probes.bias.spec import BiasSpec, parse_bias_spec
 from core.probes.few_shot.run import FewShotResult, run_few_shot
-from core.probes.few_shot.spec import parse_few_shot_spec
+from core.probes.few_shot.spec import FewShotSpec, parse_few_shot_spec
 from core.result_json import JsonResult
 from core.text import shown
 
@@ -35,6 +39,8 @@ class RunKind:
         parse_spec: validates a spec document of this kind (``SpecError`` on a problem).
         run: runs a spec document: ``run(doc, progress=, should_stop=, lm=, loader=)``.
         result: the result class (a ``JsonResult``) of this kind.
+        spec_type: the class ``parse_spec`` returns (its ``raw`` is the document with defaults);
+            the runner accepts it as well as a document, so a spec parsed once is handed down.
     """
 
     name: str
@@ -42,15 +48,16 @@ class RunKind:
     parse_spec: Callable[[dict[str, Any]], Any]
     run: Callable[..., JsonResult]
     result: type[JsonResult]
+    spec_type: type
 
 
 RUN_KINDS: dict[str, RunKind] = {
     kind.name: kind
     for kind in (
-        RunKind("attribution", "Attribution", parse_spec, run_attribution, RunResult),
-        RunKind("bias", "Bias associations", parse_bias_spec, run_bias, BiasResult),
-        RunKind("few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult),
-        RunKind("compare", "Methods compared", parse_compare_spec, run_compare, CompareResult),
+        RunKind("attribution", "Attribution", parse_spec, run_attribution, RunResult, RunSpec),
+        RunKind("bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec),
+        RunKind("few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult, FewShotSpec),
+        RunKind("compare", "Methods compared", parse_compare_spec, run_compare, CompareResult, CompareSpec),
     )
 }
 
@@ -75,6 +82,63 @@ def run_kind(doc: Any) -> RunKind:
     if not isinstance(kind, str) or kind not in RUN_KINDS:
         raise SpecError("kind", f"{shown(kind)} is not a run kind; use {kind_names()}.")
     return RUN_KINDS[kind]
+
+
+def parsed_kind(spec: Any) -> RunKind | None:
+    """The kind whose parser made ``spec`` (an already parsed spec), or None for anything else."""
+    for kind in RUN_KINDS.values():
+        if isinstance(spec, kind.spec_type):
+            return kind
+    return None
+
+
+_PARSED: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Any] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_KEPT = 16  # parsed specs remembered (a page's spec, its rerun, a few other tabs)
+
+
+def _content_key(doc: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """The spec's content and the settings a parser reads (``WHYLM_*``), or None when it is not JSON."""
+    try:
+        text = json.dumps(doc, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("WHYLM_")))
+
+
+def parse(doc: Any) -> Any:
+    """A spec parsed by its kind's parser, once per content: the page, the estimate and the run share it.
+
+    An already parsed spec is returned as it is. A document is looked up by its JSON content (and
+    the ``WHYLM_*`` settings a parser reads); the parsed spec is kept, so the title, the time
+    estimate, the form's check, the engine and the save of one Run parse it once. Parsed specs
+    are shared: treat them as read-only.
+
+    Raises:
+        SpecError: the document is not a spec of any kind, or its kind's parser refuses it.
+    """
+    if parsed_kind(doc) is not None:
+        return doc
+    kind = run_kind(doc)
+    key = _content_key(doc)
+    if key is not None:
+        with _PARSED_LOCK:
+            if key in _PARSED:
+                _PARSED.move_to_end(key)
+                return _PARSED[key]
+    parsed = kind.parse_spec(doc)
+    if key is not None:
+        with _PARSED_LOCK:
+            _PARSED[key] = parsed
+            while len(_PARSED) > PARSED_KEPT:
+                _PARSED.popitem(last=False)
+    return parsed
+
+
+def forget_parsed() -> None:
+    """Drop every remembered parse (tests that change what a parser reads)."""
+    with _PARSED_LOCK:
+        _PARSED.clear()
 
 
 def result_from_dict(doc: Any) -> JsonResult:

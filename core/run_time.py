@@ -34,6 +34,7 @@ from typing import Any
 
 from core.attribution.perturbation import plan_rows
 from core.errors import WhyLMError
+from core.kinds import parse, parsed_kind
 from core.probes.bias.settings import resampled_values
 
 CHARS_PER_TOKEN = 4.0
@@ -215,13 +216,11 @@ def _few_shot_work(spec: Any) -> float:
 
 def run_work(spec_doc: Any) -> Work | None:
     """The work of a spec, in tokens through the model per family; None when the spec cannot run as it is."""
-    from core.engine import validate
-
     try:
-        parsed = validate(spec_doc)
+        parsed = parse(spec_doc)
     except (WhyLMError, ValueError, TypeError, KeyError):
         return None
-    kind = spec_doc.get("kind", "attribution") if isinstance(spec_doc, dict) else "attribution"
+    kind = parsed_kind(parsed).name
     if kind == "bias":
         return Work({"bias": _bias_work(parsed)})
     if kind == "few_shot":

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from core.errors import WhyLMError
-from core.kinds import result_from_dict, run_kind
+from core.kinds import parse, result_from_dict
 from core.result_json import JsonResult
 from core.store import RunRepository
 from core.store.fields import clean_tags, clean_title, default_title
@@ -54,7 +54,7 @@ def normalised_spec(spec: Any) -> Any:
     saved run shows what was asked for.
     """
     try:
-        return run_kind(spec).result.spec_document(spec)
+        return copy.deepcopy(parse(spec).raw)  # parsed once per content (core.kinds.parse): the Run's parse serves the save
     except WhyLMError:
         return spec
 

@@ -121,11 +121,12 @@ def test_result_round_trips_through_json_and_the_store(small_result, tmp_path) -
     for key in ("forward_passes", "seconds", "model_name", "model_revision"):
         assert key in doc["meta"]
     assert doc["meta"]["forward_passes"] == 6 * 3
-    from core.store import RunRepository, save_result
+    from core.saved_runs import save_run
+    from core.store import RunRepository
 
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    run_id = save_result(doc, small_result.spec, title="bias test", url=url)
-    record = RunRepository(url).get_run(run_id)
+    repo = RunRepository(f"sqlite:///{tmp_path / 'runs.db'}")
+    run_id = save_run(repo, small_result.spec, doc, title="bias test")
+    record = repo.get_run(run_id)
     assert record.kind == "bias" and record.result == doc
 
 

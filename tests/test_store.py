@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from core.errors import WhyLMError
-from core.store import RunRepository, StoreError, save_result
+from core.saved_runs import save_run
+from core.store import RunRepository, StoreError
 from core.store.config import sqlite_url
 from core.store.database import dispose_engines, open_engine
 from core.store.models import Note, RunTag
@@ -281,16 +282,16 @@ def test_an_import_is_all_or_nothing(repo: RunRepository) -> None:
     assert len(repo.import_runs({"whylm_export": 1, "runs": [good, good]})) == 2
 
 
-def test_save_result_uses_the_configured_database(tmp_path, monkeypatch) -> None:
+def test_the_save_path_uses_the_configured_database(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("WHYLM_DATABASE_URL", raising=False)
     monkeypatch.setenv("WHYLM_DATA_DIR", str(tmp_path / "data"))
     spec = spec_for("few_shot")
-    run_id = save_result(result_for("few_shot"), spec, tags=["cli"])
     repo = RunRepository()
+    run_id = save_run(repo, spec, result_for("few_shot"), tags=["cli"])
     assert (tmp_path / "data" / "whylm.db").is_file()
     record = repo.get_run(run_id)
     assert record.kind == "few_shot" and record.tags == ("cli",)
     assert record.title == "{name} lives in {city} and works as a"
     spec.pop("kind")
-    assert repo.get_run(save_result({}, spec, title="T")).kind == "attribution"
+    assert repo.get_run(save_run(repo, spec, None, title="T")).kind == "attribution"
     dispose_engines()

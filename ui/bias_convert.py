@@ -91,7 +91,7 @@ def sweep_from_list_text(text: str, template_slots: list[str], swept: list[str])
             raise SpecError(
                 "csv",
                 f"the template has no slot {', '.join('{' + s + '}' for s in strangers)}; "
-                + str(exc).split(": ", 1)[-1],
+                + exc.sentence,
             ) from None
     raise SpecError(
         "csv",

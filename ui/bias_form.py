@@ -173,7 +173,7 @@ def template_form() -> tuple[str, list[str] | None]:
     try:
         _, order = parse_template(template)
     except SpecError as exc:
-        show_error("Template: " + str(exc).split(": ", 1)[-1])
+        show_error("Template: " + exc.sentence)
         return template, None
     st.caption("Slots found: " + escape_markdown(", ".join(f"{{{s}}}" for s in order)))
     return template, order

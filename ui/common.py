@@ -19,7 +19,6 @@ sidebar.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -416,14 +415,6 @@ def show_error(message: Any) -> None:
     st.error(literal_markdown(message))
 
 
-
-def data_dir_note() -> str:
-    """Where runs are stored, in words (for captions)."""
-    if os.environ.get("WHYLM_DATABASE_URL"):
-        return "the database named by WHYLM_DATABASE_URL"
-    return describe_url(database_url())
-
-
 FIELD_NAMES = {
     "prompt": "Prompt",
     "target": "Output to explain",
@@ -448,10 +439,8 @@ def error_sentence(
     """
     from core.errors import SpecError
 
-    text = str(exc)
     if isinstance(exc, SpecError) and exc.field:
-        prefix = f"{exc.field}: "
-        message = text[len(prefix):] if text.startswith(prefix) else text
+        message = exc.sentence
         parts = exc.field.split(".")
         own = (names or {}).get(parts[0])
         if own:
@@ -461,5 +450,5 @@ def error_sentence(
         name = FIELD_NAMES.get(parts[0], exc.field)
         return f"{name}: {message}"
     if isinstance(exc, WhyLMError):
-        return text
+        return str(exc)
     return f"Something went wrong ({type(exc).__name__}: {first_line(exc)}); check the inputs and try again."

@@ -103,7 +103,7 @@ def number_problem(p: Param, value: Any) -> str | None:
     try:
         p.validate(value)
     except SpecError as exc:
-        message = str(exc).split(": ", 1)[-1]
+        message = exc.sentence
         if message.startswith(f"{p.name} "):
             message = message[len(p.name) + 1 :]
         return f"{p.label}: {message}"

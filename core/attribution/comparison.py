@@ -89,7 +89,7 @@ def parse_compare_spec(doc: Any) -> CompareSpec:
             run = parse_spec({**copy.deepcopy(base), "method": method})
         except SpecError as exc:
             where = exc.field if not exc.field.startswith("method") else f"methods[{i}]{exc.field[6:]}"
-            raise SpecError(where, str(exc).split(": ", 1)[-1]) from None
+            raise SpecError(where, exc.sentence) from None
         runs.append(run)
         normal.append(run.raw["method"])
     if len({repr(sorted(m.items())) for m in normal}) != len(normal):

@@ -70,8 +70,6 @@ class LoadedModel:
     output_head: OutputHead | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.lock, ModelShare):  # an older caller's plain lock
-            self.lock = ModelShare()
         if self.output_head is None:
             self.output_head = OutputHead(self.model)
 

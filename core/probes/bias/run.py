@@ -212,7 +212,7 @@ def _plan_attribution(
         try:
             layout = layout_from_template(spec.template, prompt.values, baselines, settings.groups or None)
         except SpecError as exc:
-            raise SpecError("attribution", str(exc).split(": ", 1)[-1]) from None
+            raise SpecError("attribution", exc.sentence) from None
         if spec.chat:
             apply_chat(layout, tokenizer)
         labels = layout.labels
@@ -438,7 +438,7 @@ def _summary(
 
 
 def run_bias(
-    spec_doc: dict[str, Any],
+    spec_doc: dict[str, Any] | BiasSpec,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     lm: LoadedModel | None = None,
@@ -454,7 +454,7 @@ def run_bias(
         loader: loads a model by name when ``lm`` is None.
     """
     clock = RunClock()
-    spec = parse_bias_spec(spec_doc)
+    spec = spec_doc if isinstance(spec_doc, BiasSpec) else parse_bias_spec(spec_doc)
     lm = clock.load(spec.model, lm, loader)
     prompts = sweep_prompts(spec)
     poll = StopPoll(should_stop)  # planning and statistics hear Stop, not only the scorer

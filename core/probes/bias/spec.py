@@ -204,7 +204,7 @@ def _parse_attribution(raw: Any, order: list[str], sweep_slots: list[str]) -> At
         params = info.validate(params_raw)
     except SpecError as exc:
         key = exc.field.split(".", 1)[-1]
-        raise SpecError(f"attribution.params.{key}", str(exc).split(": ", 1)[-1]) from None
+        raise SpecError(f"attribution.params.{key}", exc.sentence) from None
     baselines = raw.get("baselines", {})
     if not isinstance(baselines, dict):
         raise SpecError("attribution.baselines", "give a mapping of slot name to replacement text.")
@@ -254,7 +254,7 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
     try:
         parts, order = parse_template(template)
     except SpecError as exc:
-        raise SpecError("template", str(exc).split(": ", 1)[-1]) from None
+        raise SpecError("template", exc.sentence) from None
     sweep_slots, groups = _parse_sweep(doc.get("sweep"), order)
 
     values = doc.get("values") or {}
@@ -383,7 +383,7 @@ def _check_attribution_plan(spec: BiasSpec) -> None:
     try:
         layout = layout_from_template(spec.template, values, baselines, settings.groups or None)
     except SpecError as exc:
-        raise SpecError("attribution", str(exc).split(": ", 1)[-1]) from None
+        raise SpecError("attribution", exc.sentence) from None
     n = len(layout.features)
     chars = len(fill(spec.parts, values))
     problem = plan_problem(settings.method, n, settings.params, attribution_plans(spec), chars)

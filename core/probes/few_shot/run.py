@@ -192,7 +192,7 @@ def _points(value: float) -> str:
 
 
 def run_few_shot(
-    spec_doc: dict[str, Any],
+    spec_doc: dict[str, Any] | FewShotSpec,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     lm: LoadedModel | None = None,
@@ -208,7 +208,7 @@ def run_few_shot(
         loader: loads a model by name.
     """
     clock = RunClock()
-    spec = parse_few_shot_spec(spec_doc)
+    spec = spec_doc if isinstance(spec_doc, FewShotSpec) else parse_few_shot_spec(spec_doc)
     lm = clock.load(spec.model, lm, loader)
     with lm.lock.job():  # the model is taken batch by batch (core.models.sharing)
         result = _run(spec, lm, progress, should_stop, clock)
