@@ -20,7 +20,6 @@ from core.attribution.features import parse_template
 from core.errors import SpecError
 from core.probes.bias.data import bias_presets
 from core.probes.bias.settings import ATTRIBUTION_PROMPTS, bias_cost
-from core.probes.bias.spec import parse_bias_spec
 from core.text import counted
 from ui.bias_convert import (
     candidates_from_text,
@@ -382,7 +381,7 @@ def validate(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
         return "Template: write a template with at least one {slot}."
     if not spec["candidates"]:
         return "Candidates: the candidate list is empty; write one continuation per line."
-    return spec_problem(parse_bias_spec, spec, bias_error_sentence)
+    return spec_problem(spec, bias_error_sentence)
 
 
 def bias_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:

@@ -11,9 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from core.attribution.comparison import DEFAULT_METHODS, parse_compare_spec
+from core.attribution.comparison import DEFAULT_METHODS
 from core.attribution.methods import METHODS
 from core.errors import SpecError
+from core.kinds import parse
 from ui.compare_view import show_compare_result
 from ui.run_job import follow_run, launch_run, show_outcome
 
@@ -38,7 +39,7 @@ def compare_problem(spec: dict[str, Any] | None, form_error: str | None) -> str 
     if spec is None:
         return "Fill in the form above first."
     try:
-        parse_compare_spec(spec)
+        parse(spec)
     except SpecError as exc:
         return str(exc)
     return None

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.attribution.features import GRANULARITIES, slot_name
 from core.attribution.presets import preset
-from core.attribution.spec import FAITHFULNESS, SEED, TRIALS, parse_spec
+from core.attribution.spec import FAITHFULNESS, SEED, TRIALS
 from ui.common import chosen_model, error_sentence, escape_markdown
 from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
@@ -163,7 +163,7 @@ def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
     """The sentence that says what to fix in the form, or None when the spec can run."""
     if spec is None:
         return form_error
-    return spec_problem(parse_spec, spec, error_sentence)
+    return spec_problem(spec, error_sentence)
 
 
 def explain_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:

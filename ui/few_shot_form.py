@@ -15,7 +15,8 @@ from typing import Any
 import streamlit as st
 
 from core.errors import SpecError, WhyLMError
-from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec
+from core.kinds import parse
+from core.probes.few_shot.spec import few_shot_presets
 from core.text import counted
 from ui.common import chosen_model, error_sentence, escape_markdown
 from ui.few_shot_convert import (
@@ -236,7 +237,7 @@ def table_form(which: str, labels: list[str]) -> list[dict[str, str]]:
 def preview(spec: dict[str, Any]) -> None:
     """The prompt as the model reads it for the first query, when the form is complete."""
     try:
-        parsed = parse_few_shot_spec(spec)
+        parsed = parse(spec)
     except WhyLMError:
         return
     with st.expander("Preview the prompt (all examples, first query)"):
@@ -286,7 +287,7 @@ def validate(spec: dict[str, Any], form_error: str | None) -> str | None:
         return "Examples: there are no examples; give at least one labelled example."
     if not spec["queries"]:
         return "Queries: there are no queries; give at least one test item with its right label."
-    return spec_problem(parse_few_shot_spec, spec, few_shot_error_sentence)
+    return spec_problem(spec, few_shot_error_sentence)
 
 
 def few_shot_form() -> tuple[dict[str, Any], Callable[[], str | None]]:

@@ -21,6 +21,7 @@ import streamlit as st
 
 from core.attribution.presets import preset, presets_for
 from core.errors import WhyLMError
+from core.kinds import parse
 from ui.common import escape_markdown, show_error
 
 LIST_TABS = ["Edit the table", "Paste text", "Upload a CSV"]
@@ -57,10 +58,12 @@ def spreadsheet_csv(text: str, *, commas_mean_csv: bool) -> str:
     return out.getvalue()
 
 
-def spec_problem(
-    parse: Callable[[dict[str, Any]], object], spec: dict[str, Any], sentence: Callable[[BaseException], str]
-) -> str | None:
-    """The sentence for why ``parse`` rejects ``spec`` (written by ``sentence``), or None when it accepts it."""
+def spec_problem(spec: dict[str, Any], sentence: Callable[[BaseException], str]) -> str | None:
+    """The sentence for why the spec's kind rejects ``spec`` (written by ``sentence``), or None when it runs.
+
+    The spec is parsed once per content (``core.kinds.parse``): the time estimate, this check
+    and the run share one parse.
+    """
     try:
         parse(spec)
     except WhyLMError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from core.attribution.presets import preset
-from core.attribution.spec import FAITHFULNESS, SEED, parse_spec
+from core.attribution.spec import FAITHFULNESS, SEED
 from ui.common import chosen_model, error_sentence
 from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
@@ -75,7 +75,7 @@ def build_spec() -> dict[str, Any]:
 
 def check(spec: dict[str, Any]) -> str | None:
     """The sentence that says what to fix in the form, or None when the spec can run."""
-    return spec_problem(parse_spec, spec, error_sentence)
+    return spec_problem(spec, error_sentence)
 
 
 def token_gradients_form() -> tuple[dict[str, Any], Callable[[], str | None]]:
