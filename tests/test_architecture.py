@@ -7,6 +7,7 @@ a rule broken anywhere in a file fails here, not at run time.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,143 @@ def test_every_run_kind_has_a_view_in_the_ui() -> None:
     from ui.kind_views import RESULT_VIEWS
 
     assert set(RESULT_VIEWS) == set(RUN_KINDS)
+
+
+# ---------------------------------------------------------------- no import circles
+
+
+def project_modules(*packages: str) -> dict[str, Path]:
+    """Module name -> file, for every Python file of the given top-level packages."""
+    return {module_name(p): p for pkg in packages for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (at the top or inside functions)."""
+
+    def owner(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps = {owner(n) for n in imported_modules(path)} - {None, name}
+        graph[name] = {d for d in deps if d is not None and not within(name, d)}  # a package's own __init__
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or round a circle (strongly connected)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    for root in graph:  # Tarjan's algorithm, iterative
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_the_cycle_finder_sees_a_circle_through_a_function_local_import(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("import b\n")
+    (tmp_path / "b.py").write_text("def f():\n    import c\n")
+    (tmp_path / "c.py").write_text("from a import x\n")
+    graph = {m: {n for n in imported_modules(tmp_path / f"{m}.py")} for m in "abc"}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("package", ["core"])  # ui: after ui.links <-> ui.run_job is broken
+def test_no_import_circles(package: str) -> None:
+    assert import_cycles(import_graph(project_modules(package))) == []
+
+
+# ---------------------------------------------------------------- the map is true
+
+
+def architecture_references() -> tuple[set[str], set[str]]:
+    """The file paths and dotted names docs/ARCHITECTURE.md mentions (in backticks and in its tree)."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    paths: set[str] = set()
+    dotted: set[str] = set()
+    for ref in re.findall(r"`([^`\s]+)`", text):
+        ref = ref.rstrip(".,:;")
+        if "*" in ref or "<" in ref or "=" in ref or ref.startswith("?"):
+            continue
+        if "/" in ref or ref.endswith(".py"):
+            paths.add(ref.split(":")[0])
+        elif re.fullmatch(r"(core|ui|pages|tests|bench|tools)(\.\w+)+", ref):
+            dotted.add(ref)
+    tree = text.split("## The tree", 1)[1].split("```")[1]
+    folders: list[str] = []
+    for line in tree.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent >= 12:  # a description carried over to the next line
+            continue
+        depth = indent // 2
+        first = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+        folders = folders[:depth]
+        for name in (n.strip() for n in first.split(",")):
+            if not name or "*" in name or " " in name:
+                continue
+            path = "/".join([*folders, name.rstrip("/")])
+            paths.add(path)
+        if first.endswith("/") and "," not in first:
+            folders.append(first.rstrip("/"))
+    return paths, dotted
+
+
+def resolves(dotted: str) -> bool:
+    """Whether a dotted name is a module of the project, or a name defined in one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
+        try:
+            obj: object = importlib.import_module(module)
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_path_and_name_the_architecture_map_mentions_exists() -> None:
+    paths, dotted = architecture_references()
+    assert len(paths) > 40 and len(dotted) > 5, "the map's references were not found"
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert missing == [], f"docs/ARCHITECTURE.md names files that do not exist: {missing}"
+    unresolved = sorted(d for d in dotted if not resolves(d))
+    assert unresolved == [], f"docs/ARCHITECTURE.md names modules or names that do not exist: {unresolved}"
