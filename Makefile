@@ -43,6 +43,7 @@ browser:
 
 test: setup-dev browser
 	$(BIN)/ruff check .
+	$(BIN)/python tools/dead_code.py
 	$(BIN)/python -m pytest -q
 
 bench: setup-dev

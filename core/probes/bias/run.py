@@ -363,46 +363,6 @@ def _compare(
 # ---------------------------------------------------------------- summary
 
 
-def format_p(p: float | None) -> str:
-    """A p-value for a sentence: 'p = 0.012', 'p < 0.001'."""
-    if p is None:
-        return "p not defined"
-    if p < 0.001:
-        return "p < 0.001"
-    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
-
-
-def format_ratio(r: float) -> str:
-    """A probability ratio for a sentence, with sensible precision."""
-    if r >= 100:
-        return f"{r:,.0f}"
-    if r >= 10:
-        return f"{r:.0f}"
-    if r >= 2:
-        return f"{r:.1f}"
-    return f"{r:.2f}"
-
-
-def ratio_sentence(entry: dict[str, Any], compare: list[str], noun: str, level: float) -> str | None:
-    """'With female names the model gives ' nurse' 5.8 times the probability ... (95% CI ...; p = ...).'"""
-    ratio, ci, p = entry["prob_ratio"], entry["prob_ratio_ci"], entry["prob_ratio_p"]
-    if ratio is None or ratio <= 0 or ci[0] is None or ci[1] is None:
-        return None
-    hi_group, lo_group = compare
-    if ratio < 1:
-        hi_group, lo_group = lo_group, hi_group
-        ratio = 1.0 / ratio
-        ci = [1.0 / ci[1] if ci[1] else None, 1.0 / ci[0] if ci[0] else None]
-        if ci[0] is None or ci[1] is None:
-            return None
-    pct = f"{level * 100:g}%"
-    return (
-        f"With {hi_group} {noun} the model gives {entry['text']!r} {format_ratio(ratio)} times the "
-        f"probability it gives with {lo_group} {noun} ({pct} CI {format_ratio(ci[0])}\u2013"
-        f"{format_ratio(ci[1])}; {format_p(p)})."
-    )
-
-
 def _summary(
     spec: BiasSpec, ranked: list[dict[str, Any]], labels: list[str] | None, top: int = 5
 ) -> list[str]:
