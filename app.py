@@ -1,6 +1,6 @@
 """WhyLM dashboard: page setup, navigation and the shared sidebar (``python -m ui.serve``).
 
-The five pages are listed here by section; each is a short script in
+The pages are listed in ``ui.page_table`` by section; each is a short script in
 ``pages/`` whose building blocks live in the ``ui`` package.
 """
 
@@ -21,30 +21,14 @@ if importing_modules():  # started by `python -m ui.serve`: wait for it rather t
         wait_for_modules()
 
 from ui.common import render_sidebar  # noqa: E402 - after the warm-up
-
-SECTIONS: dict[str, list[tuple[str, str, str]]] = {
-    "Explain": [
-        ("pages/explain.py", "Explain a prompt", ":material/psychology:"),
-        ("pages/token_gradients.py", "Token gradients", ":material/gradient:"),
-    ],
-    "Probes": [
-        ("pages/bias.py", "Bias associations", ":material/balance:"),
-        ("pages/few_shot.py", "Few-shot prompts", ":material/format_list_numbered:"),
-    ],
-    "Review": [
-        ("pages/saved_runs.py", "Saved runs", ":material/history:"),
-    ],
-}
+from ui.page_table import sections  # noqa: E402 - after the warm-up
 
 
 def build_navigation() -> dict[str, list[st.Page]]:
-    """The pages by section; "Explain a prompt" is the start page."""
+    """The pages by section (``ui.page_table``); "Explain a prompt" is the start page."""
     return {
-        section: [
-            st.Page(path, title=title, icon=icon, default=path == "pages/explain.py")
-            for path, title, icon in pages
-        ]
-        for section, pages in SECTIONS.items()
+        section: [st.Page(p.path, title=p.title, icon=p.icon, default=p.start) for p in pages]
+        for section, pages in sections().items()
     }
 
 

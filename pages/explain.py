@@ -6,18 +6,13 @@ background thread and is saved; the result is drawn by ``ui.result_view``.
 
 from __future__ import annotations
 
-import streamlit as st
-
 from ui.compare_action import compare_controls
 from ui.explain_form import JOB_KEY, PREFIX, RESULT_KEY, explain_form
+from ui.page_table import heading
 from ui.result_view import show_result
 from ui.run_job import run_controls
 
-st.title("Explain a prompt")
-st.caption(
-    "Which parts of the prompt made the model write this output? WhyLM switches parts off (or "
-    "swaps them for a baseline) and measures how the output's probability moves."
-)
+heading("pages/explain.py")
 spec, check = explain_form()
 run_controls(PREFIX, JOB_KEY, RESULT_KEY, spec, check, show_result)
 compare_controls(spec, check)

@@ -6,13 +6,8 @@ drawn by ``ui.saved_views``; export and import are ``ui.saved_exchange``.
 
 from __future__ import annotations
 
-import streamlit as st
-
+from ui.page_table import heading
 from ui.saved_browse import browse_saved_runs
 
-st.title("Saved runs")
-st.caption(
-    "Every run made on the other pages is saved here. Open a run to see its charts as they were, "
-    "compare runs, add review notes, and export them. Nothing is recomputed."
-)
+heading("pages/saved_runs.py")
 browse_saved_runs()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,6 +12,7 @@ from core.attribution.spec import FAITHFULNESS, parse_spec
 from core.errors import Cancelled, WhyLMError
 from core.store import RunRepository
 from tests.page_support import APP, ROOT, no_exception
+from ui.page_table import PAGES
 from ui.run_job import RunJob, _work
 from ui.spec_form import prompt_from_rows, rows_from_prompt
 
@@ -40,9 +38,10 @@ def _numbers(at: AppTest):
 
 
 def _pages() -> list[str]:
-    """Page files app.py lists that exist (others' pages appear as they land)."""
-    listed = re.findall(r'"(pages/[a-z_]+\.py)"', Path(APP).read_text())
-    return [p for p in dict.fromkeys(listed) if (ROOT / p).is_file()]
+    """The page files the navigation lists (ui.page_table), each checked to exist."""
+    listed = [p.path for p in PAGES]
+    assert listed and all((ROOT / p).is_file() for p in listed), listed
+    return listed
 
 
 @pytest.mark.parametrize("page", _pages())

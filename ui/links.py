@@ -23,18 +23,11 @@ import streamlit as st
 from core.errors import WhyLMError
 from core.store import RunRecord
 from ui.common import open_store, pin_model, show_error, unpin_model
+from ui.page_table import Page
 
 FROM_RUN = "from_run"
 THEN = "then"
 RUN_AGAIN = "run"
-
-PAGE_PATHS = {
-    "Explain a prompt": "pages/explain.py",
-    "Token gradients": "pages/token_gradients.py",
-    "Bias associations": "pages/bias.py",
-    "Few-shot prompts": "pages/few_shot.py",
-}
-"""The page (as ``ui.saved_views.page_of`` names it) -> its script, for links to a page's form."""
 
 LoadSpec = Callable[[dict[str, Any], str], None]
 
@@ -76,11 +69,11 @@ def url_follows_picks(picked: list[int]) -> None:
     st.session_state["sr_url_applied"] = text or None
 
 
-def run_links(record: RunRecord, page: str) -> None:
+def run_links(record: RunRecord, page: Page | None) -> None:
     """Under a saved run: "Open in its page" (the form restored from its spec) and "Run again"."""
-    path = PAGE_PATHS.get(page)
-    if path is None or not isinstance(record.spec, dict):
+    if page is None or not isinstance(record.spec, dict):
         return
+    path = page.path
     left, right = st.columns(2)
     left.page_link(
         path,

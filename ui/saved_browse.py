@@ -17,8 +17,9 @@ from core.errors import WhyLMError
 from core.store import RunRecord, RunRepository, RunSummary
 from ui.common import literal_markdown, open_store, show_error
 from ui.links import picks_from_url, url_follows_picks
+from ui.page_table import page_name
 from ui.saved_exchange import export_section, import_section, show_store_error
-from ui.saved_views import FLASH_KEY, PICK_KEY, page_of, show_comparison, show_run, when
+from ui.saved_views import FLASH_KEY, PICK_KEY, show_comparison, show_run, when
 
 ALL = "All"
 TABLE_KEY = "sr_table"
@@ -44,7 +45,7 @@ def filter_form(everything: list[RunSummary]) -> dict[str, Any]:
     """Filter widgets (page, model, method, tag, title text, dates); returns the chosen filters."""
     with st.container(border=True):
         cols = st.columns([1, 1, 1, 1])
-        page = cols[0].selectbox("Page", _choices([page_of(r) for r in everything]), key="sr_f_page")
+        page = cols[0].selectbox("Page", _choices([page_name(r) for r in everything]), key="sr_f_page")
         model = cols[1].selectbox("Model", _choices([r.model_name for r in everything]), key="sr_f_model")
         method = cols[2].selectbox("Method", _choices([r.method or "" for r in everything]), key="sr_f_method")
         tag = cols[3].selectbox("Tag", _choices([t for r in everything for t in r.tags]), key="sr_f_tag")
@@ -83,7 +84,7 @@ def filtered_runs(repo: RunRepository, filters: dict[str, Any]) -> list[RunSumma
         until=filters["until"],
     )
     if filters["page"]:
-        runs = [r for r in runs if page_of(r) == filters["page"]]
+        runs = [r for r in runs if page_name(r) == filters["page"]]
     return runs
 
 
@@ -94,7 +95,7 @@ def table_frame(runs: list[RunSummary]) -> pd.DataFrame:
             {
                 "run": r.id,
                 "created": when(r.created_at),
-                "page": page_of(r),
+                "page": page_name(r),
                 "title": r.title,
                 "model": r.model_name,
                 "method": r.method or "",

@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.attribution.methods import METHODS
 from core.errors import WhyLMError
 from core.present.compare import (
     ComparedRun,
@@ -26,38 +25,16 @@ from core.present.compare import (
     small_multiples,
 )
 from core.present.trust import faithfulness_cells
-from core.store import RunRecord, RunSummary
+from core.store import RunRecord
 from core.store.models import VERDICTS
 from core.text import first_line
 from ui.common import escape_markdown, open_store
 from ui.kind_views import show_kind_result
 from ui.links import run_links
+from ui.page_table import page_name, page_of
 
 FLASH_KEY = "sr_flash"
 PICK_KEY = "sr_pick"
-
-PAGE_NAMES = {
-    "explain": "Explain a prompt",
-    "token_gradients": "Token gradients",
-    "bias": "Bias associations",
-    "few_shot": "Few-shot prompts",
-}
-
-
-
-def page_of(run: RunSummary | RunRecord) -> str:
-    """Which page made a run, in words (attribution runs: by their method's family)."""
-    if run.kind == "bias":
-        return PAGE_NAMES["bias"]
-    if run.kind == "few_shot":
-        return PAGE_NAMES["few_shot"]
-    if run.kind == "attribution":
-        info = METHODS.get(run.method or "")
-        if info is not None and info.family == "gradient":
-            return PAGE_NAMES["token_gradients"]
-        return PAGE_NAMES["explain"]
-    return run.kind
-
 
 def when(moment: datetime) -> str:
     """A creation time as people read it, in UTC: "2025-01-31 14:05 UTC"."""
@@ -178,7 +155,7 @@ def show_run(record: RunRecord) -> None:
     """One saved run: its facts, its charts as they were, its spec, notes and management."""
     st.subheader(f"Run {record.id}: {escape_markdown(record.title)}")
     facts = [
-        page_of(record),
+        page_name(record),
         when(record.created_at),
         f"model {record.model_name or '?'}",
         f"method {record.method or '?'}",
@@ -251,7 +228,7 @@ def show_comparison(records: Sequence[RunRecord]) -> None:
             {
                 "run": f"Run {r.id}",
                 "title": r.title,
-                "page": page_of(r),
+                "page": page_name(r),
                 "method": r.method or "",
                 "model": r.model_name,
                 "created": when(r.created_at),
