@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.run_job import running_now
 from ui.saved_browse import browse_saved_runs
 
 st.title("Saved runs")
@@ -15,4 +16,5 @@ st.caption(
     "Every run made on the other pages is saved here. Open a run to see its charts as they were, "
     "compare runs, add review notes, and export them. Nothing is recomputed."
 )
+running_now("page")
 browse_saved_runs()
