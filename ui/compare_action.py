@@ -15,6 +15,7 @@ from core.attribution.comparison import DEFAULT_METHODS, parse_compare_spec
 from core.attribution.methods import METHODS
 from core.errors import SpecError
 from ui.compare_view import show_compare_result
+from ui.page_parts import time_estimate
 from ui.run_job import follow_run, launch_run, show_outcome
 
 PREFIX = "cmp"
@@ -70,6 +71,7 @@ def compare_controls(
             key=f"{prefix}_methods",
         )
         doc = compare_spec(spec, chosen)
+        time_estimate(doc if chosen else None)  # before Compare: how long all the methods take here
 
         running = st.session_state.get(job_key) is not None
         if st.button("Compare", key=f"{prefix}_run", disabled=running or not chosen):
