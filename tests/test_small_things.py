@@ -1,0 +1,44 @@
+"""Issue 22, point 9: the small things that cost trust, each with a test."""
+
+from __future__ import annotations
+
+import copy
+
+from core.text import ordinal, unique_labels
+from tests.page_support import draw_stored
+from tests.result_samples import COMPARE_RESULT
+
+
+def _result(**changes: object) -> dict:
+    result = copy.deepcopy(COMPARE_RESULT["results"][0])
+    result.update(changes)
+    return result
+
+
+def test_a_generated_output_shows_its_line_breaks_not_a_literal_backslash_n(tmp_path) -> None:
+    result = _result(target={"text": "\n\nThe capital is\n\nParis.", "generated": True})
+    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    [line] = [m.value for m in at.markdown if m.value.startswith("**Generated output:**")]
+    assert "\\n" not in line and "The capital is" in line and "Paris" in line
+    assert "is  \n" in line and "\nParis" in line  # line breaks drawn as breaks
+
+
+def test_repeated_words_say_which_occurrence_they_are() -> None:
+    assert unique_labels(["was", "it", "was", "was"]) == ["was", "it", "was (2nd)", "was (3rd)"]
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
+    ]
+
+
+def test_integrated_gradients_says_to_how_many_steps_to_raise(tmp_path) -> None:
+    result = _result(
+        spec={"kind": "attribution", "method": {"name": "integrated_gradients", "steps": 24}, "score": "log_prob"},
+        extra={"completeness": {"sequence": {"relative": 0.4, "difference": 2.0, "gap": 0.8}}},
+    )
+    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    [warning] = [w.value for w in at.warning if "large miss" in w.value]
+    assert "Raise Steps from 24 to about 192" in warning  # 24 x 40% / 5%
+    result["spec"]["method"]["steps"] = 200
+    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    [warning] = [w.value.replace("\\", "") for w in at.warning if "large miss" in w.value]
+    assert "Even the most steps (1,000, now 200)" in warning
