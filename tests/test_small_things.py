@@ -42,3 +42,24 @@ def test_integrated_gradients_says_to_how_many_steps_to_raise(tmp_path) -> None:
     at = draw_stored("ui.result_view", "show_result", result, tmp_path)
     [warning] = [w.value.replace("\\", "") for w in at.warning if "large miss" in w.value]
     assert "Even the most steps (1,000, now 200)" in warning
+
+
+def test_a_saved_comparison_opens_on_explain_without_a_key_error(data_dir) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from core.attribution.presets import preset
+    from core.store import RunRepository
+    from tests.page_support import APP, main_errors, no_exception
+
+    spec = {k: v for k, v in preset("captum_tutorial").spec_copy().items() if k != "method"}
+    spec.update(kind="compare", methods=[{"name": "input_x_gradient"}, {"name": "shapley"}, "lime"])
+    run_id = RunRepository().save_run("compare", "Three methods", spec, copy.deepcopy(COMPARE_RESULT))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["from_run"] = str(run_id)
+    at.run()
+    no_exception(at)
+    assert not main_errors(at), main_errors(at)  # was: "Run 1's spec does not fit this page's form (KeyError)"
+    assert at.text_input(key="ex_title").value == "Three methods"
+    assert at.session_state["ex_method"] == "shapley"  # the first method the form offers
+    assert at.multiselect(key="cmp_methods").value == ["input_x_gradient", "shapley", "lime"]
+    assert at.session_state["cmp_result"]["kind"] == "compare"  # shown under Compare methods

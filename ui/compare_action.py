@@ -63,10 +63,10 @@ def compare_controls(
             "Runs several methods on the same prompt and output, sharing every scored prompt, and says "
             "which explains the model most faithfully (deletion and insertion curves against random orders)."
         )
+        st.session_state.setdefault(f"{prefix}_methods", list(default_methods))  # a saved comparison sets them
         chosen = st.multiselect(
             "Methods",
             list(METHODS),
-            default=list(default_methods),
             format_func=lambda name: METHODS[name].title,
             key=f"{prefix}_methods",
         )

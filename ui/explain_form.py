@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from core.attribution.features import GRANULARITIES, slot_name
+from core.attribution.methods import METHODS
 from core.attribution.presets import preset
 from core.attribution.spec import FAITHFULNESS, SEED, TRIALS, parse_spec
 from ui.common import chosen_model, error_sentence, escape_markdown
@@ -44,8 +45,34 @@ def load_example(prefix: str = PREFIX) -> None:
     forget_run_link()
 
 
+COMPARE_PREFIX = "cmp"
+"""The keys of the page's Compare methods expander (``ui.compare_action.PREFIX``)."""
+
+
+def _method_name(method: Any) -> str:
+    return str(method.get("name", "")) if isinstance(method, dict) else str(method)
+
+
+def _compare_as_form(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A saved comparison opened on this page: its first method in the form, all of them in Compare methods."""
+    methods = spec.get("methods") if isinstance(spec.get("methods"), list) else []
+    perturbation = [m for m in methods if getattr(METHODS.get(_method_name(m)), "family", "") != "gradient"]
+    first = perturbation[0] if perturbation else {"name": "feature_ablation"}  # the form's methods
+    st.session_state[f"{COMPARE_PREFIX if prefix == PREFIX else prefix}_methods"] = [
+        _method_name(m) for m in methods if _method_name(m) in METHODS
+    ]
+    doc = {k: v for k, v in spec.items() if k not in ("methods", "kind")}
+    return {**doc, "kind": "attribution", "method": first if isinstance(first, dict) else {"name": str(first)}}
+
+
 def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
-    """Fill the form from an attribution spec (an example or a saved run's), named ``title`` while unchanged."""
+    """Fill the form from an attribution spec (an example or a saved run's), named ``title`` while unchanged.
+
+    A saved comparison (kind ``compare``) fills it with its first method and picks all its methods
+    under "Compare methods".
+    """
+    if spec.get("kind") == "compare":
+        spec = _compare_as_form(spec, prefix)
     state: dict[str, Any] = {}
     prompt = spec["prompt"]
     if "template" in prompt:
@@ -169,6 +196,10 @@ def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
 def explain_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:
     """The worked examples and the whole form; returns (spec, the check Run calls)."""
     restored = restore_from_url(PREFIX, load_spec, RESULT_KEY, JOB_KEY)
+    stored = st.session_state.get(RESULT_KEY)
+    if isinstance(stored, dict) and stored.get("kind") == "compare":  # a saved comparison: shown under Compare
+        st.session_state[f"{COMPARE_PREFIX}_result"] = st.session_state.pop(RESULT_KEY)
+        st.session_state.pop(f"{RESULT_KEY}_outcome", None)
     worked_example_picker(PREFIX, "explain", load_example, load_first=not restored)
     st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
     spec, form_error = build_spec()
