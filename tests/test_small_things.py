@@ -63,3 +63,19 @@ def test_a_saved_comparison_opens_on_explain_without_a_key_error(data_dir) -> No
     assert at.session_state["ex_method"] == "shapley"  # the first method the form offers
     assert at.multiselect(key="cmp_methods").value == ["input_x_gradient", "shapley", "lime"]
     assert at.session_state["cmp_result"]["kind"] == "compare"  # shown under Compare methods
+
+
+def test_switching_the_tutorial_to_plain_text_keeps_its_prompt_and_title_follows_it(data_dir) -> None:
+    from tests.page_support import open_page
+
+    at = open_page("pages/explain.py", 120)  # the tutorial is loaded
+    target = at.text_area(key="ex_target_text").value if "ex_target_text" in at.session_state else None
+    at.radio(key="ex_prompt_kind").set_value("Plain text").run()
+    text = at.text_area(key="ex_text").value
+    assert text.strip() and "{" not in text  # the template's prompt, filled in: the output still follows it
+    title = at.text_input(key="ex_title").value
+    assert "run on default" not in title and title
+    if target is not None:
+        assert at.text_area(key="ex_target_text").value == target
+    at.text_area(key="ex_text").set_value("").run()  # an empty prompt: no made-up title
+    assert at.text_input(key="ex_title").value == ""

@@ -11,10 +11,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.attribution.features import GRANULARITIES, slot_name
+from core.attribution.features import GRANULARITIES, layout_from_template, slot_name
 from core.attribution.methods import METHODS
 from core.attribution.presets import preset
 from core.attribution.spec import FAITHFULNESS, SEED, TRIALS, parse_spec
+from core.errors import WhyLMError
 from ui.common import chosen_model, error_sentence, escape_markdown
 from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
@@ -95,6 +96,32 @@ def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
     stage_form(prefix, state)
 
 
+FILLED_KEY = f"{PREFIX}_template_filled"
+"""The template with its values filled in, as last drawn (what switching to plain text starts from)."""
+
+
+def _filled_text(prompt: dict[str, Any]) -> str:
+    """A template prompt's text with every slot filled ("" when it cannot be laid out yet)."""
+    try:
+        layout = layout_from_template(prompt["template"], prompt.get("values") or {})
+    except (WhyLMError, KeyError, TypeError, ValueError):
+        return ""
+    return layout.render([True] * len(layout.features), {})
+
+
+def _carry_prompt_over() -> None:
+    """Switching to plain text with an empty text box: the template's prompt, filled in, is the text.
+
+    So the output to explain (kept from the template) still follows the prompt it was made for,
+    and the run's title follows that text, not an empty prompt.
+    """
+    if st.session_state.get(f"{PREFIX}_prompt_kind") != PLAIN:
+        return
+    filled = st.session_state.get(FILLED_KEY) or ""
+    if filled.strip() and not str(st.session_state.get(f"{PREFIX}_text", "")).strip():
+        st.session_state[f"{PREFIX}_text"] = filled
+
+
 def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
     """Template (with the slot table) or plain text (with a granularity); returns (prompt, error)."""
     st.session_state.setdefault(f"{PREFIX}_prompt_kind", TEMPLATE)
@@ -104,6 +131,7 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
         key=f"{PREFIX}_prompt_kind",
         horizontal=True,
         help="A template lets you choose the parts to explain; plain text is cut into words, sentences, …",
+        on_change=_carry_prompt_over,
     )
     if kind == TEMPLATE:
         st.session_state.setdefault(f"{PREFIX}_template", "")
@@ -126,7 +154,9 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
             st.warning(
                 escape_markdown(f"Fill in {', '.join(empty)}: Run refuses a slot with no value."), icon="✏️"
             )
-        return prompt_from_rows(template, rows or []), None
+        prompt = prompt_from_rows(template, rows or [])
+        st.session_state[FILLED_KEY] = _filled_text(prompt)
+        return prompt, None
     st.session_state.setdefault(f"{PREFIX}_text", "")
     st.session_state.setdefault(f"{PREFIX}_granularity", "word")
     st.session_state.setdefault(f"{PREFIX}_text_baseline", "")
