@@ -7,19 +7,28 @@ loaded and this machine's speed calibrated (``core.run_time.calibrate``, as the
 dashboard's warm-up does); each preset's estimate is the one a freshly started
 dashboard shows (calibration only, no earlier runs), then the preset runs
 through ``core.engine.run`` and its time is taken. The goal: every preset's
-first result within 30 s on two idle CPU cores.
+first result within 30 s on two idle CPU cores, and every estimate within 2x of
+the real time.
 
-    python bench/bench_presets.py [--only NAME ...] [--goal 30]
+Beside the presets, the heavier cases the estimates once missed by 4-13x
+(:func:`extra_cases`): few-shot exact Shapley over 8 examples, integrated
+gradients with 24 and 64 steps (and with a generated 20-token target), and feature
+ablation over a long prompt of about 3,000 words (12 paragraphs).
 
-It prints a Markdown table: preset, estimate, time to first result, within the
-goal, and the measured seconds per token of work over the calibration's (what
-``core.run_time.FAMILY_FACTORS`` holds).
+    python bench/bench_presets.py [--only NAME ...] [--goal 30] [--no-extra]
+
+It prints a Markdown table: case, estimate, real time, real / estimate (within
+2x: 0.5 to 2), within the goal, and the measured seconds per token of work over
+the calibration's (what ``core.run_time.FAMILY_FACTORS`` holds). Note ``uptime``
+beside the figures: on a busy machine every time moves.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +44,7 @@ from core.probes.few_shot.spec import few_shot_presets  # noqa: E402
 from core.run_time import SpeedLog, calibrate, estimate, run_work  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+PRESET_BY_ID = {p.id: p.spec_copy() for p in PRESETS}
 
 
 def all_presets() -> list[tuple[str, dict[str, Any]]]:
@@ -60,11 +70,59 @@ def all_presets() -> list[tuple[str, dict[str, Any]]]:
     return [(" = ".join(names), spec) for names, spec in found]
 
 
+LONG_WORDS = (
+    "the model reads every word of this long report about rivers farms markets schools weather roads "
+    "music trade harbours bridges forests villages libraries trains and the people who keep them going"
+).split()
+
+
+def long_text(words: int = 3000, paragraphs: int = 12) -> str:
+    """A plain text of about ``words`` words in ``paragraphs`` paragraphs (sentences of 12 words)."""
+    per = words // paragraphs
+    out = []
+    for p in range(paragraphs):
+        chosen = [LONG_WORDS[(p * 7 + i * 5 + i // 3) % len(LONG_WORDS)] for i in range(per)]
+        sentences = [" ".join(chosen[i:i + 12]).capitalize() + "." for i in range(0, per, 12)]
+        out.append(" ".join(sentences))
+    return "\n\n".join(out)
+
+
+def extra_cases() -> list[tuple[str, dict[str, Any]]]:
+    """The few-shot, gradient and long-prompt cases of issues 22 (point 8) and 23 (point 8)."""
+    few = copy.deepcopy(few_shot_presets()["sentiment"])
+    more = [
+        {"input": "Clever, moving and beautifully shot.", "label": "positive"},
+        {"input": "I checked my watch every five minutes.", "label": "negative"},
+        {"input": "A joyful surprise from start to finish.", "label": "positive"},
+        {"input": "Lazy writing and a baffling ending.", "label": "negative"},
+    ]
+    few["examples"] = few["examples"] + more
+    few["method"], few["max_exact"] = "exact", 10
+    ig = PRESET_BY_ID["capital_ig"]
+    ig64 = copy.deepcopy(ig)
+    ig64["method"]["steps"] = 64
+    ig_long = copy.deepcopy(ig)
+    ig_long["target"] = {"generate": {"max_new_tokens": 20}}
+    long_prompt = {
+        "kind": "attribution", "model": "default",
+        "prompt": {"text": long_text(), "granularity": "paragraph"}, "chat": False,
+        "target": {"text": " The report ends here."}, "score": "log_prob",
+        "method": {"name": "feature_ablation"}, "trials": 1, "seed": 0,
+    }
+    return [
+        ("few-shot exact Shapley, 8 examples x 6 queries", few),
+        ("integrated gradients, 64 steps", ig64),
+        ("integrated gradients, 24 steps, 20 generated tokens", ig_long),
+        ("feature ablation, ~3,000 words in 12 paragraphs", long_prompt),
+    ]
+
+
 def main() -> int:
     """Run every preset and print the table."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=[], help="run only presets whose name contains one of these")
     parser.add_argument("--goal", type=float, default=30.0, help="seconds a first result should take at most")
+    parser.add_argument("--no-extra", action="store_true", help="the presets only, not the heavier cases")
     args = parser.parse_args()
 
     import torch
@@ -74,10 +132,12 @@ def main() -> int:
     per_token = calibrate(lm, "default", speeds=fresh)
     print(f"model {lm.display_name} on {lm.device} ({torch.get_num_threads()} threads); "
           f"calibration {per_token * 1e3:.3f} ms per token\n")
-    print("| preset | estimate before Run | first result | within 30 s | work (tokens) | measured / calibration |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    slow = 0
-    for name, spec in all_presets():
+    print(f"load: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs\n")
+    print("| case | estimate before Run | real | real / estimate | within 30 s | work (tokens) | measured / calibration |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    slow = off = 0
+    cases = all_presets() + ([] if args.no_extra else extra_cases())
+    for name, spec in cases:
         if args.only and not any(word in name for word in args.only):
             continue
         guess = estimate(spec, speeds=fresh)
@@ -88,11 +148,14 @@ def main() -> int:
         within = took <= args.goal
         slow += not within
         ratio = took / (work.total * per_token) if work and work.total else float("nan")
-        shown = guess.words().split(": ", 1)[1].split(" (")[0].removesuffix(" on this machine") if guess else "none"
+        shown = f"{guess.seconds:.1f} s" if guess else "none"
+        off_by = took / guess.seconds if guess and guess.seconds > 0 else float("nan")
+        off += not 0.5 <= off_by <= 2
         families = "+".join(work.tokens) if work else "?"
-        print(f"| {name} | {shown} | {took:.1f} s | {'yes' if within else 'no'} | "
+        print(f"| {name} | {shown} | {took:.1f} s | {off_by:.2f} | {'yes' if within else 'no'} | "
               f"{work.total if work else 0:,.0f} ({families}) | {ratio:.2f} |", flush=True)
-    return 1 if slow else 0
+    print(f"\n{off} of {len(cases)} estimates off by more than 2x; load now {os.getloadavg()[0]:.1f}")
+    return 1 if slow or off else 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import string
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,13 @@ CHAT_TOKENS = 30
 """Tokens a chat template adds around the prompt (the bundled model's system prompt and markers)."""
 MODEL_CALL_TOKENS = 32
 """One more model call costs about as much as this many tokens (``BatchedScorer.call_cost_tokens`` on a CPU)."""
-GRADIENT_FACTOR = 3.0
-"""A gradient point is a forward and a backward pass: about three forwards."""
+BACKWARD_PER_OUTPUT = 2.0
+"""A gradient point's backward pass for one output token costs about this many forwards of the point
+(``GradientEngine`` runs one backward per output token over each chunk's graph)."""
+CONTEXT_TOKENS = 3000.0
+"""A token computed after this many tokens of context costs twice one at the start (attention reads the
+context): the bundled model's weights per token over its attention work per context token
+(about 214 M multiply-adds over 30 layers x 4 x 576)."""
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
@@ -115,6 +121,37 @@ def _tokens(text: str) -> float:
     return max(len(text) / CHARS_PER_TOKEN, 1.0)
 
 
+def context_work(tokens: float, context: float) -> float:
+    """Work of ``tokens`` computed after ``context`` tokens: each costs more the more it attends to."""
+    return tokens * (1.0 + (context + tokens / 2) / CONTEXT_TOKENS)
+
+
+def prefix_tree_work(segments: list[float], distinct: Callable[[int], float], rows: float, suffix: float) -> float:
+    """Tokens through the model of ``rows`` prompts scored by a prefix-sharing scorer, with their context.
+
+    The prompts are ``segments`` (token lengths, in order, each kept or swapped per prompt);
+    ``distinct(k)`` says how many distinct prefixes the prompts have over the first ``k``
+    segments: each distinct prefix is computed once, and every prompt computes its own
+    ``suffix`` (the target, or a query and its labels) after the whole prompt.
+    This is the one place to switch to the scorer's own count of computed tokens.
+    """
+    work, context = 0.0, 0.0
+    for k, length in enumerate(segments):
+        work += min(distinct(k + 1), rows) * context_work(length, context)
+        context += length
+    return work + rows * context_work(suffix, context)
+
+
+def _ablation_prefixes(k: int) -> float:
+    """Distinct prefixes over k features of feature ablation's prompts: all kept, or one of them removed."""
+    return k + 1.0
+
+
+def _random_prefixes(k: int) -> float:
+    """Distinct prefixes over k features of prompts with random coalitions (each feature in or out)."""
+    return 2.0 ** min(k, 60)
+
+
 def _text_features(text: str, granularity: str) -> int:
     """About how many features a plain-text prompt is cut into."""
     if granularity == "token":
@@ -141,15 +178,25 @@ def _template_text(prompt: dict[str, Any]) -> tuple[str, int]:
     return filled, max(len(slots) - grouped, 1)
 
 
-def _attribution_work(spec: Any) -> tuple[str, float]:
-    """(family, tokens) of one parsed attribution ``RunSpec``."""
-    prompt = spec.prompt
+def _prompt_segments(prompt: dict[str, Any]) -> list[float]:
+    """A prompt's features as token lengths in order (the text between them spread over them)."""
     if "template" in prompt:
         text, n = _template_text(prompt)
     else:
-        text, n = str(prompt.get("text", "")), _text_features(str(prompt.get("text", "")), prompt["granularity"])
+        text = str(prompt.get("text", ""))
+        n = _text_features(text, prompt["granularity"])
     n = max(n, 1)
-    prompt_tokens = _tokens(text) + (CHAT_TOKENS if spec.chat else 0)
+    return [_tokens(text) / n] * n
+
+
+def _attribution_work(spec: Any) -> tuple[str, float]:
+    """(family, tokens) of one parsed attribution ``RunSpec``: tokens through the model with their context."""
+    prompt = spec.prompt
+    segments = _prompt_segments(prompt)
+    if spec.chat:
+        segments[0] += CHAT_TOKENS
+    n = len(segments)
+    prompt_tokens = sum(segments)
     target = spec.target
     generate = target.get("generate")
     if generate is not None:
@@ -158,22 +205,26 @@ def _attribution_work(spec: Any) -> tuple[str, float]:
     else:
         target_tokens = _tokens(str(target.get("text", "")))
         extra = 0.0
-    if target.get("contrast") is not None:
-        target_tokens += _tokens(str(target["contrast"]))
-    row = prompt_tokens + target_tokens
+    targets = 2 if target.get("contrast") is not None else 1
+    if targets == 2:
+        target_tokens = (target_tokens + _tokens(str(target["contrast"]))) / 2
     if spec.method.family == "gradient":
         params = spec.params
         points = int(params.get("steps", params.get("n_samples", 1)) or 1)
-        targets = 2 if target.get("contrast") is not None else 1
-        return "gradient", extra + (points + 2) * targets * row * GRADIENT_FACTOR
+        # each point: a forward over prompt + target, and a backward per output token (no prefix shared)
+        per_point = context_work(prompt_tokens + target_tokens, 0.0) * (1 + BACKWARD_PER_OUTPUT * target_tokens)
+        return "gradient", extra + (points + 2) * targets * per_point
     rows = plan_rows(spec.method_name, n, spec.params) * spec.trials
     bases = prompt.get("baselines") or {}
     per_slot = bases.values() if isinstance(bases, dict) else bases  # by slot name, or positional
     if "template" not in prompt or not any(isinstance(b, list) for b in per_slot):
         rows = min(rows, 2**n) if n < 40 else rows  # the same prompts in every trial are scored once
-    if spec.faithfulness:
-        rows += 2 * n
-    return "perturbation", extra + rows * (row + MODEL_CALL_TOKENS / 8)
+    one_change = spec.method_name == "feature_ablation" and rows <= n + 1
+    suffix = target_tokens + MODEL_CALL_TOKENS / 8
+    work = prefix_tree_work(segments, _ablation_prefixes if one_change else _random_prefixes, rows, suffix)
+    if spec.faithfulness:  # deletion and insertion curves: random-looking coalitions
+        work += prefix_tree_work(segments, _random_prefixes, 2 * n, suffix)
+    return "perturbation", extra + work * targets
 
 
 def _bias_work(spec: Any) -> float:
@@ -198,20 +249,29 @@ def _bias_work(spec: Any) -> float:
 
 
 def _few_shot_work(spec: Any) -> float:
-    """Tokens of work of a parsed ``FewShotSpec``: every coalition and order trial, per query."""
+    """Tokens of work of a parsed ``FewShotSpec``: every coalition and order trial, per query, prefixes shared.
+
+    A prompt is the instruction, its examples in order, then a query and each label: an
+    examples' prefix is computed once for every query and coalition that starts with it.
+    """
     from core.probes.few_shot.settings import few_shot_cost
 
     cost = few_shot_cost(
         spec.n_features, len(spec.queries), len(spec.labels), spec.method, spec.max_exact, spec.n_samples,
         spec.order_trials,
     )
-    examples = [spec.example_format.format(input=e.input, label=e.label) for e in spec.examples]
-    queries = [spec.query_format.format(input=q.input) for q in spec.queries]
-    # a coalition holds half the examples on average
-    prompt = _tokens(spec.instruction) + sum(_tokens(e) for e in examples) / 2
-    prompt += sum(_tokens(q) for q in queries) / max(len(queries), 1) + (CHAT_TOKENS if spec.chat else 0)
+    examples = [_tokens(spec.example_format.format(input=e.input, label=e.label)) for e in spec.examples]
+    queries = [_tokens(spec.query_format.format(input=q.input)) for q in spec.queries]
     labels = sum(_tokens(spec.label_prefix + label) for label in spec.labels)
-    return cost.prompts * (prompt + labels + MODEL_CALL_TOKENS / 8)
+    head = _tokens(spec.instruction) + (CHAT_TOKENS if spec.chat else 0)
+    suffix = sum(queries) / max(len(queries), 1) + labels + MODEL_CALL_TOKENS / 8
+    coalitions = max(cost.prompts // max(len(queries), 1) - spec.order_trials, 1)
+    work = context_work(head, 0.0)
+    work += prefix_tree_work(examples, _random_prefixes, coalitions, 0.0) if examples else 0.0
+    work += coalitions * len(queries) * context_work(suffix, head + sum(examples) / 2)
+    for _ in range(spec.order_trials):  # a shuffled order shares only the instruction
+        work += context_work(sum(examples), head) + len(queries) * context_work(suffix, head + sum(examples))
+    return work
 
 
 def run_work(spec_doc: Any) -> Work | None:

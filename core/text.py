@@ -15,7 +15,7 @@ _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 
 
 def unique_labels(labels: Iterable[str], blank: Callable[[str], str] | None = None) -> list[str]:
-    """Labels made unique: a repeated label gets its occurrence number, "the (2)", "the (3)".
+    """Labels made unique: a repeated label says which occurrence it is, "the (2nd)", "the (3rd)".
 
     Args:
         labels: the labels, in order.
@@ -28,8 +28,14 @@ def unique_labels(labels: Iterable[str], blank: Callable[[str], str] | None = No
     for label in labels:
         base = blank(label) if blank else label
         counts[base] = counts.get(base, 0) + 1
-        out.append(base if counts[base] == 1 else f"{base} ({counts[base]})")
+        out.append(base if counts[base] == 1 else f"{base} ({ordinal(counts[base])})")
     return out
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def plain_text(text: str) -> str:

@@ -75,7 +75,7 @@ def test_no_shared_label_is_said() -> None:
 
 
 def test_repeated_labels_are_numbered_and_aligned_by_occurrence() -> None:
-    assert unique_labels(["the", "cat", "the"]) == ["the", "cat", "the (2)"]
+    assert unique_labels(["the", "cat", "the"]) == ["the", "cat", "the (2nd)"]
     a = ComparedRun(1, "a", fake(["the", "cat", "the"], [1.0, 2.0, 3.0]))
     b = ComparedRun(2, "b", fake(["the", "cat", "the"], [0.0, 0.0, 1.0]))
     assert differences(compare_runs([a, b])) == [-1.0, -2.0, -2.0]

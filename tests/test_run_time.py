@@ -102,6 +102,11 @@ def test_a_machine_slower_than_calibrated_shows_in_every_family() -> None:
 def test_every_form_shows_its_time_before_run(data_dir, page: str) -> None:
     at = open_page(page, TIMEOUT)
     no_exception(at)
+    compare = [e for e in at.main.expander if e.label == "Compare methods on this prompt"]
+    in_compare = [c.value for e in compare for c in e.caption if c.value.startswith("Estimated time:")]
     shown = [c.value for c in at.main.caption if c.value.startswith("Estimated time:")]
-    assert len(shown) == 1, [c.value for c in at.main.caption]
+    assert len(shown) == 1 + len(in_compare), [c.value for c in at.main.caption]
     assert re.match(r"Estimated time: (about \d+ s|under 1 s|about \d+ min \d\d s)", shown[0])
+    if page in ("pages/explain.py", "pages/token_gradients.py"):  # issue 22, point 8: Compare methods says it too
+        assert len(in_compare) == 1, [c.value for e in compare for c in e.caption]
+        assert re.match(r"Estimated time: (about \d+ s|under 1 s|about \d+ min \d\d s)", in_compare[0])

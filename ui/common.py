@@ -260,6 +260,9 @@ def render_sidebar() -> Callable[[], None]:
             slot.caption("Loading the bundled model; it is ready in a few seconds.")
         else:
             _show_model(slot)
+        from ui.run_job import running_now  # run_job builds on this module
+
+        running_now("sidebar")
         st.subheader("Saved runs")
         repo, store_error = open_store()
         if store_error:

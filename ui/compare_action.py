@@ -16,6 +16,7 @@ from core.attribution.methods import METHODS
 from core.errors import SpecError
 from core.kinds import parse
 from ui.compare_view import show_compare_result
+from ui.page_parts import time_estimate
 from ui.run_job import follow_run, launch_run, show_outcome
 
 PREFIX = "cmp"
@@ -63,14 +64,15 @@ def compare_controls(
             "Runs several methods on the same prompt and output, sharing every scored prompt, and says "
             "which explains the model most faithfully (deletion and insertion curves against random orders)."
         )
+        st.session_state.setdefault(f"{prefix}_methods", list(default_methods))  # a saved comparison sets them
         chosen = st.multiselect(
             "Methods",
             list(METHODS),
-            default=list(default_methods),
             format_func=lambda name: METHODS[name].title,
             key=f"{prefix}_methods",
         )
         doc = compare_spec(spec, chosen)
+        time_estimate(doc if chosen else None)  # before Compare: how long all the methods take here
 
         running = st.session_state.get(job_key) is not None
         if st.button("Compare", key=f"{prefix}_run", disabled=running or not chosen):

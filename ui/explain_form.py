@@ -11,9 +11,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.attribution.features import GRANULARITIES, slot_name
+from core.attribution.features import GRANULARITIES, layout_from_template, slot_name
+from core.attribution.methods import METHODS
 from core.attribution.presets import preset
 from core.attribution.spec import FAITHFULNESS, SEED, TRIALS
+from core.errors import WhyLMError
 from ui.common import chosen_model, error_sentence, escape_markdown
 from ui.links import forget_run_link, restore_from_url
 from ui.method_form import method_form, method_state
@@ -44,8 +46,34 @@ def load_example(prefix: str = PREFIX) -> None:
     forget_run_link()
 
 
+COMPARE_PREFIX = "cmp"
+"""The keys of the page's Compare methods expander (``ui.compare_action.PREFIX``)."""
+
+
+def _method_name(method: Any) -> str:
+    return str(method.get("name", "")) if isinstance(method, dict) else str(method)
+
+
+def _compare_as_form(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A saved comparison opened on this page: its first method in the form, all of them in Compare methods."""
+    methods = spec.get("methods") if isinstance(spec.get("methods"), list) else []
+    perturbation = [m for m in methods if getattr(METHODS.get(_method_name(m)), "family", "") != "gradient"]
+    first = perturbation[0] if perturbation else {"name": "feature_ablation"}  # the form's methods
+    st.session_state[f"{COMPARE_PREFIX if prefix == PREFIX else prefix}_methods"] = [
+        _method_name(m) for m in methods if _method_name(m) in METHODS
+    ]
+    doc = {k: v for k, v in spec.items() if k not in ("methods", "kind")}
+    return {**doc, "kind": "attribution", "method": first if isinstance(first, dict) else {"name": str(first)}}
+
+
 def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
-    """Fill the form from an attribution spec (an example or a saved run's), named ``title`` while unchanged."""
+    """Fill the form from an attribution spec (an example or a saved run's), named ``title`` while unchanged.
+
+    A saved comparison (kind ``compare``) fills it with its first method and picks all its methods
+    under "Compare methods".
+    """
+    if spec.get("kind") == "compare":
+        spec = _compare_as_form(spec, prefix)
     state: dict[str, Any] = {}
     prompt = spec["prompt"]
     if "template" in prompt:
@@ -68,6 +96,32 @@ def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
     stage_form(prefix, state)
 
 
+FILLED_KEY = f"{PREFIX}_template_filled"
+"""The template with its values filled in, as last drawn (what switching to plain text starts from)."""
+
+
+def _filled_text(prompt: dict[str, Any]) -> str:
+    """A template prompt's text with every slot filled ("" when it cannot be laid out yet)."""
+    try:
+        layout = layout_from_template(prompt["template"], prompt.get("values") or {})
+    except (WhyLMError, KeyError, TypeError, ValueError):
+        return ""
+    return layout.render([True] * len(layout.features), {})
+
+
+def _carry_prompt_over() -> None:
+    """Switching to plain text with an empty text box: the template's prompt, filled in, is the text.
+
+    So the output to explain (kept from the template) still follows the prompt it was made for,
+    and the run's title follows that text, not an empty prompt.
+    """
+    if st.session_state.get(f"{PREFIX}_prompt_kind") != PLAIN:
+        return
+    filled = st.session_state.get(FILLED_KEY) or ""
+    if filled.strip() and not str(st.session_state.get(f"{PREFIX}_text", "")).strip():
+        st.session_state[f"{PREFIX}_text"] = filled
+
+
 def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
     """Template (with the slot table) or plain text (with a granularity); returns (prompt, error)."""
     st.session_state.setdefault(f"{PREFIX}_prompt_kind", TEMPLATE)
@@ -77,6 +131,7 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
         key=f"{PREFIX}_prompt_kind",
         horizontal=True,
         help="A template lets you choose the parts to explain; plain text is cut into words, sentences, …",
+        on_change=_carry_prompt_over,
     )
     if kind == TEMPLATE:
         st.session_state.setdefault(f"{PREFIX}_template", "")
@@ -99,7 +154,9 @@ def prompt_form() -> tuple[dict[str, Any] | None, str | None]:
             st.warning(
                 escape_markdown(f"Fill in {', '.join(empty)}: Run refuses a slot with no value."), icon="✏️"
             )
-        return prompt_from_rows(template, rows or []), None
+        prompt = prompt_from_rows(template, rows or [])
+        st.session_state[FILLED_KEY] = _filled_text(prompt)
+        return prompt, None
     st.session_state.setdefault(f"{PREFIX}_text", "")
     st.session_state.setdefault(f"{PREFIX}_granularity", "word")
     st.session_state.setdefault(f"{PREFIX}_text_baseline", "")
@@ -169,6 +226,10 @@ def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
 def explain_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:
     """The worked examples and the whole form; returns (spec, the check Run calls)."""
     restored = restore_from_url(PREFIX, load_spec, RESULT_KEY, JOB_KEY)
+    stored = st.session_state.get(RESULT_KEY)
+    if isinstance(stored, dict) and stored.get("kind") == "compare":  # a saved comparison: shown under Compare
+        st.session_state[f"{COMPARE_PREFIX}_result"] = st.session_state.pop(RESULT_KEY)
+        st.session_state.pop(f"{RESULT_KEY}_outcome", None)
     worked_example_picker(PREFIX, "explain", load_example, load_first=not restored)
     st.caption(preset(st.session_state[f"{PREFIX}_preset"]).description)
     spec, form_error = build_spec()

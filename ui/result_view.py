@@ -10,10 +10,12 @@ widgets keyed by ``key``; changing them never recomputes anything.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
 
+from core.attribution.methods import METHODS
 from core.present import charts, trust
 from core.present.highlight import legend_html, result_highlight_html
 from ui.common import escape_markdown
@@ -56,7 +58,7 @@ def show_result(result: dict[str, Any], key: str, title: str | None = None) -> N
         st.warning(escape_markdown(noise))
     target = result.get("target") or {}
     label = "Generated output" if target.get("generated") else "Explained output"
-    st.markdown(f"**{label}:** {escape_markdown(repr(target.get('text', ''))[1:-1])}")
+    st.markdown(f"**{label}:** {output_words(str(target.get('text', '')))}")
     if target.get("contrast"):
         st.markdown(f"**Alternative (contrast):** {escape_markdown(repr(target['contrast'])[1:-1])}")
     for sentence in charts.score_sentences(result):
@@ -136,11 +138,54 @@ def _show_completeness(result: dict[str, Any]) -> None:
         st.warning(
             escape_markdown(
                 sentence + " That is a large miss: the method did not settle, so the numbers are not yet a "
-                "reliable split of the change. Raise Steps and run again before reading them."
+                "reliable split of the change. " + steps_advice(result, relative)
             )
         )
     else:
         st.markdown("- " + escape_markdown(sentence + " A miss this small means the split can be trusted."))
+
+
+GOOD_MISS = 0.05
+"""A completeness miss below this (5%) is small enough to read the numbers."""
+
+
+def recommended_steps(steps: int, relative: float, goal: float = GOOD_MISS) -> int:
+    """Steps that should bring a miss of ``relative`` at ``steps`` under ``goal``.
+
+    The miss of a quadrature shrinks at least in proportion to the steps (faster for
+    Gauss-Legendre on a smooth path), so ``steps * relative / goal`` is enough unless the
+    path is rough; rounded up to a multiple of 8.
+    """
+    needed = steps * relative / goal
+    return int(math.ceil(needed / 8 - 1e-9) * 8)
+
+
+def steps_advice(result: dict[str, Any], relative: float) -> str:
+    """ "Raise Steps from 24 to about 200 and run again ...", from the run's steps and its measured miss."""
+    spec = result.get("spec") or {}
+    method = spec.get("method") or {}
+    info = METHODS.get(str(method.get("name", "")))
+    declared = next((p for p in info.params if p.name == "steps"), None) if info else None
+    steps = int(method.get("steps") or (declared.default if declared else 50))
+    most = int(declared.maximum) if declared is not None and declared.maximum is not None else 1000
+    wanted = recommended_steps(steps, relative)
+    if wanted > most:
+        return (
+            f"Even the most steps ({most:,}, now {steps:,}) may not bring the miss under {GOOD_MISS:.0%}; "
+            "try another baseline token or another method before reading the numbers."
+        )
+    return (
+        f"Raise Steps from {steps:,} to about {wanted:,} (the miss shrinks at least in proportion to the steps) "
+        "and run again before reading them."
+    )
+
+
+def output_words(text: str) -> str:
+    """An output for markdown as the model wrote it: line breaks as breaks (never a literal \\n), escaped."""
+    if not text.strip():
+        return escape_markdown(repr(text)) + " (only white space)"
+    lines = [escape_markdown(line) for line in text.strip("\n").split("\n")]
+    return "  \n".join(lines)
 
 
 def _show_faithfulness(result: dict[str, Any], span: tuple[int, int] | None, key: str) -> None:

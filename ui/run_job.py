@@ -10,6 +10,11 @@ Runs of all tabs share the loaded model batch by batch (``core.models.sharing``)
 a run waiting for its turn shows how many runs go before it, and a run bigger
 than the server's work limit (``WHYLM_MAX_FORWARD_PASSES``, see
 ``core.run_limit``) is refused before its first batch with a sentence.
+Every job of the server is in ``ui.job_registry``'s registry: the "Running now"
+list (:func:`running_now`, in the sidebar and on Saved runs) shows each with its
+title, time and progress and lets anyone stop it; a job no open tab has shown for
+``WHYLM_ORPHAN_TIMEOUT_S`` (default 2 min) stops itself and is saved as stopped; a
+saved job that a dying server cut off is saved as "interrupted" after the restart.
 Finished runs (done, failed or stopped) are saved to the run store from the
 thread, with ``core.saved_runs.save_run`` as ``python -m core run --save`` saves them
 (the normalised spec and the result in its current format), and the result dict
@@ -18,6 +23,7 @@ lands in ``st.session_state[result_key]``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -35,8 +41,10 @@ from core.models.sharing import ModelShare
 from core.run_limit import dashboard_max_forward_passes, limited
 from core.saved_runs import check_can_save, save_run
 from core.store import RunRepository
+from core.store.config import data_dir
 from core.text import first_line
-from ui.common import current_model, error_sentence, open_store, show_error
+from ui.common import current_model, error_sentence, escape_markdown, open_store, show_error
+from ui.job_registry import JobJournal, JobRegistry, interrupted_reason, orphan_seconds
 
 log = logging.getLogger("whylm.dashboard")
 
@@ -65,6 +73,13 @@ class RunJob:
     share: ModelShare | None = None
     shown_eta: tuple[float, float] | None = None  # (seconds left said, when it was said)
     job_id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
+    stop_reason: str | None = None  # why it was stopped, when not by its own Stop button
+
+    def stop(self, reason: str | None = None) -> None:
+        """Ask the run to stop after its current batch (``reason``: the sentence it is saved with)."""
+        if reason and not self.stop_event.is_set():
+            self.stop_reason = reason
+        self.stop_event.set()
 
     def progress(self, done: int, total: int) -> None:
         """Engine callback: forward passes done so far, out of total."""
@@ -130,7 +145,7 @@ def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunF
         job.result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
         job.status = "done"
     except Cancelled as exc:
-        job.status, job.error = "stopped", str(exc)
+        job.status, job.error = "stopped", job.stop_reason or str(exc)
     except Exception as exc:  # noqa: BLE001 - shown as a sentence
         log.exception("run failed")
         job.status, job.error = "failed", _describe_failure(exc)
@@ -150,29 +165,67 @@ def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunF
             job.save_error = str(exc)
         except Exception as exc:  # noqa: BLE001
             job.save_error = f"The run could not be saved ({type(exc).__name__}); the result is shown below."
+    if JOBS.journal is not None:
+        JOBS.journal.remove(job.job_id)
 
 
-# Jobs of this server by id, so a page reloaded in the middle of a run (a new browser session)
-# finds its job again through the address bar (``?job=ID``, see ``ui.links``). The newest are kept.
-_JOBS: dict[str, RunJob] = {}
-_JOBS_LOCK = threading.Lock()
-KEPT_JOBS = 64
+def _session_id() -> str | None:
+    """The browser session running this script (None outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return getattr(ctx, "session_id", None)
+
+
+def _session_alive(session_id: str) -> bool | None:
+    """Whether a browser session is still connected (its tab open); None without a Streamlit server."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return None
+    alive = Runtime.instance().is_active_session(session_id)
+    return alive if isinstance(alive, bool) else None  # AppTest's stand-in runtime answers a mock
+
+
+# Jobs of this server by id: a page reloaded in the middle of a run (a new browser session) finds its
+# job again through the address bar (``?job=ID``, see ``ui.links``); "Running now" lists them; the
+# watchdog stops those no tab shows any more.
+JOBS = JobRegistry(session_alive=_session_alive)
 
 
 def _register(job: RunJob) -> None:
-    with _JOBS_LOCK:
-        _JOBS[job.job_id] = job
-        while len(_JOBS) > KEPT_JOBS:
-            oldest = next((k for k, j in _JOBS.items() if not j.running), None)
-            if oldest is None:
-                break
-            del _JOBS[oldest]
+    JOBS.add(job, _session_id())
 
 
 def find_job(job_id: str) -> RunJob | None:
     """The job with this id started on this server (running, or finished recently), or None."""
-    with _JOBS_LOCK:
-        return _JOBS.get(job_id)
+    job = JOBS.get(job_id)
+    return job if isinstance(job, RunJob) else None
+
+
+def _database_key(repo: RunRepository) -> str:
+    """Which database a journal file's run belongs in, without writing its URL (it may hold a password)."""
+    return hashlib.sha256(repo.url.encode("utf-8")).hexdigest()[:16]
+
+
+def _save_interrupted(repo: RunRepository, doc: dict[str, Any]) -> None:
+    """Save a run a dead server left in its journal, as "interrupted"."""
+    save_run(
+        repo, doc.get("spec") or {}, None, title=str(doc.get("title") or ""), tags=list(doc.get("tags") or []),
+        status="interrupted", error=interrupted_reason(doc),
+    )
+
+
+def watch_jobs(repo: RunRepository | None) -> None:
+    """Start (once) the watchdog: orphaned jobs stopped, runs a dead server left saved as interrupted."""
+    if JOBS.journal is None:
+        JOBS.journal = JobJournal(data_dir() / "jobs")
+    journal = JOBS.journal
+    on_tick = None
+    if repo is not None:
+        def on_tick() -> None:
+            journal.recover(lambda doc: _save_interrupted(repo, doc), _database_key(repo))
+    JOBS.start_watchdog(on_tick=on_tick)
 
 
 def start_run(
@@ -202,6 +255,9 @@ def start_run(
     )
     st.session_state[job_key] = job
     _register(job)
+    watch_jobs(repo)
+    if job.save and repo is not None and JOBS.journal is not None:
+        JOBS.journal.write(job, _database_key(repo), job.tags)
     job.thread.start()
     return job
 
@@ -229,7 +285,9 @@ def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.1) -> RunJ
             bar = st.progress(0.0, text="Starting…")
             if st.button("Stop", key=f"{job_key}_stop", help="Stop the run after the current batch."):
                 job.stop_event.set()
+            session = _session_id()
             while job.running:
+                JOBS.beat(job.job_id, session)  # this tab shows the job: it is not orphaned
                 bar.progress(*_progress_text(job))
                 time.sleep(poll_seconds)
         slot.empty()
@@ -269,6 +327,42 @@ def _progress_text(job: RunJob) -> tuple[float, str]:
     left = job.eta_words()
     waiting = f"; waiting for {_runs(place)} to take their turn" if place else ""
     return fraction, f"{job.done:,} of {job.total:,} forward passes{left}{waiting}"
+
+
+def _running_line(job: RunJob) -> str:
+    """One job of "Running now" in words: its title, how long it has run, its progress."""
+    title = job.title.strip() or str(job.spec.get("kind", "attribution")).replace("_", "-") + " run"
+    elapsed = _format_seconds(time.monotonic() - job.started)
+    return f"**{escape_markdown(title)}** · {elapsed} · {escape_markdown(_progress_text(job)[1])}"
+
+
+def running_now(where: str) -> None:
+    """The "Running now" list: every run in progress on this server (all tabs, all users), each with Stop.
+
+    ``where`` ("sidebar" or "page") keeps the buttons' keys apart; the sidebar shows the list
+    only while something runs, the page always.
+    """
+    repo, _ = open_store()
+    watch_jobs(repo)  # a restarted server saves what its predecessor left running as "interrupted"
+    jobs = JOBS.running()
+    if where == "sidebar" and not jobs:
+        return
+    st.subheader("Running now")
+    if not jobs:
+        st.caption("No run is in progress on this server.")
+        return
+    st.caption(
+        f"Runs in progress on this server, from every tab. A run whose tab has been closed for "
+        f"{_format_seconds(orphan_seconds())} stops and is saved as stopped."
+    )
+    for job in jobs:
+        line, button = st.columns([5, 1], vertical_alignment="center")
+        line.markdown(_running_line(job))
+        if job.stop_event.is_set():
+            button.caption("Stopping…")
+        elif button.button("Stop", key=f"running_{where}_stop_{job.job_id}", help="Stop this run after its current batch; it is saved as stopped."):
+            job.stop("Stopped from the “Running now” list.")
+            button.caption("Stopping…")
 
 
 def show_outcome(result_key: str) -> None:

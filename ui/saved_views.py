@@ -135,7 +135,7 @@ def show_stored_result(record: RunRecord) -> None:
     result = record.result
     key = f"sr_view_{record.id}"
     if result is None:
-        words = {"failed": "failed", "stopped": "was stopped"}.get(record.status, record.status)
+        words = {"failed": "failed", "stopped": "was stopped", "interrupted": "was interrupted"}.get(record.status, record.status)
         st.warning(
             escape_markdown(f"This run {words} before it had a result" + (f": {record.error}" if record.error else "."))
         )

@@ -280,7 +280,9 @@ def auto_title(prefix: str, spec: dict[str, Any] | None) -> str:
     example = st.session_state.get(f"{prefix}_example")
     if isinstance(example, dict) and example.get("spec") == _comparable(spec):
         return str(example["title"])
-    return title_for(spec)
+    title = title_for(spec)
+    # no prompt yet: the box stays empty ("made from the prompt"), never "attribution run on default"
+    return "" if title == title_for({**spec, "prompt": {}, "template": "", "instruction": ""}) else title
 
 
 def follow_title(prefix: str, auto: str) -> None:
@@ -291,9 +293,9 @@ def follow_title(prefix: str, auto: str) -> None:
     """
     key, last_key = f"{prefix}_title", f"{prefix}_title_auto"
     current = st.session_state.get(key, "")
-    if auto and (not str(current).strip() or current == st.session_state.get(last_key)):
-        st.session_state[key] = auto
-    st.session_state[last_key] = auto if auto else st.session_state.get(last_key)
+    if not str(current).strip() or current == st.session_state.get(last_key):
+        st.session_state[key] = auto  # "" while there is no prompt: the box says it is made from the prompt
+    st.session_state[last_key] = auto
 
 
 def save_form(prefix: str, spec: dict[str, Any] | None = None) -> tuple[bool, str, list[str]]:

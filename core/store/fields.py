@@ -55,7 +55,7 @@ def clean_tags(tags: Iterable[str] | str | None) -> tuple[str, ...]:
 
 
 def clean_status(status: Any) -> str:
-    """Return the status if it is one of "done", "failed" or "stopped"."""
+    """Return the status if it is one of ``RUN_STATUSES`` ("done", "failed", "stopped", "interrupted")."""
     if status not in RUN_STATUSES:
         raise StoreError(f"The status {status!r} is not one of {', '.join(RUN_STATUSES)}.")
     return status

@@ -27,7 +27,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
-RUN_STATUSES = ("done", "failed", "stopped")
+RUN_STATUSES = ("done", "failed", "stopped", "interrupted")  # interrupted: the server stopped mid-run
 VERDICTS = ("ok", "concern", "needs review")
 
 
