@@ -1,6 +1,6 @@
 """WhyLM dashboard: page setup, navigation and the shared sidebar (``python -m ui.serve``).
 
-The pages are listed in ``ui.page_table`` by section; each is a short script in
+The pages are listed in ``ui.shared.page_table`` by section; each is a short script in
 ``pages/`` whose building blocks live in the ``ui`` package.
 """
 
@@ -20,12 +20,12 @@ if importing_modules():  # started by `python -m ui.serve`: wait for it rather t
     with st.spinner("Starting WhyLM…"):
         wait_for_modules()
 
-from ui.common import render_sidebar  # noqa: E402 - after the warm-up
-from ui.page_table import sections  # noqa: E402 - after the warm-up
+from ui.shared.page_table import sections  # noqa: E402 - after the warm-up
+from ui.shared.sidebar import render_sidebar  # noqa: E402 - after the warm-up
 
 
 def build_navigation() -> dict[str, list[st.Page]]:
-    """The pages by section (``ui.page_table``); "Explain a prompt" is the start page."""
+    """The pages by section (``ui.shared.page_table``); "Explain a prompt" is the start page."""
     return {
         section: [st.Page(p.path, title=p.title, icon=p.icon, default=p.start) for p in pages]
         for section, pages in sections().items()

@@ -99,7 +99,7 @@ def cmd_run(argv: list[str]) -> int:
     title, tags = _save_fields(args, doc)
     repo = _store_for_saving(title, tags) if args.save else None  # said before the run is computed
     from core.engine import run
-    from core.run_limit import limited
+    from core.runs.limit import limited
 
     with limited(doc, args.max_forward_passes):
         result = run(doc, progress=None if args.quiet else _progress)
@@ -129,15 +129,15 @@ def _save_fields(args: argparse.Namespace, doc: Any) -> tuple[str | None, list[s
 
 
 def _store_for_saving(title: str | None, tags: list[str]) -> Any:
-    """The run store, checked before the run is computed (``core.saved_runs.store_for_saving``)."""
-    from core.saved_runs import store_for_saving
+    """The run store, checked before the run is computed (``core.runs.saved.store_for_saving``)."""
+    from core.runs.saved import store_for_saving
 
     return store_for_saving(title, tags)
 
 
 def _save(repo: Any, doc: Any, result: Any, out: dict[str, Any], title: str | None, tags: list[str]) -> str | None:
     """Save a computed run; None when saved (its id is added to ``out``), else the sentence why not."""
-    from core.saved_runs import save_run
+    from core.runs.saved import save_run
 
     try:
         run_id = save_run(repo, doc, result, title=title, tags=tags)
@@ -151,8 +151,8 @@ def _save(repo: Any, doc: Any, result: Any, out: dict[str, Any], title: str | No
 
 
 def _import_runs(repo: Any, doc: Any) -> list[int]:
-    """How ``runs import`` imports: ``core.saved_runs.import_runs``, the dashboard's import (imported when first used)."""
-    from core.saved_runs import import_runs
+    """How ``runs import`` imports: ``core.runs.saved.import_runs``, the dashboard's import (imported when first used)."""
+    from core.runs.saved import import_runs
 
     return import_runs(repo, doc)
 

@@ -14,7 +14,7 @@ from core.attribution.scorer import Progress, ShouldStop
 from core.kinds import parse, parsed_kind
 from core.models.loading import LoadedModel, load_model
 from core.result_json import JsonResult
-from core.run_time import record_run
+from core.runs.estimate import record_run
 
 
 def validate(spec_doc: Any) -> Any:
@@ -55,5 +55,5 @@ def run(
     result = kind.run(spec, progress=progress, should_stop=should_stop, lm=lm, loader=loader)
     seconds = getattr(result, "meta", {}).get("seconds")
     if isinstance(seconds, (int, float)):
-        record_run(spec, float(seconds))  # the speed the next estimate before Run uses (core.run_time)
+        record_run(spec, float(seconds))  # the speed the next estimate before Run uses (core.runs.estimate)
     return result

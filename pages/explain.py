@@ -1,16 +1,16 @@
 """Explain a prompt: perturbation attribution over template slots or text segments.
 
-The form is ``ui.explain_form``; the run goes through ``core.engine.run`` in a
-background thread and is saved; the result is drawn by ``ui.result_view``.
+The form is ``ui.explain.form``; the run goes through ``core.engine.run`` in a
+background thread and is saved; the result is drawn by ``ui.explain.view``.
 """
 
 from __future__ import annotations
 
-from ui.compare_action import compare_controls
-from ui.explain_form import JOB_KEY, PREFIX, RESULT_KEY, explain_form
-from ui.page_table import heading
-from ui.result_view import show_result
-from ui.run_job import run_controls
+from ui.explain.compare_action import compare_controls
+from ui.explain.form import JOB_KEY, PREFIX, RESULT_KEY, explain_form
+from ui.explain.view import show_result
+from ui.shared.page_table import heading
+from ui.shared.run_controls import run_controls
 
 heading("pages/explain.py")
 spec, check = explain_form()

@@ -22,9 +22,9 @@ def lm() -> LoadedModel:
 
 @pytest.fixture()
 def loads(monkeypatch: pytest.MonkeyPatch, lm: LoadedModel) -> Iterator[list]:
-    """The models the dashboard asks ``ui.common.load_model`` for (names or model objects), each answered
+    """The models the dashboard asks ``ui.shared.model.load_model`` for (names or model objects), each answered
     with the bundled model; for the sidebar's page tests."""
-    import ui.common
+    import ui.shared.model
 
     asked: list = []
 
@@ -32,10 +32,10 @@ def loads(monkeypatch: pytest.MonkeyPatch, lm: LoadedModel) -> Iterator[list]:
         asked.append(name)
         return lm
 
-    monkeypatch.setattr(ui.common, "load_model", record)
-    ui.common.cached_model.clear()
+    monkeypatch.setattr(ui.shared.model, "load_model", record)
+    ui.shared.model.cached_model.clear()
     yield asked
-    ui.common.cached_model.clear()
+    ui.shared.model.cached_model.clear()
 
 
 @pytest.fixture(scope="module")

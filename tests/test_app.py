@@ -12,9 +12,9 @@ from core.attribution.spec import FAITHFULNESS, parse_spec
 from core.errors import Cancelled, WhyLMError
 from core.store import RunRepository
 from tests.page_support import APP, ROOT, no_exception
-from ui.page_table import PAGES
-from ui.run_job import RunJob, _work
-from ui.spec_form import prompt_from_rows, rows_from_prompt
+from ui.shared.page_table import PAGES
+from ui.shared.run_job import RunJob, _work
+from ui.shared.spec_form import prompt_from_rows, rows_from_prompt
 
 TIMEOUT = 240
 
@@ -38,7 +38,7 @@ def _numbers(at: AppTest):
 
 
 def _pages() -> list[str]:
-    """The page files the navigation lists (ui.page_table), each checked to exist."""
+    """The page files the navigation lists (ui.shared.page_table), each checked to exist."""
     listed = [p.path for p in PAGES]
     assert listed and all((ROOT / p).is_file() for p in listed), listed
     return listed
@@ -161,6 +161,7 @@ def test_unbalanced_braces_are_a_sentence(data_dir) -> None:
 def test_empty_prompt_is_a_sentence(data_dir) -> None:
     at = _app()
     at.radio(key="ex_prompt_kind").set_value("Plain text").run()
+    at.text_area(key="ex_text").input("").run()  # the template's prompt, carried over, emptied
     at.radio(key="ex_target_kind").set_value("Text I give").run()
     at.text_area(key="ex_target_text").input(" Paris").run()
     at.button(key="ex_run").click().run()

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE_RULES: dict[str, set[str]] = {
     "core.models": {"core.errors", "core.text"},
     "core.store": {"core.errors", "core.text"},
-    "core.attribution": {"core.errors", "core.text", "core.models", "core.result_json", "core.run_meta"},
+    "core.attribution": {"core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta"},
     "core.probes": {
-        "core.errors", "core.text", "core.models", "core.result_json", "core.run_meta",
+        "core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta",
         "core.attribution", "core.present",
     },
 }
@@ -100,13 +100,13 @@ def test_pages_are_only_page_scripts_using_ui_and_public_core() -> None:
 
 def test_the_rule_checker_sees_a_broken_rule(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    import streamlit as st\n    from ui.common import open_store\n")
+    bad.write_text("def f():\n    import streamlit as st\n    from ui.shared.model import open_store\n")
     names = imported_modules(bad)
     assert any(within(n, "streamlit") for n in names) and any(within(n, "ui") for n in names)
 
 
 def test_every_run_kind_has_a_view_in_the_ui() -> None:
-    from ui.kind_views import RESULT_VIEWS
+    from ui.shared.kind_views import RESULT_VIEWS
 
     assert set(RESULT_VIEWS) == set(RUN_KINDS)
 
@@ -181,7 +181,7 @@ def test_the_cycle_finder_sees_a_circle_through_a_function_local_import(tmp_path
     assert import_cycles({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.parametrize("package", ["core"])  # ui: after ui.links <-> ui.run_job is broken
+@pytest.mark.parametrize("package", ["core"])  # ui: after ui.shared.links <-> ui.shared.run_job is broken
 def test_no_import_circles(package: str) -> None:
     assert import_cycles(import_graph(project_modules(package))) == []
 

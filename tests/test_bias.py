@@ -121,7 +121,7 @@ def test_result_round_trips_through_json_and_the_store(small_result, tmp_path) -
     for key in ("forward_passes", "seconds", "model_name", "model_revision"):
         assert key in doc["meta"]
     assert doc["meta"]["forward_passes"] == 6 * 3
-    from core.saved_runs import save_run
+    from core.runs.saved import save_run
     from core.store import RunRepository
 
     repo = RunRepository(f"sqlite:///{tmp_path / 'runs.db'}")

@@ -13,7 +13,7 @@ from core.probes.bias.data import bias_presets
 from core.probes.bias.spec import parse_bias_spec
 from core.store import RunRepository
 from tests.page_support import draw_stored, main_errors, no_exception, open_page
-from ui.bias_convert import (
+from ui.bias.convert import (
     candidates_from_text,
     csv_text,
     rows_from_sweep,
@@ -219,7 +219,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
         "With <b>female</b> names the model gives ' [nurse](http://x)' 2 times the probability."
     ]
     result["candidates"][0]["text"] = " <script>alert(1)</script>"
-    at = draw_stored("ui.bias_view", "show_bias_result", result, tmp_path)
+    at = draw_stored("ui.bias.view", "show_bias_result", result, tmp_path)
     summary = at.info[0].value  # the lead sentence names the finding: the candidate, escaped
     assert "findings" in summary and "\\<script\\>" in summary  # shown literally, not as HTML
     assert all("<script>" not in m.value for m in at.markdown)
@@ -228,7 +228,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
 
 
 def test_saved_runs_uses_this_view() -> None:
-    from ui.bias_view import show_bias_result
-    from ui.kind_views import view_for
+    from ui.bias.view import show_bias_result
+    from ui.shared.kind_views import view_for
 
     assert view_for("bias") is show_bias_result

@@ -9,7 +9,7 @@ from core.attribution.comparison import CompareResult, parse_compare_spec, rank_
 from core.engine import run
 from core.errors import SpecError
 from core.present.method_comparison import methods_bar_chart, methods_table
-from ui.compare_action import GRADIENT_PAGE_METHODS
+from ui.explain.compare_action import GRADIENT_PAGE_METHODS
 
 SPEC = {
     "kind": "compare",
@@ -76,7 +76,7 @@ def test_compare_specs_are_checked() -> None:
 
 
 def test_the_explain_page_action_builds_the_compare_spec() -> None:
-    from ui.compare_action import compare_problem, compare_spec
+    from ui.explain.compare_action import compare_problem, compare_spec
 
     page_spec = {k: v for k, v in SPEC.items() if k not in ("kind", "methods")}
     page_spec.update(method={"name": "lime"}, faithfulness=False)

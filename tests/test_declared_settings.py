@@ -18,11 +18,11 @@ from core.probes.bias.spec import parse_bias_spec
 from core.probes.few_shot import settings as few_shot_settings
 from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec
 from tests.page_support import ROOT, main_errors, open_page
-from ui.bias_settings import ATTRIBUTION_KEYS
-from ui.bias_settings import settings_state as bias_state
-from ui.few_shot_settings import setting_key
-from ui.few_shot_settings import settings_state as few_shot_state
-from ui.spec_form import prompt_from_rows
+from ui.bias.settings import ATTRIBUTION_KEYS
+from ui.bias.settings import settings_state as bias_state
+from ui.few_shot.settings import setting_key
+from ui.few_shot.settings import settings_state as few_shot_state
+from ui.shared.spec_form import prompt_from_rows
 
 TIMEOUT = 240
 

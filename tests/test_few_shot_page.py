@@ -13,15 +13,15 @@ from core.errors import SpecError
 from core.probes.few_shot.spec import few_shot_presets, parse_few_shot_spec
 from core.store import RunRepository
 from tests.page_support import draw_stored, main_errors, no_exception, open_page
-from ui.common import escape_markdown
-from ui.few_shot_convert import (
+from ui.few_shot.convert import (
     csv_text,
     labels_from_text,
     pairs_from_list_text,
     pairs_from_rows,
     text_from_labels,
 )
-from ui.few_shot_form import few_shot_error_sentence
+from ui.few_shot.form import few_shot_error_sentence
+from ui.shared.markdown import escape_markdown
 
 TIMEOUT = 240
 
@@ -254,7 +254,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
 
     result = copy.deepcopy(RESULT)
     result["summary"] = "Example 3 ('I loved every <b>minute</b>', see [here](http://x)) lowers it."
-    at = draw_stored("ui.few_shot_view", "show_few_shot_result", result, tmp_path)
+    at = draw_stored("ui.few_shot.view", "show_few_shot_result", result, tmp_path)
     summary = at.info[0].value
     assert "\\<b\\>" in summary and "\\[here\\]" in summary  # shown literally, not as HTML or a link
     assert any("Hurting: example 3" in w.value.replace("\\", "") for w in at.warning)
@@ -265,7 +265,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
 
 
 def test_saved_runs_uses_this_view() -> None:
-    from ui.few_shot_view import show_few_shot_result
-    from ui.kind_views import view_for
+    from ui.few_shot.view import show_few_shot_result
+    from ui.shared.kind_views import view_for
 
     assert view_for("few_shot") is show_few_shot_result

@@ -24,12 +24,12 @@ from core.__main__ import main as cli_main
 from core.errors import WhyLMError
 from core.kinds import RUN_KINDS, result_from_dict
 from core.result_json import MAX_NESTING, MAX_TEXT
-from core.saved_runs import import_runs
+from core.runs.saved import import_runs
 from core.store import RunRepository, StoreError
 from core.store.config import sqlite_url
 from core.store.database import dispose_engines
 from core.store.exchange import read_export
-from ui.saved_exchange import import_bytes
+from ui.saved_runs.exchange import import_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_DATABASE = ROOT / "tests" / "data" / "whylm_before_regrouping.db"

@@ -16,7 +16,7 @@ from core.errors import SpecError
 from core.probes.bias.data import sweep_from_csv
 from core.probes.few_shot.spec import load_examples_csv, load_pairs_csv
 from tests.page_support import main_errors, no_exception, open_page
-from ui.common import WORD_JOINER
+from ui.shared.markdown import WORD_JOINER
 
 TIMEOUT = 120
 SECRET = "SECRET-ROW-7731"

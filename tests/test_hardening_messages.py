@@ -25,7 +25,7 @@ from core.store.database import dispose_engines
 from core.text import counted, first_line
 from tests.page_support import ROOT, main_errors, no_exception, open_page
 from tests.test_hardening_inputs import readable
-from ui.common import WORD_JOINER, escape_markdown
+from ui.shared.markdown import WORD_JOINER, escape_markdown
 
 
 def _tiny_llama_config() -> dict:
@@ -137,7 +137,7 @@ def test_escaped_text_keeps_emoji_codes_as_text() -> None:
 def _few_shot_label_error() -> None:
     import streamlit as st
 
-    from ui.page_parts import list_message
+    from ui.shared.page_parts import list_message
 
     st.session_state["t_error"] = "Examples, row 1: ':x:' is not in the label set (a, b)."
     list_message("t_error", "t_note")

@@ -19,7 +19,7 @@ from core.models.catalog import BUNDLED_LABEL, ModelChoice, offered_models, pars
 from core.models.loading import load_model
 from tests.page_support import APP, no_exception
 from tests.test_hardening_inputs import readable
-from ui.common import MODEL_CHOICE_KEY, MODEL_NAME_KEY, OTHER_CHOICE
+from ui.shared.model import MODEL_CHOICE_KEY, MODEL_NAME_KEY, OTHER_CHOICE
 
 TIMEOUT = 120
 

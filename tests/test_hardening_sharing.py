@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 import core.attribution.gradient
 import core.attribution.scorer
 import core.engine
-import ui.explain_form
+import ui.explain.form
 from core.__main__ import main as cli_main
 from core.attribution.presets import PRESETS, preset
 from core.attribution.spec import parse_spec
@@ -33,10 +33,10 @@ from core.errors import Cancelled, WhyLMError
 from core.models.sharing import ModelShare, WorkLimitExceeded, work_limit
 from core.probes.bias.data import bias_presets
 from core.probes.few_shot.spec import few_shot_presets
-from core.run_limit import DEFAULT_MAX_FORWARD_PASSES, LIMIT_ENV, dashboard_max_forward_passes, what_to_lower
+from core.runs.limit import DEFAULT_MAX_FORWARD_PASSES, LIMIT_ENV, dashboard_max_forward_passes, what_to_lower
 from core.store import RunRepository
 from tests.page_support import APP, no_exception
-from ui.run_job import RunJob, _progress_text, _work
+from ui.shared.run_job import RunJob, _progress_text, _work
 
 TIMEOUT = 240
 WORDS = "Maria moved from Lisbon to Oslo last winter and now teaches chemistry at a small school"
@@ -393,7 +393,7 @@ def test_run_pressed_while_the_loaded_example_is_still_drawing_runs_wholly_the_n
     at = _page_with(old)
     at.selectbox(key="ex_preset").set_value(new).run()
     stale = _browser_states(at, _page_with(new), shown)
-    draw_form = ui.explain_form.build_spec
+    draw_form = ui.explain.form.build_spec
     sent: list[bool] = []
 
     def interrupted_draw() -> Any:
@@ -402,7 +402,7 @@ def test_run_pressed_while_the_loaded_example_is_still_drawing_runs_wholly_the_n
             get_script_run_ctx().script_requests.request_rerun(RerunData(widget_states=stale))
         return draw_form()
 
-    monkeypatch.setattr(ui.explain_form, "build_spec", interrupted_draw)
+    monkeypatch.setattr(ui.explain.form, "build_spec", interrupted_draw)
     at.button(key="ex_load").click().run(timeout=TIMEOUT)
     no_exception(at)
     assert sent, "the Run click was never sent"

@@ -245,7 +245,7 @@ def _outcome_page(result_path: str, save_error: str) -> None:
 
     import streamlit as st
 
-    from ui.run_job import show_outcome
+    from ui.shared.run_job import show_outcome
 
     with open(result_path, encoding="utf-8") as handle:
         st.session_state["res"] = _json.load(handle)
@@ -269,7 +269,7 @@ def test_the_page_shows_a_failed_save_with_a_download_of_the_result(tmp_path: Pa
 
 def _launch_page() -> None:
     """AppTest script: press Run with saving on (the model and store are set by the test)."""
-    from ui.run_job import launch_run
+    from ui.shared.run_job import launch_run
 
     launch_run("job", "res", {"prompt": "x"}, None, True, "", [])
 
@@ -279,8 +279,8 @@ def test_the_page_checks_the_store_before_it_starts_a_run(tmp_path: Path, monkey
     RunRepository(sqlite_url(path))
     dispose_engines()
     read_only = RunRepository(f"sqlite:///file:{path}?mode=ro&uri=true")
-    monkeypatch.setattr("ui.run_job.current_model", lambda: (object(), None))
-    monkeypatch.setattr("ui.run_job.open_store", lambda: (read_only, None))
+    monkeypatch.setattr("ui.shared.run_job.current_model", lambda: (object(), None))
+    monkeypatch.setattr("ui.shared.run_job.open_store", lambda: (read_only, None))
     at = AppTest.from_function(_launch_page, default_timeout=60).run()
     no_exception(at)
     assert "job" not in at.session_state, "a run was started that could not be saved"
@@ -401,8 +401,8 @@ def test_a_damaged_store_is_refused_on_the_page_before_run(tmp_path: Path, monke
     many_runs(path, 300)
     overwrite_page(path, "ix_runs_model_name")
     repo = RunRepository(sqlite_url(path))
-    monkeypatch.setattr("ui.run_job.current_model", lambda: (object(), None))
-    monkeypatch.setattr("ui.run_job.open_store", lambda: (repo, None))
+    monkeypatch.setattr("ui.shared.run_job.current_model", lambda: (object(), None))
+    monkeypatch.setattr("ui.shared.run_job.open_store", lambda: (repo, None))
     at = AppTest.from_function(_launch_page, default_timeout=60).run()
     no_exception(at)
     assert "job" not in at.session_state

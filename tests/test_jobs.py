@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.store import RunRepository
 from tests.page_support import APP, no_exception
-from ui.job_registry import STALE_JOURNAL_SECONDS, JobJournal, JobRegistry, orphan_seconds
+from ui.shared.job_registry import STALE_JOURNAL_SECONDS, JobJournal, JobRegistry, orphan_seconds
 
 TIMEOUT = 120
 
@@ -104,7 +104,7 @@ def test_the_orphan_timeout_is_configurable(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_run_left_by_a_dead_server_is_saved_as_interrupted(tmp_path: Path) -> None:
-    from ui.run_job import _save_interrupted
+    from ui.shared.run_job import _save_interrupted
 
     repo = RunRepository(f"sqlite:///{tmp_path / 'whylm.db'}")
     journal = JobJournal(tmp_path / "jobs")
@@ -154,7 +154,7 @@ def test_a_job_whose_page_stops_polling_is_stopped_and_saved_as_stopped(
     data_dir: Path, lm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import core.engine
-    from ui.run_job import JOBS
+    from ui.shared.run_job import JOBS
 
     monkeypatch.setenv("WHYLM_ORPHAN_TIMEOUT_S", "1")
     monkeypatch.setattr(core.engine, "run", _until_stopped)
@@ -175,7 +175,7 @@ def test_a_job_whose_page_stops_polling_is_stopped_and_saved_as_stopped(
 
 
 def test_running_now_lists_every_job_of_the_server_and_anyone_can_stop_one(data_dir: Path) -> None:
-    from ui.run_job import RunJob, _register
+    from ui.shared.run_job import RunJob, _register
 
     job = RunJob(spec={"kind": "bias"}, title="Someone else's study", tags=[], save=False)
     job.done, job.total = 40, 200

@@ -99,7 +99,7 @@ def test_the_sidebar_precision_starts_at_the_machines_default_and_loads_the_chos
     from streamlit.testing.v1 import AppTest
 
     from tests.page_support import APP, no_exception
-    from ui.common import MACHINE_DEFAULT, PRECISION_KEY
+    from ui.shared.model import MACHINE_DEFAULT, PRECISION_KEY
 
     at = AppTest.from_file(APP, default_timeout=180).run()
     no_exception(at)

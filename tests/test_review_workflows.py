@@ -204,7 +204,7 @@ def test_the_output_token_span_names_each_token_once(tmp_path) -> None:
             "target": {"text": " out0 out1 out2 out3", "generated": False},
         }
     )
-    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    at = draw_stored("ui.explain.view", "show_result", result, tmp_path)
     at.toggle(key="t_whole").set_value(False).run()
     no_exception(at)
     first, last = at.selectbox(key="t_span_from"), at.selectbox(key="t_span_to")
@@ -239,7 +239,7 @@ def test_the_bias_reading_marks_findings_and_never_states_noise_or_absurd_ratios
 
 
 def test_the_bias_view_leads_with_the_reading_and_keeps_the_statistics_one_click_away(tmp_path) -> None:
-    at = draw_stored("ui.bias_view", "show_bias_result", BIAS_RESULT, tmp_path)
+    at = draw_stored("ui.bias.view", "show_bias_result", BIAS_RESULT, tmp_path)
     assert at.info[0].value.replace("\\", "") == reading.lead_sentence(BIAS_RESULT)
     text = (" ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)).replace("\\", "")
     assert "Finding:" in text and "Not findings:" in text
@@ -396,7 +396,7 @@ def test_a_reloaded_page_reattaches_to_its_running_job(data_dir, lm) -> None:
     import time
 
     from tests.saved_runs_support import other_values_spec
-    from ui.run_job import RunJob, _register
+    from ui.shared.run_job import RunJob, _register
 
     spec = other_values_spec()
     result = core.engine.run(copy.deepcopy(spec), lm=lm).to_dict()
@@ -422,7 +422,7 @@ def test_a_reloaded_page_reattaches_to_its_running_job(data_dir, lm) -> None:
 def test_time_left_never_grows_without_saying_so() -> None:
     import time
 
-    from ui.run_job import RunJob
+    from ui.shared.run_job import RunJob
 
     job = RunJob(spec={}, title="", tags=[], save=False)
     job.done, job.total = 50, 100
@@ -438,7 +438,7 @@ def test_a_run_that_is_not_yet_asking_for_the_model_says_it_waits_for_another() 
     import time
 
     from core.models.sharing import ModelShare
-    from ui.run_job import RunJob, _progress_text
+    from ui.shared.run_job import RunJob, _progress_text
 
     share = ModelShare()
     release = threading.Event()

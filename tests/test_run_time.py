@@ -1,6 +1,6 @@
 """Issue 14, point 10 (honest waiting): every form says how long its run will take before Run.
 
-The estimate is counted in ``core.run_time`` (one place): a spec's work in tokens
+The estimate is counted in ``core.runs.estimate`` (one place): a spec's work in tokens
 through the model, times this machine's measured speed (finished runs, else the
 warm-up's calibration, else a first guess the sentence calls one).
 """
@@ -15,7 +15,7 @@ import pytest
 from core.attribution.presets import preset
 from core.probes.bias.data import bias_presets
 from core.probes.few_shot.spec import few_shot_presets
-from core.run_time import SpeedLog, estimate, format_seconds, record_run, run_work
+from core.runs.estimate import SpeedLog, estimate, format_seconds, record_run, run_work
 from tests.page_support import no_exception, open_page
 
 TIMEOUT = 240

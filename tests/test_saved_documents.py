@@ -2,7 +2,7 @@
 
 - Every result class is a ``JsonResult`` with ``kind`` and ``format`` and refuses a bad
   document with a sentence (``WhyLMError``), never a ValueError or KeyError.
-- The dashboard (``ui.run_job``), the command line (``python -m core run --save``) and an
+- The dashboard (``ui.shared.run_job``), the command line (``python -m core run --save``) and an
   import save the normalised spec (the result's ``spec``) and a current-format result.
 - A database written by WhyLM before its code was regrouped (``tests/data``; how it was
   made: ``tests/data/whylm_before_regrouping.md``) opens: its runs list, read back through
@@ -27,13 +27,13 @@ from core.kinds import RUN_KINDS, result_from_dict
 from core.present.report import report_html
 from core.probes.bias.run import BiasResult
 from core.result_json import RESULT_FORMAT, JsonResult
-from core.saved_runs import normalised_spec, saved_documents
+from core.runs.saved import normalised_spec, saved_documents
 from core.store import RunRepository
 from core.store.config import sqlite_url
 from core.store.database import dispose_engines, upgrade_database
 from tests.result_samples import COMPARE_RESULT
-from ui.run_job import RunJob, _work
-from ui.saved_exchange import import_bytes
+from ui.saved_runs.exchange import import_bytes
+from ui.shared.run_job import RunJob, _work
 
 NEWER_KINDS = {"compare": COMPARE_RESULT}
 """Kinds added after the old database was written, with a sample document of each."""
@@ -321,7 +321,7 @@ def test_importing_an_old_export_saves_the_current_shapes(tmp_path: Path, path: 
         new_ids = [r.id for r in reversed(new.list_runs())]
     for old_id, new_id in zip(ids, new_ids, strict=True):
         before, after = old.get_run(old_id), new.get_run(new_id)
-        # both the saved runs page and the command line mark what they import (core.saved_runs.import_runs)
+        # both the saved runs page and the command line mark what they import (core.runs.saved.import_runs)
         tags = sorted({*before.tags, "imported"})
         assert (after.kind, after.title, sorted(after.tags), after.status) == (
             before.kind, before.title, tags, before.status

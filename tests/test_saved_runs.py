@@ -11,7 +11,7 @@ from alembic import command
 from streamlit.testing.v1 import AppTest
 
 import core.engine
-import ui.saved_exchange
+import ui.saved_runs.exchange
 from core.store import RunRepository
 from core.store.database import alembic_config, create_store_engine, dispose_engines
 from tests.page_support import no_exception, open_page
@@ -215,13 +215,13 @@ def test_json_export_reimports_to_equal_runs(saved, monkeypatch, tmp_path, no_en
     repo, (ida, idb, _) = saved
     repo.add_note(ida, "Ada", "ok", "fine")
     offered: list[str] = []
-    real = ui.saved_exchange.export_json_text
+    real = ui.saved_runs.exchange.export_json_text
 
     def spy(records):
         offered.append(real(records))
         return offered[-1]
 
-    monkeypatch.setattr(ui.saved_exchange, "export_json_text", spy)
+    monkeypatch.setattr(ui.saved_runs.exchange, "export_json_text", spy)
     at = _pick(_page(), [ida, idb])
     assert offered, "the page offers a JSON export"
     other = RunRepository(f"sqlite:///{tmp_path / 'other.db'}")
@@ -244,7 +244,7 @@ def test_csv_export_has_one_row_per_run_and_feature(saved, results) -> None:
 
     import pandas as pd
 
-    frame = pd.read_csv(io.StringIO(ui.saved_exchange.export_csv_text([repo.get_run(ida), repo.get_run(idb)])))
+    frame = pd.read_csv(io.StringIO(ui.saved_runs.exchange.export_csv_text([repo.get_run(ida), repo.get_run(idb)])))
     assert list(frame.columns) == ["run_id", "title", "feature", "seq_attr"]
     assert len(frame) == 2 * len(results[0]["features"])
     mine = frame[frame["run_id"] == idb]

@@ -21,7 +21,7 @@ from core.models.request import ModelRequest, rerun_request
 from core.store import RunRepository
 from tests.page_support import APP, no_exception
 from tests.test_hardening_inputs import readable
-from ui.common import (
+from ui.shared.model import (
     ENDPOINT_KEY,
     MODEL_CHOICE_KEY,
     PINNED_KEY,

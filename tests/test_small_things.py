@@ -17,7 +17,7 @@ def _result(**changes: object) -> dict:
 
 def test_a_generated_output_shows_its_line_breaks_not_a_literal_backslash_n(tmp_path) -> None:
     result = _result(target={"text": "\n\nThe capital is\n\nParis.", "generated": True})
-    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    at = draw_stored("ui.explain.view", "show_result", result, tmp_path)
     [line] = [m.value for m in at.markdown if m.value.startswith("**Generated output:**")]
     assert "\\n" not in line and "The capital is" in line and "Paris" in line
     assert "is  \n" in line and "\nParis" in line  # line breaks drawn as breaks
@@ -35,11 +35,11 @@ def test_integrated_gradients_says_to_how_many_steps_to_raise(tmp_path) -> None:
         spec={"kind": "attribution", "method": {"name": "integrated_gradients", "steps": 24}, "score": "log_prob"},
         extra={"completeness": {"sequence": {"relative": 0.4, "difference": 2.0, "gap": 0.8}}},
     )
-    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    at = draw_stored("ui.explain.view", "show_result", result, tmp_path)
     [warning] = [w.value for w in at.warning if "large miss" in w.value]
     assert "Raise Steps from 24 to about 192" in warning  # 24 x 40% / 5%
     result["spec"]["method"]["steps"] = 200
-    at = draw_stored("ui.result_view", "show_result", result, tmp_path)
+    at = draw_stored("ui.explain.view", "show_result", result, tmp_path)
     [warning] = [w.value.replace("\\", "") for w in at.warning if "large miss" in w.value]
     assert "Even the most steps (1,000, now 200)" in warning
 

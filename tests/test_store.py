@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from core.errors import WhyLMError
-from core.saved_runs import save_run
+from core.runs.saved import save_run
 from core.store import RunRepository, StoreError
 from core.store.config import sqlite_url
 from core.store.database import dispose_engines, open_engine

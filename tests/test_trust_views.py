@@ -32,7 +32,7 @@ def _checked_result() -> dict:
 
 
 def test_the_result_view_draws_curves_error_bars_and_the_noise_sentence(tmp_path) -> None:
-    at = draw_stored("ui.result_view", "show_result", _checked_result(), tmp_path)
+    at = draw_stored("ui.explain.view", "show_result", _checked_result(), tmp_path)
     warnings = [w.value for w in at.warning]
     assert any("standard errors" in w and "\\<script\\>" in w for w in warnings)  # escaped, not HTML
     texts = " ".join(m.value for m in at.markdown)
@@ -42,12 +42,12 @@ def test_the_result_view_draws_curves_error_bars_and_the_noise_sentence(tmp_path
 
 def test_an_older_result_without_checks_still_draws(tmp_path) -> None:
     old = COMPARE_RESULT["results"][1]
-    at = draw_stored("ui.result_view", "show_result", old, tmp_path)
+    at = draw_stored("ui.explain.view", "show_result", old, tmp_path)
     assert "How faithful is this picture?" not in " ".join(m.value for m in at.markdown)
 
 
 def test_the_compare_view_names_the_most_faithful_method(tmp_path) -> None:
-    at = draw_stored("ui.compare_view", "show_compare_result", COMPARE_RESULT, tmp_path)
+    at = draw_stored("ui.explain.compare_view", "show_compare_result", COMPARE_RESULT, tmp_path)
     assert "most faithfully" in at.info[0].value
     table = at.dataframe[0].value
     assert list(table["Method"]) == ["feature_ablation", "shapley"]

@@ -23,7 +23,7 @@ missing = [m for m in warm_up.WARM_MODULES if m not in sys.modules]
 assert not missing, missing
 from core.models import loading as model_loading
 assert any(key[0] == "default" for key in model_loading._CACHE), "the model was not loaded"
-from core import run_time
+from core.runs import estimate as run_time
 assert run_time.SPEEDS.calibration("default") is not None, "this machine's speed was not measured"
 print("warm")
 """

@@ -8,7 +8,7 @@ page waits for the imports instead of importing the same modules beside them
 draws while the model is still loading (the sidebar says so, see
 :func:`loading_model`), and whatever needs the model waits for it under the
 model cache's lock; the warm-up's forward pass takes one turn of the shared model, and a
-calibration (``core.run_time.calibrate``, about a second) measures this machine's speed for the
+calibration (``core.runs.estimate.calibrate``, about a second) measures this machine's speed for the
 time estimates the forms show before Run. Under a plain ``streamlit run app.py`` no
 warm-up was started and the waits return at once.
 """
@@ -37,12 +37,12 @@ WARM_MODULES = (
     "core.attribution.presets",
     "core.attribution.spec",
     "core.store",
-    "ui.common",
-    "ui.page_parts",
-    "ui.result_view",
-    "ui.run_job",
-    "ui.method_form",
-    "ui.spec_form",
+    "ui.shared.model",
+    "ui.shared.page_parts",
+    "ui.explain.view",
+    "ui.shared.run_job",
+    "ui.shared.method_form",
+    "ui.shared.spec_form",
 )
 
 _modules_ready = threading.Event()
@@ -62,7 +62,7 @@ def _warm(model_name: str) -> None:
 
         lm = load_model(model_name)
         _first_forward(lm)
-        from core.run_time import calibrate
+        from core.runs.estimate import calibrate
 
         calibrate(lm, model_name)  # this machine's speed, for the time estimate before Run
     except Exception as exc:  # noqa: BLE001 - the page loads the model again and shows the sentence

@@ -36,7 +36,7 @@ from core.attribution.spec import RunSpec, parse_spec
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
 from core.result_json import JsonResult
-from core.run_meta import RunClock, run_meta
+from core.runs.meta import RunClock, run_meta
 
 DEFAULT_METHODS = ("feature_ablation", "shapley", "shapley_sampling", "kernel_shap", "lime", "input_x_gradient")
 """Compared when a spec names none (integrated gradients is left out: 50 steps take minutes on a CPU)."""

@@ -33,7 +33,7 @@ from core.attribution.targets import TargetPlan, resolve_target
 from core.attribution.uncertainty import method_stderr, trials_stderr
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
-from core.run_meta import RunClock, run_meta
+from core.runs.meta import RunClock, run_meta
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Use :class:`RunRepository` (every method returns frozen records, never ORM objects). The
 store reads no run kind: the
 dashboard, ``run --save`` and imports save a run's documents through
-``core.saved_runs``, which gives the store the normalised spec and a current-format
+``core.runs.saved``, which gives the store the normalised spec and a current-format
 result. Configuration: ``WHYLM_DATA_DIR`` (folder of ``whylm.db``, default ``data``) or
 ``WHYLM_DATABASE_URL`` (any SQLAlchemy URL).
 """

@@ -261,7 +261,7 @@ def main_runs(argv: Sequence[str], importer: Importer | None = None) -> int:
 
     ``importer(repo, doc)`` imports an export document and returns the new ids (default: the
     runs as exported, ``RunRepository.import_runs``); ``python -m core`` passes
-    ``core.saved_runs.import_runs``, the dashboard's import (checked results, tagged ``imported``).
+    ``core.runs.saved.import_runs``, the dashboard's import (checked results, tagged ``imported``).
     """
     return _run(_runs_parser(importer), argv)
 

@@ -4,7 +4,7 @@
 spec, result, notes, ...}]}``; importing it back gives equal runs under new ids.
 
 The store reads no run kind, so an import keeps each run's spec and result as exported
-unless the caller passes ``prepare``: ``core.saved_runs`` passes the function that saves
+unless the caller passes ``prepare``: ``core.runs.saved`` passes the function that saves
 them as every other path does (the normalised spec, the result in the current format,
 so an export of an older WhyLM is saved in today's shapes).
 

@@ -432,7 +432,7 @@ class RunRepository:
         """Save every run of an exported document (all or none); return the new ids.
 
         ``prepare(spec, result)`` gives the documents each run is saved with (default: as
-        exported); ``core.saved_runs.import_runs`` passes the one every path saves with.
+        exported); ``core.runs.saved.import_runs`` passes the one every path saves with.
         """
         entries = exchange.parse_document(doc, prepare)
         with self._session(write=True) as session:

@@ -38,7 +38,7 @@ from core.probes.bias.stats import (
     permutation_test,
 )
 from core.result_json import JsonResult
-from core.run_meta import RunClock, run_meta
+from core.runs.meta import RunClock, run_meta
 
 __all__ = ["BiasResult", "parse_bias_spec", "run_bias", "score_sweep"]
 

@@ -50,7 +50,7 @@ from core.probes.few_shot.spec import (
     parse_few_shot_spec,
 )
 from core.result_json import JsonResult
-from core.run_meta import RunClock, run_meta
+from core.runs.meta import RunClock, run_meta
 
 __all__ = [
     "FewShotResult",

@@ -1,0 +1,202 @@
+"""Links that open what a reviewer saw: a saved run, a comparison, a page's form restored from a run.
+
+The address bar carries what is shown, so a reload or a shared link shows the same thing:
+
+- Saved runs: ``?run=ID`` opens that run, ``?compare=ID,ID,...`` the comparison
+  (:func:`picks_from_url` reads them, :func:`url_follows_picks` writes them).
+- A page with a form: ``?from_run=ID`` restores the form from the run's spec
+  (:func:`restore_from_url`) and pins the run's model at the revision it recorded
+  (``ui.shared.model.pin_model``); ``&then=run`` runs it again at once. A finished,
+  saved run puts its own id there (:func:`url_follows_run`).
+- A run in progress: ``?job=ID`` (:func:`url_follows_job`). A reload, or the link in
+  another tab, reattaches to the job (``ui.shared.run_job.find_job``): the form is restored
+  from its spec and its progress shown until it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.errors import WhyLMError
+from core.store import RunRecord
+from ui.shared.errors import show_error
+from ui.shared.model import pin_model, unpin_model
+from ui.shared.page_table import Page
+from ui.shared.run_job import find_job
+from ui.shared.store import open_store
+
+FROM_RUN = "from_run"
+THEN = "then"
+RUN_AGAIN = "run"
+
+LoadSpec = Callable[[dict[str, Any], str], None]
+
+
+def _ids(text: str) -> list[int]:
+    """Run ids written in a link ("3" or "3,7,9"); anything that is not a whole number is left out."""
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
+
+
+# ---------------------------------------------------------------- Saved runs
+
+
+def picks_from_url(pick_key: str, known: set[int]) -> None:
+    """Before the runs are picked: a link's ``?run=`` or ``?compare=`` picks those runs (once per link)."""
+    wanted = st.query_params.get("compare") or st.query_params.get("run")
+    if not wanted or st.session_state.get("sr_url_applied") == wanted:
+        return
+    st.session_state["sr_url_applied"] = wanted
+    ids = [i for i in _ids(wanted) if i in known]
+    missing = [i for i in _ids(wanted) if i not in known]
+    if missing:
+        show_error(
+            f"The link names run {', '.join(map(str, missing))}, which is not in this database (deleted, or "
+            "saved on another server)."
+        )
+    st.session_state[pick_key] = ids
+
+
+def url_follows_picks(picked: list[int]) -> None:
+    """After the runs are picked: the address bar says what is open (``?run=``, ``?compare=`` or nothing)."""
+    text = ",".join(map(str, picked))
+    for name in ("run", "compare"):
+        if name in st.query_params:
+            del st.query_params[name]
+    if len(picked) == 1:
+        st.query_params["run"] = text
+    elif len(picked) > 1:
+        st.query_params["compare"] = text
+    st.session_state["sr_url_applied"] = text or None
+
+
+def run_links(record: RunRecord, page: Page | None) -> None:
+    """Under a saved run: "Open in its page" (the form restored from its spec) and "Run again"."""
+    if page is None or not isinstance(record.spec, dict):
+        return
+    path = page.path
+    left, right = st.columns(2)
+    left.page_link(
+        path,
+        label="Open in its page",
+        icon=":material/edit:",
+        query_params={FROM_RUN: str(record.id)},
+        help="The page's form filled in from this run's spec, ready to change and run.",
+    )
+    right.page_link(
+        path,
+        label="Run again",
+        icon=":material/replay:",
+        query_params={FROM_RUN: str(record.id), THEN: RUN_AGAIN},
+        help="Runs this run's spec again on its page (a new run is saved; this one stays).",
+    )
+
+
+# ---------------------------------------------------------------- a page's form
+
+
+def autorun_key(prefix: str) -> str:
+    """Session-state key that asks a page to press Run once (a "Run again" link)."""
+    return f"{prefix}_autorun"
+
+
+JOB = "job"
+
+
+def url_follows_job(job: Any) -> None:
+    """After Run: the address bar names the job (``?job=ID``) until it ends."""
+    job_id = getattr(job, "job_id", None)
+    if isinstance(job_id, str) and getattr(job, "running", False):
+        st.query_params[JOB] = job_id
+        st.session_state["url_job_applied"] = job_id
+
+
+def _reattach(prefix: str, load_spec: LoadSpec, job_key: str) -> bool:
+    """A ``?job=ID`` link of a run still known to this server: take the job over and restore its form."""
+    wanted = st.query_params.get(JOB)
+    if not wanted or st.session_state.get("url_job_applied") == wanted:
+        return False
+    st.session_state["url_job_applied"] = wanted
+    job = find_job(wanted)
+    if job is None:
+        del st.query_params[JOB]
+        return False
+    try:
+        load_spec(job.spec, job.title)
+    except Exception:  # noqa: BLE001 - the progress is still shown; the form keeps what it had
+        pass
+    st.session_state[job_key] = job
+    return True
+
+
+def restore_from_url(
+    prefix: str, load_spec: LoadSpec, result_key: str | None = None, job_key: str | None = None
+) -> bool:
+    """Before a form is drawn: fill it from the run a ``?from_run=ID`` link names (once per link).
+
+    ``load_spec(spec, title)`` loads a spec into the form; the run's stored result is
+    shown under it (in ``st.session_state[result_key]``). With ``&then=run`` the page
+    runs it again once instead (:func:`autorun_key`). Returns True when the form was filled now.
+    """
+    if job_key is not None and _reattach(prefix, load_spec, job_key):
+        return True
+    wanted = st.query_params.get(FROM_RUN)
+    marker = f"{prefix}_url_applied"
+    if not wanted or st.session_state.get(marker) == wanted:
+        return False
+    st.session_state[marker] = wanted
+    ids = _ids(wanted)
+    repo, error = open_store()
+    if repo is None or not ids:
+        show_error(error or f"The link's run '{wanted}' is not a run number.")
+        return False
+    try:
+        record = repo.get_run(ids[0])
+    except WhyLMError as exc:
+        show_error(exc)
+        return False
+    if not isinstance(record.spec, dict):
+        show_error(f"Run {record.id} has no spec to fill the form with.")
+        return False
+    try:
+        load_spec(record.spec, record.title)
+    except Exception as exc:  # noqa: BLE001 - a stored spec the form cannot show: a sentence, not a traceback
+        show_error(f"Run {record.id}'s spec does not fit this page's form ({type(exc).__name__}).")
+        return False
+    meta = record.result.get("meta") if isinstance(record.result, dict) else None
+    refused = pin_model(record.spec.get("model"), meta.get("model_revision") if isinstance(meta, dict) else None)
+    if refused:
+        show_error(refused)
+    if st.query_params.get(THEN) == RUN_AGAIN:
+        st.session_state[autorun_key(prefix)] = True
+        del st.query_params[THEN]
+    elif result_key is not None and isinstance(record.result, dict):
+        st.session_state[result_key] = record.result
+        st.session_state[f"{result_key}_outcome"] = {
+            "status": record.status,
+            "error": record.error,
+            "run_id": record.id,
+            "save_error": None,
+            "saved": True,
+        }
+    return True
+
+
+def forget_run_link() -> None:
+    """When a form is filled with something else (an example): the address bar stops naming a saved run."""
+    unpin_model()
+    for name in (FROM_RUN, THEN):
+        if name in st.query_params:
+            del st.query_params[name]
+
+
+def url_follows_run(prefix: str, run_id: int | None) -> None:
+    """After a run was saved: the address bar names it (``?from_run=ID``), so a reload restores this form."""
+    if JOB in st.query_params:
+        del st.query_params[JOB]
+    if run_id is None:
+        return
+    st.query_params[FROM_RUN] = str(run_id)
+    st.session_state[f"{prefix}_url_applied"] = str(run_id)

@@ -1,0 +1,49 @@
+"""A page's run controls: save options, the time estimate, Run, progress, the outcome and the result.
+
+Every page that runs something ends with :func:`run_controls`; the job itself (a background
+thread, its progress, Stop, saving) is ``ui.shared.run_job``, the address bar ``ui.shared.links``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from ui.shared.links import autorun_key, url_follows_job, url_follows_run
+from ui.shared.page_parts import form_drawn, time_estimate
+from ui.shared.run_job import RunFunction, follow_run, launch_run, show_outcome
+from ui.shared.spec_form import save_form
+
+
+def run_controls(
+    prefix: str,
+    job_key: str,
+    result_key: str,
+    spec: dict[str, Any] | None,
+    check: Callable[[], str | None],
+    show: Callable[..., None],
+    run_fn: RunFunction | None = None,
+) -> None:
+    """A page's save options, Run button, progress, outcome and result view.
+
+    ``check`` returns the sentence that says what to fix (or None) and is only
+    called when Run is pressed; ``show(result, key=...)`` draws a finished result.
+    """
+    save, title, tags = save_form(prefix, spec)
+    running = st.session_state.get(job_key) is not None
+    time_estimate(spec)  # before Run: how long it will take here
+    again = bool(st.session_state.pop(autorun_key(prefix), False))  # a "Run again" link
+    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running) or (again and not running):
+        launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
+        url_follows_job(st.session_state.get(job_key))
+    form_drawn(prefix)  # the page has been sent the whole form: a loaded preset need not be written again
+    finished = follow_run(job_key, result_key)
+    if finished is not None:
+        url_follows_run(prefix, finished.run_id)
+    show_outcome(result_key)
+    result = st.session_state.get(result_key)
+    if result is not None:
+        st.divider()
+        show(result, key=f"{prefix}_view")
