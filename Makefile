@@ -2,7 +2,7 @@
 #   make run   - set up .venv and open the dashboard
 #   make test  - set up .venv (with test tools) and run the whole test suite
 #   make setup-llama - also install llama-cpp-python's server (built from source, 6-12 min the first
-#                time; pip's cache keeps the wheel), for tests/test_llama_cpp_server.py (.ci/run does this)
+#                time; pip's cache keeps the wheel), for tests/models/test_llama_cpp_server.py (.ci/run does this)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -3,7 +3,7 @@
 Presets are the files in ``examples/`` and the examples the pages load (the
 attribution presets of ``core.attribution.presets``, the bias and few-shot
 probes' presets); a spec that appears twice runs once. The bundled model is
-loaded and this machine's speed calibrated (``core.run_time.calibrate``, as the
+loaded and this machine's speed calibrated (``core.runs.estimate.calibrate``, as the
 dashboard's warm-up does); each preset's estimate is the one a freshly started
 dashboard shows (calibration only, no earlier runs), then the preset runs
 through ``core.engine.run`` and its time is taken. The goal: every preset's
@@ -19,7 +19,7 @@ ablation over a long prompt of about 3,000 words (12 paragraphs).
 
 It prints a Markdown table: case, estimate, real time, real / estimate (within
 2x: 0.5 to 2), within the goal, and the measured seconds per token of work over
-the calibration's (what ``core.run_time.FAMILY_FACTORS`` holds). Note ``uptime``
+the calibration's (what ``core.runs.estimate.FAMILY_FACTORS`` holds). Note ``uptime``
 beside the figures: on a busy machine every time moves.
 """
 
@@ -41,7 +41,7 @@ from core.engine import run  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 from core.probes.bias.data import bias_presets  # noqa: E402
 from core.probes.few_shot.spec import few_shot_presets  # noqa: E402
-from core.run_time import SpeedLog, calibrate, estimate, run_work  # noqa: E402
+from core.runs.estimate import SpeedLog, calibrate, estimate, run_work  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET_BY_ID = {p.id: p.spec_copy() for p in PRESETS}

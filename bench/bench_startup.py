@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, run_tutorial, start_server, stop_server  # noqa: E402
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, run_tutorial, start_server, stop_server  # noqa: E402
 
 label = sys.argv[1]
 extra = {}

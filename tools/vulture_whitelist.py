@@ -11,4 +11,4 @@ isolation_level  # sqlite3.Connection, set for SQLAlchemy's transactions (core/s
 hf_quantizer  # transformers: a dequantised GGUF model is no longer quantised (core/models/loading.py)
 uses_pages_directory  # Streamlit's pages-folder mode, turned off (ui/serve.py)
 down_revision, branch_labels, depends_on, upgrade, downgrade  # Alembic, in every migration
-wait_for_warm_up  # called in the script tests/test_warm_up.py runs in a fresh process
+wait_for_warm_up  # called in the script tests/ui/test_warm_up.py runs in a fresh process

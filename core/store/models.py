@@ -1,7 +1,7 @@
 """SQLAlchemy ORM models of the run store (the schema at the newest migration).
 
 The migrations in ``core/store/migrations/versions`` are the source of truth for
-the database; ``tests/test_store_migrations.py`` checks that these models match them.
+the database; ``tests/store/test_store_migrations.py`` checks that these models match them.
 """
 
 from __future__ import annotations

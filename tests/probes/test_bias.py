@@ -17,7 +17,7 @@ from core.probes.bias.data import DATA_DIR, bias_presets, sweep_from_csv
 from core.probes.bias.run import BiasResult, run_bias
 from core.probes.bias.spec import parse_bias_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = {
     "kind": "bias",

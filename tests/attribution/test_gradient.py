@@ -31,7 +31,7 @@ from core.attribution.scorer import BatchedScorer
 from core.engine import run
 from core.errors import Cancelled, SpecError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Dave lives in Palm Coast. He likes"
 TARGET = " golf and"
 

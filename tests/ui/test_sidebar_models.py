@@ -19,8 +19,8 @@ from core.errors import SpecError
 from core.models.loading import LoadedModel
 from core.models.request import ModelRequest, rerun_request
 from core.store import RunRepository
+from tests.attribution.test_hostile_inputs import readable
 from tests.page_support import APP, no_exception
-from tests.test_hardening_inputs import readable
 from ui.shared.model import (
     ENDPOINT_KEY,
     MODEL_CHOICE_KEY,

@@ -2,7 +2,7 @@
 
 Every request the page makes to a host other than the dashboard's own is
 recorded and refused, as on a server with no network. Needs Chromium and
-Playwright, like ``tests/test_browser.py``.
+Playwright, like ``tests/browser/test_browser.py``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Needs Chromium (``apt-get install chromium``; ``WHYLM_CHROMIUM`` overrides the path)
 and the Playwright Python package. Run with ``pytest -m browser``. The server helpers
-come from tests/test_browser.py and the ``browser`` fixture from tests/conftest.py.
+come from tests/browser/test_browser.py and the ``browser`` fixture from tests/conftest.py.
 """
 
 from __future__ import annotations

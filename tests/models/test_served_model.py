@@ -27,7 +27,7 @@ import pytest
 from core.engine import run
 from core.errors import ModelLoadError, SpecError, WhyLMError
 from core.models import remote
-from tests.test_model_options import EXAMPLES, ROOT, TUTORIAL
+from tests.models.test_model_options import EXAMPLES, ROOT, TUTORIAL
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from core.probes.few_shot.spec import (
     parse_few_shot_spec,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INSTRUCTION = "Classify the sentiment of each movie review as positive or negative."
 EXAMPLES = [
     {"input": "A warm and funny film.", "label": "positive"},

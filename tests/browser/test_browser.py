@@ -134,7 +134,7 @@ def test_the_report_of_a_long_output_stays_within_the_window(browser, lm) -> Non
     the page itself is never wider than the window, at 1400 or at 1000 px."""
     from core.engine import run
     from core.present.report import report_html
-    from tests.test_report import record
+    from tests.present.test_report import record
 
     target = " playing golf, hiking, cooking, reading history books, sailing on the lake, and long walks " * 2
     spec = {"model": "default", "prompt": {"template": "{} lives in {}. His hobbies include", "values": ["Dave", "Paris"]},

@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 from core.errors import ModelLoadError, WhyLMError
 from core.models.catalog import BUNDLED_LABEL, ModelChoice, offered_models, parse_models
 from core.models.loading import load_model
+from tests.attribution.test_hostile_inputs import readable
 from tests.page_support import APP, no_exception
-from tests.test_hardening_inputs import readable
 from ui.shared.model import MODEL_CHOICE_KEY, MODEL_NAME_KEY, OTHER_CHOICE
 
 TIMEOUT = 120

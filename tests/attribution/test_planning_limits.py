@@ -36,7 +36,7 @@ from core.probes.bias import stats
 from core.probes.bias.settings import MAX_BOOTSTRAP_CELLS, MAX_RESAMPLED_VALUES, resampled_values
 from core.probes.few_shot.settings import MAX_SCORES as FEW_SHOT_MAX_SCORES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in (ROOT / "examples").glob("*.json")}
 
 

@@ -37,7 +37,7 @@ from core.store.database import dispose_engines, known_revisions
 from core.store.health import quick_check
 from tests.page_support import no_exception
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OLD_DATABASE = ROOT / "tests" / "data" / "whylm_before_regrouping.db"
 SPEC_FILE = str(ROOT / "examples" / "tutorial.json")
 

@@ -16,7 +16,7 @@ from core.errors import ModelLoadError, SpecError
 from core.models.loading import load_model
 from core.models.request import ModelRequest, parse_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in (ROOT / "examples").glob("*.json")}
 TUTORIAL = {
     "prompt": {"template": "{} lives in {}, {} and is a {}. {} personal interests include",

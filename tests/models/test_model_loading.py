@@ -12,7 +12,7 @@ import pytest
 from core.errors import ModelLoadError
 from core.models.loading import bundled_cache_folder, load_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bundled_model_is_a_real_instruction_model(lm):

@@ -12,7 +12,7 @@ import pytest
 
 from core.store import RunRepository
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNS_PER_PROCESS = 200
 
 WRITER = textwrap.dedent(

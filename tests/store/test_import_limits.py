@@ -31,7 +31,7 @@ from core.store.database import dispose_engines
 from core.store.exchange import read_export
 from ui.saved_runs.exchange import import_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OLD_DATABASE = ROOT / "tests" / "data" / "whylm_before_regrouping.db"
 EXAMPLES_BEFORE = ROOT / "tests" / "data" / "examples_before"
 

@@ -37,7 +37,7 @@ from ui.shared.run_job import RunJob, _work
 
 NEWER_KINDS = {"compare": COMPARE_RESULT}
 """Kinds added after the old database was written, with a sample document of each."""
-OLD_DATABASE = Path(__file__).resolve().parent / "data" / "whylm_before_regrouping.db"
+OLD_DATABASE = Path(__file__).resolve().parents[1] / "data" / "whylm_before_regrouping.db"
 
 
 def old_results() -> dict[str, dict[str, Any]]:

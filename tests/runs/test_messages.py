@@ -23,8 +23,8 @@ from core.probes.bias.spec import parse_bias_spec
 from core.store import RunRepository
 from core.store.database import dispose_engines
 from core.text import counted, first_line
+from tests.attribution.test_hostile_inputs import readable
 from tests.page_support import ROOT, main_errors, no_exception, open_page
-from tests.test_hardening_inputs import readable
 from ui.shared.markdown import WORD_JOINER, escape_markdown
 
 
