@@ -79,3 +79,17 @@ def test_switching_the_tutorial_to_plain_text_keeps_its_prompt_and_title_follows
         assert at.text_area(key="ex_target_text").value == target
     at.text_area(key="ex_text").set_value("").run()  # an empty prompt: no made-up title
     assert at.text_input(key="ex_title").value == ""
+
+
+def test_chat_mode_from_an_example_says_so_and_stops_saying_once_set_by_hand(data_dir) -> None:
+    from tests.page_support import open_page
+
+    at = open_page("pages/explain.py", 120)
+    at.selectbox(key="ex_preset").set_value("chat_hobby").run()
+    at.button(key="ex_load").click().run()
+    assert at.checkbox(key="ex_chat").value is True
+    said = [c.value for c in at.main.caption if c.value.startswith("Chat mode is on")]
+    assert said and "example" in said[0], [c.value for c in at.main.caption]
+    at.checkbox(key="ex_chat").uncheck().run()
+    at.checkbox(key="ex_chat").check().run()  # set by hand now: nothing to explain
+    assert not [c.value for c in at.main.caption if c.value.startswith("Chat mode is on")]
