@@ -93,3 +93,26 @@ def test_chat_mode_from_an_example_says_so_and_stops_saying_once_set_by_hand(dat
     at.checkbox(key="ex_chat").uncheck().run()
     at.checkbox(key="ex_chat").check().run()  # set by hand now: nothing to explain
     assert not [c.value for c in at.main.caption if c.value.startswith("Chat mode is on")]
+
+
+def test_reopening_a_run_keeps_its_title_and_tags(data_dir, lm) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    import core.engine
+    from core.attribution.presets import preset
+    from core.saved_runs import save_run
+    from core.store import RunRepository
+    from tests.page_support import APP, no_exception
+
+    spec = preset("captum_tutorial").spec_copy()
+    result = core.engine.run(copy.deepcopy(spec), lm=lm)
+    run_id = save_run(RunRepository(), spec, result, title="Team study, round 2", tags=["team", "round-2"])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["from_run"] = str(run_id)
+    at.run()
+    no_exception(at)
+    assert at.text_input(key="ex_title").value == "Team study, round 2"
+    assert at.text_input(key="ex_tags").value == "round-2, team"
+    at.run()  # and they stay on the next script run
+    assert at.text_input(key="ex_tags").value == "round-2, team"
+    assert at.text_input(key="ex_title").value == "Team study, round 2"

@@ -171,6 +171,9 @@ def restore_from_url(
     except Exception as exc:  # noqa: BLE001 - a stored spec the form cannot show: a sentence, not a traceback
         show_error(f"Run {record.id}'s spec does not fit this page's form ({type(exc).__name__}).")
         return False
+    from ui.page_parts import stage_more
+
+    stage_more(prefix, {f"{prefix}_tags": ", ".join(record.tags)})  # re-opened with its tags, not none
     meta = record.result.get("meta") if isinstance(record.result, dict) else None
     refused = pin_model(record.spec.get("model"), meta.get("model_revision") if isinstance(meta, dict) else None)
     if refused:

@@ -100,6 +100,13 @@ def stage_form(prefix: str, values: dict[str, Any]) -> None:
     apply_staged_form(prefix)
 
 
+def stage_more(prefix: str, values: dict[str, Any]) -> None:
+    """Add values to what a form has staged (a saved run's tags beside its spec), set now like the rest."""
+    staged = st.session_state.get(staged_key(prefix)) or {}
+    st.session_state[staged_key(prefix)] = {**staged, **copy.deepcopy(values)}
+    apply_staged_form(prefix)
+
+
 def apply_staged_form(prefix: str) -> None:
     """Before a form's first widget: write its staged values (again), over any a stale page sent."""
     for key, value in (st.session_state.get(staged_key(prefix)) or {}).items():
