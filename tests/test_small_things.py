@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from core.text import ordinal, unique_labels
 from tests.page_support import draw_stored
@@ -116,3 +117,21 @@ def test_reopening_a_run_keeps_its_title_and_tags(data_dir, lm) -> None:
     at.run()  # and they stay on the next script run
     assert at.text_input(key="ex_tags").value == "round-2, team"
     assert at.text_input(key="ex_title").value == "Team study, round 2"
+
+
+def test_an_opened_run_offers_its_link_to_copy(data_dir) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from core.attribution.presets import preset
+    from core.store import RunRepository
+    from tests.page_support import APP, no_exception
+
+    run_id = RunRepository().save_run("attribution", "Linked", preset("captum_tutorial").spec_copy(), _result())
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.query_params["run"] = str(run_id)
+    at.switch_page("pages/saved_runs.py").run()
+    no_exception(at)
+    [link] = [c.value for c in at.main.code if "run=" in c.value]
+    assert link.endswith(f"?run={run_id}")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "?run=" in readme and "Copy link" in readme  # the README says how to share a run
