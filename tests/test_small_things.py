@@ -135,3 +135,16 @@ def test_an_opened_run_offers_its_link_to_copy(data_dir) -> None:
     assert link.endswith(f"?run={run_id}")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "?run=" in readme and "Copy link" in readme  # the README says how to share a run
+
+
+def test_the_faithfulness_legend_draws_two_different_theme_safe_lines() -> None:
+    from core.present.trust import faithfulness_chart, faithfulness_of
+    from tests.test_trust_views import _checked_result
+
+    chart = faithfulness_chart(faithfulness_of(_checked_result())).to_dict()
+    dash = chart["encoding"]["strokeDash"]
+    legend = dash["legend"]
+    assert legend["symbolType"] == "stroke"  # a line per entry, not the same dot
+    assert legend["symbolStrokeColor"].lower() not in ("black", "#000", "#000000", "white", "#fff", "#ffffff")
+    solid, dashed = dash["scale"]["range"]
+    assert solid != dashed
