@@ -134,7 +134,7 @@ def preset_picker(
     Drawn first in its form: a preset loaded earlier and still staged is written again here (see ``stage_form``).
     """
     apply_staged_form(prefix)
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")  # [4, 1] cut "Load example" at 1000 px
     c1.selectbox(label, options, format_func=title, key=f"{prefix}_preset")
     c2.button(button, on_click=on_load, key=f"{prefix}_load", width="stretch")
 

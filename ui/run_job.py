@@ -356,7 +356,10 @@ def running_now(where: str) -> None:
         f"{_format_seconds(orphan_seconds())} stops and is saved as stopped."
     )
     for job in jobs:
-        line, button = st.columns([5, 1], vertical_alignment="center")
+        if where == "sidebar":  # too narrow for a column beside the line: the button goes under it
+            line = button = st.container()
+        else:
+            line, button = st.columns([4, 1], vertical_alignment="center")
         line.markdown(_running_line(job))
         if job.stop_event.is_set():
             button.caption("Stopping…")
