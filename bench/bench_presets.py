@@ -11,11 +11,12 @@ first result within 30 s on two idle CPU cores, and every estimate within 2x of
 the real time.
 
 Beside the presets, the heavier cases the estimates once missed by 4-13x
-(:func:`extra_cases`): few-shot exact Shapley over 8 examples, integrated
-gradients with 24 and 64 steps (and with a generated 20-token target), and feature
-ablation over a long prompt of about 3,000 words (12 paragraphs).
+(:func:`extra_cases`): integrated gradients with 24 steps (the capital_ig preset)
+and 64 steps, and with a generated 12-token target, few-shot exact Shapley over
+6 examples, and feature ablation over a long prompt of about 3,000 words
+(12 paragraphs, no faithfulness check).
 
-    python bench/bench_presets.py [--only NAME ...] [--goal 30] [--no-extra]
+    python bench/bench_presets.py [--only NAME ...] [--goal 30] [--no-extra] [--recalibrate]
 
 It prints a Markdown table: case, estimate, real time, real / estimate (within
 2x: 0.5 to 2), within the goal, and the measured seconds per token of work over
@@ -96,23 +97,23 @@ def extra_cases() -> list[tuple[str, dict[str, Any]]]:
         {"input": "A joyful surprise from start to finish.", "label": "positive"},
         {"input": "Lazy writing and a baffling ending.", "label": "negative"},
     ]
-    few["examples"] = few["examples"] + more
+    few["examples"] = few["examples"] + more[:2]  # 6 examples: 64 coalitions x 6 queries (8 take 4x as long)
     few["method"], few["max_exact"] = "exact", 10
     ig = PRESET_BY_ID["capital_ig"]
     ig64 = copy.deepcopy(ig)
     ig64["method"]["steps"] = 64
     ig_long = copy.deepcopy(ig)
-    ig_long["target"] = {"generate": {"max_new_tokens": 20}}
+    ig_long["target"] = {"generate": {"max_new_tokens": 12}}
     long_prompt = {
         "kind": "attribution", "model": "default",
         "prompt": {"text": long_text(), "granularity": "paragraph"}, "chat": False,
         "target": {"text": " The report ends here."}, "score": "log_prob",
-        "method": {"name": "feature_ablation"}, "trials": 1, "seed": 0,
+        "method": {"name": "feature_ablation"}, "trials": 1, "seed": 0, "faithfulness": False,
     }
     return [
-        ("few-shot exact Shapley, 8 examples x 6 queries", few),
         ("integrated gradients, 64 steps", ig64),
-        ("integrated gradients, 24 steps, 20 generated tokens", ig_long),
+        ("integrated gradients, 24 steps, 12 generated tokens", ig_long),
+        ("few-shot exact Shapley, 6 examples x 6 queries", few),
         ("feature ablation, ~3,000 words in 12 paragraphs", long_prompt),
     ]
 
@@ -123,6 +124,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=[], help="run only presets whose name contains one of these")
     parser.add_argument("--goal", type=float, default=30.0, help="seconds a first result should take at most")
     parser.add_argument("--no-extra", action="store_true", help="the presets only, not the heavier cases")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="calibrate again before each case (on a shared machine whose load drifts)")
     args = parser.parse_args()
 
     import torch
@@ -137,9 +140,10 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     slow = off = 0
     cases = all_presets() + ([] if args.no_extra else extra_cases())
+    cases = [(name, spec) for name, spec in cases if not args.only or any(word in name for word in args.only)]
     for name, spec in cases:
-        if args.only and not any(word in name for word in args.only):
-            continue
+        if args.recalibrate:  # a shared machine's load drifts: measure its speed again right before the case
+            per_token = calibrate(lm, "default", speeds=fresh)
         guess = estimate(spec, speeds=fresh)
         work = run_work(spec)
         began = time.perf_counter()

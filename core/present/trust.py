@@ -44,6 +44,10 @@ def faithfulness_frame(entry: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["k", "score", "curve", "order"])
 
 
+LEGEND_GREY = "#8c8c8c"
+"""A grey that reads on both the light and the dark theme."""
+
+
 def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title: str | None = None) -> alt.Chart:
     """Small line chart: deletion and insertion scores against the number of features removed / added.
 
@@ -65,7 +69,12 @@ def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title:
             strokeDash=alt.StrokeDash(
                 "order:N",
                 scale=alt.Scale(domain=["this attribution", "random order"], range=[[1, 0], [4, 3]]),
-                legend=alt.Legend(title=None, orient="right"),
+                # drawn as a solid and a dashed line in mid grey: readable on light and dark themes
+                # (the default symbol was the same black dot for both, invisible in dark mode)
+                legend=alt.Legend(
+                    title=None, orient="right", symbolType="stroke", symbolStrokeColor=LEGEND_GREY,
+                    symbolStrokeWidth=2, symbolSize=300,
+                ),
             ),
             tooltip=[
                 alt.Tooltip("curve:N", title="Curve"),

@@ -110,3 +110,48 @@ def test_every_form_shows_its_time_before_run(data_dir, page: str) -> None:
     if page in ("pages/explain.py", "pages/token_gradients.py"):  # issue 22, point 8: Compare methods says it too
         assert len(in_compare) == 1, [c.value for e in compare for c in e.caption]
         assert re.match(r"Estimated time: (about \d+ s|under 1 s|about \d+ min \d\d s)", in_compare[0])
+
+
+# ---------------------------------------------------------------- issue 22 point 8 / issue 23 point 8: the work model
+
+
+def test_a_gradient_point_counts_a_backward_pass_per_output_token() -> None:
+    from core.runs.estimate import BACKWARD_PER_OUTPUT
+
+    ig = preset("capital_ig").spec_copy()
+    one = run_work(ig)
+    longer = copy.deepcopy(ig)
+    longer["target"] = {"text": " Paris" * 20}  # 20 output tokens instead of 1 or 2
+    many = run_work(longer)
+    assert one is not None and many is not None
+    # forward work grows with the row, backward work with the row times the output tokens
+    assert many.total > one.total * 20 * BACKWARD_PER_OUTPUT / (1 + BACKWARD_PER_OUTPUT * 2)
+
+
+def test_long_prompts_cost_more_than_their_length_and_ablation_shares_prefixes() -> None:
+    from core.runs.estimate import CONTEXT_TOKENS
+
+    def ablation(words: int) -> float:
+        text = "\n\n".join(" ".join(["word"] * (words // 10)) for _ in range(10))
+        spec = {"kind": "attribution", "model": "default", "prompt": {"text": text, "granularity": "paragraph"},
+                "target": {"text": " end"}, "method": {"name": "feature_ablation"}, "faithfulness": False}
+        work = run_work(spec)
+        assert work is not None
+        return work.total
+
+    short, long = ablation(300), ablation(3000)
+    assert long > short * 10  # attention over a longer context makes each token dearer
+    tokens = 3000 * len(" word") / 4
+    flat = 11 * tokens * (1 + tokens / 2 / CONTEXT_TOKENS)  # every prompt computed whole
+    assert long < flat * 0.75  # prompts that keep the first paragraphs share them
+
+
+def test_few_shot_prompts_share_their_examples_prefixes() -> None:
+    few = copy.deepcopy(few_shot_presets()["sentiment"])
+    few["examples"] = few["examples"] * 2
+    few["method"] = "exact"
+    work = run_work(few)
+    assert work is not None
+    chars = sum(len(e["input"]) + len(e["label"]) + 24 for e in few["examples"]) / 2 + 60
+    flat = (2 ** 8 + 3) * len(few["queries"]) * chars / 4  # every coalition's prompt computed whole
+    assert work.total < flat / 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from core.text import ordinal, unique_labels
 from tests.page_support import draw_stored
@@ -79,3 +80,71 @@ def test_switching_the_tutorial_to_plain_text_keeps_its_prompt_and_title_follows
         assert at.text_area(key="ex_target_text").value == target
     at.text_area(key="ex_text").set_value("").run()  # an empty prompt: no made-up title
     assert at.text_input(key="ex_title").value == ""
+
+
+def test_chat_mode_from_an_example_says_so_and_stops_saying_once_set_by_hand(data_dir) -> None:
+    from tests.page_support import open_page
+
+    at = open_page("pages/explain.py", 120)
+    at.selectbox(key="ex_preset").set_value("chat_hobby").run()
+    at.button(key="ex_load").click().run()
+    assert at.checkbox(key="ex_chat").value is True
+    said = [c.value for c in at.main.caption if c.value.startswith("Chat mode is on")]
+    assert said and "example" in said[0], [c.value for c in at.main.caption]
+    at.checkbox(key="ex_chat").uncheck().run()
+    at.checkbox(key="ex_chat").check().run()  # set by hand now: nothing to explain
+    assert not [c.value for c in at.main.caption if c.value.startswith("Chat mode is on")]
+
+
+def test_reopening_a_run_keeps_its_title_and_tags(data_dir, lm) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    import core.engine
+    from core.attribution.presets import preset
+    from core.runs.saved import save_run
+    from core.store import RunRepository
+    from tests.page_support import APP, no_exception
+
+    spec = preset("captum_tutorial").spec_copy()
+    result = core.engine.run(copy.deepcopy(spec), lm=lm)
+    run_id = save_run(RunRepository(), spec, result, title="Team study, round 2", tags=["team", "round-2"])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["from_run"] = str(run_id)
+    at.run()
+    no_exception(at)
+    assert at.text_input(key="ex_title").value == "Team study, round 2"
+    assert at.text_input(key="ex_tags").value == "round-2, team"
+    at.run()  # and they stay on the next script run
+    assert at.text_input(key="ex_tags").value == "round-2, team"
+    assert at.text_input(key="ex_title").value == "Team study, round 2"
+
+
+def test_an_opened_run_offers_its_link_to_copy(data_dir) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from core.attribution.presets import preset
+    from core.store import RunRepository
+    from tests.page_support import APP, no_exception
+
+    run_id = RunRepository().save_run("attribution", "Linked", preset("captum_tutorial").spec_copy(), _result())
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.query_params["run"] = str(run_id)
+    at.switch_page("pages/saved_runs.py").run()
+    no_exception(at)
+    [link] = [c.value for c in at.main.code if "run=" in c.value]
+    assert link.endswith(f"?run={run_id}")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "?run=" in readme and "Copy link" in readme  # the README says how to share a run
+
+
+def test_the_faithfulness_legend_draws_two_different_theme_safe_lines() -> None:
+    from core.present.trust import faithfulness_chart, faithfulness_of
+    from tests.test_trust_views import _checked_result
+
+    chart = faithfulness_chart(faithfulness_of(_checked_result())).to_dict()
+    dash = chart["encoding"]["strokeDash"]
+    legend = dash["legend"]
+    assert legend["symbolType"] == "stroke"  # a line per entry, not the same dot
+    assert legend["symbolStrokeColor"].lower() not in ("black", "#000", "#000000", "white", "#fff", "#ffffff")
+    solid, dashed = dash["scale"]["range"]
+    assert solid != dashed

@@ -24,6 +24,8 @@ from ui.shared.model import chosen_model
 from ui.shared.page_parts import spec_problem, stage_form, worked_example_picker
 from ui.shared.param_inputs import param_input, widget_value
 from ui.shared.spec_form import (
+    chat_from_key,
+    chat_input,
     example_state,
     prompt_from_rows,
     rows_from_prompt,
@@ -88,6 +90,7 @@ def load_spec(spec: dict[str, Any], title: str, prefix: str = PREFIX) -> None:
         state[f"{prefix}_granularity"] = prompt.get("granularity", "word")
         state[f"{prefix}_text_baseline"] = prompt.get("baseline", "")
     state[f"{prefix}_chat"] = bool(spec.get("chat", False))
+    state[chat_from_key(prefix)] = title if spec.get("chat") else None
     state.update(target_state(prefix, spec["target"]))
     state[f"{prefix}_score"] = spec.get("score", "log_prob")
     state.update(method_state(prefix, spec["method"]))
@@ -188,12 +191,7 @@ def error_sentence_from_text(text: str) -> str:
 def build_spec() -> tuple[dict[str, Any] | None, str | None]:
     """Draw the whole form; return (spec, None) or (None, a sentence saying what to fix)."""
     prompt, prompt_error = prompt_form()
-    st.session_state.setdefault(f"{PREFIX}_chat", False)
-    chat = st.checkbox(
-        "Chat mode: wrap the prompt in the model's chat template",
-        key=f"{PREFIX}_chat",
-        help="Use this for instruction-tuned models answering a question; the template's text is never a feature.",
-    )
+    chat = chat_input(PREFIX)
     target = target_form(PREFIX, allow_contrast=True)
     score = score_form(PREFIX)
     method = method_form(PREFIX, "perturbation")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
@@ -72,8 +73,25 @@ def url_follows_picks(picked: list[int]) -> None:
     st.session_state["sr_url_applied"] = text or None
 
 
+def run_address(run_id: int) -> str:
+    """The address that opens run ``run_id`` on Saved runs: this page's address with ``?run=ID``."""
+    try:
+        here = urlsplit(str(st.context.url or ""))
+    except Exception:  # noqa: BLE001 - no browser address known (a test): a relative link still works
+        here = urlsplit("")
+    return urlunsplit((here.scheme, here.netloc, here.path, urlencode({"run": run_id}), ""))
+
+
+def copy_link(record: RunRecord) -> None:
+    """A "Copy link" action: the run's address, with a copy button, to share with a team."""
+    with st.popover("Copy link", icon=":material/link:", help="The address that opens this run on Saved runs."):
+        st.code(run_address(record.id), language=None)
+        st.caption("Copy it with the button at its right; whoever opens it on this server sees this run.")
+
+
 def run_links(record: RunRecord, page: Page | None) -> None:
-    """Under a saved run: "Open in its page" (the form restored from its spec) and "Run again"."""
+    """Under a saved run: "Copy link", "Open in its page" (the form restored from its spec) and "Run again"."""
+    copy_link(record)
     if page is None or not isinstance(record.spec, dict):
         return
     path = page.path
@@ -165,6 +183,9 @@ def restore_from_url(
     except Exception as exc:  # noqa: BLE001 - a stored spec the form cannot show: a sentence, not a traceback
         show_error(f"Run {record.id}'s spec does not fit this page's form ({type(exc).__name__}).")
         return False
+    from ui.shared.page_parts import stage_more
+
+    stage_more(prefix, {f"{prefix}_tags": ", ".join(record.tags)})  # re-opened with its tags, not none
     meta = record.result.get("meta") if isinstance(record.result, dict) else None
     refused = pin_model(record.spec.get("model"), meta.get("model_revision") if isinstance(meta, dict) else None)
     if refused:

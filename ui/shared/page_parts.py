@@ -104,6 +104,13 @@ def stage_form(prefix: str, values: dict[str, Any]) -> None:
     apply_staged_form(prefix)
 
 
+def stage_more(prefix: str, values: dict[str, Any]) -> None:
+    """Add values to what a form has staged (a saved run's tags beside its spec), set now like the rest."""
+    staged = st.session_state.get(staged_key(prefix)) or {}
+    st.session_state[staged_key(prefix)] = {**staged, **copy.deepcopy(values)}
+    apply_staged_form(prefix)
+
+
 def apply_staged_form(prefix: str) -> None:
     """Before a form's first widget: write its staged values (again), over any a stale page sent."""
     for key, value in (st.session_state.get(staged_key(prefix)) or {}).items():
@@ -131,7 +138,7 @@ def preset_picker(
     Drawn first in its form: a preset loaded earlier and still staged is written again here (see ``stage_form``).
     """
     apply_staged_form(prefix)
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")  # [4, 1] cut "Load example" at 1000 px
     c1.selectbox(label, options, format_func=title, key=f"{prefix}_preset")
     c2.button(button, on_click=on_load, key=f"{prefix}_load", width="stretch")
 

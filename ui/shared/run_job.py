@@ -219,16 +219,23 @@ def _save_interrupted(repo: RunRepository, doc: dict[str, Any]) -> None:
     )
 
 
+_RECOVER_INTO: list[RunRepository] = []  # the store the watchdog saves interrupted runs in (the latest seen)
+
+
+def _recover_interrupted() -> None:
+    """Watchdog tick: runs a dead server left in the journal are saved as "interrupted" in the store."""
+    if _RECOVER_INTO and JOBS.journal is not None:
+        repo = _RECOVER_INTO[-1]
+        JOBS.journal.recover(lambda doc: _save_interrupted(repo, doc), _database_key(repo))
+
+
 def watch_jobs(repo: RunRepository | None) -> None:
     """Start (once) the watchdog: orphaned jobs stopped, runs a dead server left saved as interrupted."""
     if JOBS.journal is None:
         JOBS.journal = JobJournal(data_dir() / "jobs")
-    journal = JOBS.journal
-    on_tick = None
-    if repo is not None:
-        def on_tick() -> None:
-            journal.recover(lambda doc: _save_interrupted(repo, doc), _database_key(repo))
-    JOBS.start_watchdog(on_tick=on_tick)
+    if repo is not None and (not _RECOVER_INTO or _RECOVER_INTO[-1] is not repo):
+        _RECOVER_INTO[:] = [repo]
+    JOBS.start_watchdog(on_tick=_recover_interrupted)
 
 
 def start_run(
@@ -359,7 +366,10 @@ def running_now(where: str) -> None:
         f"{_format_seconds(orphan_seconds())} stops and is saved as stopped."
     )
     for job in jobs:
-        line, button = st.columns([5, 1], vertical_alignment="center")
+        if where == "sidebar":  # too narrow for a column beside the line: the button goes under it
+            line = button = st.container()
+        else:
+            line, button = st.columns([4, 1], vertical_alignment="center")
         line.markdown(_running_line(job))
         if job.stop_event.is_set():
             button.caption("Stopping…")

@@ -20,6 +20,7 @@ from core.attribution.features import paired_groups, parse_template
 from core.attribution.spec import GENERATE, GENERATE_DEFAULTS
 from core.errors import SpecError
 from core.runs.saved import normalised_spec, title_for
+from ui.shared.markdown import escape_markdown
 from ui.shared.param_inputs import param_input
 
 SLOT_COLUMNS = ["slot", "value", "baseline", "alternatives", "group"]
@@ -317,3 +318,29 @@ def save_form(prefix: str, spec: dict[str, Any] | None = None) -> tuple[bool, st
     )
     tags = c3.text_input("Tags", key=f"{prefix}_tags", placeholder="comma-separated, e.g. bias, v2")
     return bool(save), title, [t.strip() for t in tags.split(",") if t.strip()]
+
+
+def chat_from_key(prefix: str) -> str:
+    """Session-state key of the example that turned chat mode on (None once the person sets it)."""
+    return f"{prefix}_chat_from"
+
+
+def chat_input(prefix: str) -> bool:
+    """The chat-mode checkbox; when an example turned it on, a caption says so (it never stays on silently)."""
+    key = f"{prefix}_chat"
+    st.session_state.setdefault(key, False)
+    chat = st.checkbox(
+        "Chat mode: wrap the prompt in the model's chat template",
+        key=key,
+        help="Use this for instruction-tuned models answering a question; the template's text is never a feature.",
+        on_change=lambda: st.session_state.pop(chat_from_key(prefix), None),
+    )
+    source = st.session_state.get(chat_from_key(prefix))
+    if chat and source:
+        st.caption(
+            escape_markdown(
+                f"Chat mode is on because the example “{source}” uses it: the prompt is sent inside the "
+                "model's chat template. Untick it to send your prompt as plain text."
+            )
+        )
+    return bool(chat)

@@ -19,7 +19,14 @@ from ui.shared.method_form import method_form, method_state
 from ui.shared.model import chosen_model
 from ui.shared.page_parts import spec_problem, stage_form, worked_example_picker
 from ui.shared.param_inputs import param_input, widget_value
-from ui.shared.spec_form import example_state, score_form, target_form, target_state
+from ui.shared.spec_form import (
+    chat_from_key,
+    chat_input,
+    example_state,
+    score_form,
+    target_form,
+    target_state,
+)
 
 PREFIX = "tg"
 JOB_KEY = "tg_job"
@@ -38,6 +45,7 @@ def load_spec(spec: dict[str, Any], title: str) -> None:
     state: dict[str, Any] = {
         f"{PREFIX}_text": spec["prompt"]["text"],
         f"{PREFIX}_chat": bool(spec.get("chat", False)),
+        chat_from_key(PREFIX): title if spec.get("chat") else None,
         f"{PREFIX}_score": spec.get("score", "log_prob"),
         f"{PREFIX}_seed": widget_value(SEED, spec),
         f"{PREFIX}_faithfulness": widget_value(FAITHFULNESS, spec),
@@ -51,9 +59,8 @@ def load_spec(spec: dict[str, Any], title: str) -> None:
 def build_spec() -> dict[str, Any]:
     """Draw the form and return the spec it describes."""
     st.session_state.setdefault(f"{PREFIX}_text", "")
-    st.session_state.setdefault(f"{PREFIX}_chat", False)
     text = st.text_area("Prompt text", key=f"{PREFIX}_text", height=100)
-    chat = st.checkbox("Chat mode: wrap the prompt in the model's chat template", key=f"{PREFIX}_chat")
+    chat = chat_input(PREFIX)
     target = target_form(PREFIX, allow_contrast=False)
     score = score_form(PREFIX)
     method = method_form(PREFIX, "gradient")
