@@ -355,8 +355,29 @@ def _features_from_groups(
             features.append(Feature(label=label, slots=ids_sorted))
         else:
             features.append(Feature(label=_slot_label(slots[sid], positional), slots=[sid]))
+    _refuse_group_names_of_other_features(members, features)
     _dedupe_labels(features)
     return features
+
+
+def _refuse_group_names_of_other_features(members: list[tuple[str | None, list[str]]], features: list[Feature]) -> None:
+    """Refuse a group named like another feature (``{"city": ["name"]}`` beside the slot {city}).
+
+    Its label would be taken by the group, and the real slot would show as "city (2)":
+    labels must say which part of the prompt they are.
+    """
+    for label, ids in members:
+        if label is None:
+            continue
+        for feature in features:
+            if set(feature.slots) & set(ids) or feature.label.strip() != label.strip():
+                continue  # the group itself, or a feature of another name
+            named = f"the slot {{{feature.slots[0]}}}" if feature.label in feature.slots else f"the feature '{label}'"
+            raise SpecError(
+                f"prompt.groups.{label}",
+                f"the group '{label}' has the name of {named}, which is not in the group; "
+                f"name the group differently (for example '{label} group').",
+            )
 
 
 def pairing_problem(ids: Sequence[str], baselines: Mapping[str, Any]) -> SpecError | None:
@@ -474,7 +495,7 @@ def segment_spans(text: str, granularity: str, tokenizer: Any = None) -> list[tu
     if granularity == "token":
         if tokenizer is None:
             raise ValueError("token segmentation needs a tokenizer")
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=True)
         spans = []
         for start, end in enc["offset_mapping"]:
             # Tokens carry their leading space; keep it as the slot's lead.
@@ -570,16 +591,93 @@ def apply_chat(layout: PromptLayout, tokenizer: Any) -> PromptLayout:
     return layout
 
 
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of text a user wrote (a target, a label): as text, never as control tokens.
+
+    ``<|im_end|>`` or ``<|endoftext|>`` typed by a user is the characters it is made of
+    (the tokenizer's ``split_special_tokens``), not the model's end-of-turn or end-of-text token.
+    """
+    return list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+
+
+def _control_texts(tokenizer: Any) -> list[str]:
+    """The texts the tokenizer reads as control tokens (its added tokens: ``<|im_start|>`` and the like)."""
+    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    texts = [str(getattr(token, "content", token)) for token in added.values()]
+    return [t for t in texts if t] or [str(t) for t in getattr(tokenizer, "all_special_tokens", []) if t]
+
+
+def control_split(
+    tokenizer: Any, text: str, chat: bool, wrapping: tuple[str, str] | None = None
+) -> tuple[str, str, str]:
+    """A full prompt as (template before, user part, template after).
+
+    Only the chat template's own text may hold control tokens: the part before ends at the
+    template's last control token before the user message, the part after starts at its first
+    control token after it. Everything between (the user text, and template text such as
+    "user" and its line break, read by the tokenizer together with it) is encoded as text.
+    Without chat, or when ``text`` is not wrapped in this tokenizer's chat template, it is all
+    user text. ``wrapping`` is :func:`chat_wrapping`'s answer when the caller has it already.
+    """
+    if not chat:
+        return "", text, ""
+    prefix, suffix = wrapping or chat_wrapping(tokenizer)
+    if len(text) < len(prefix) + len(suffix) or not (text.startswith(prefix) and text.endswith(suffix)):
+        return "", text, ""
+    controls = _control_texts(tokenizer)
+    cut = max((prefix.rfind(c) + len(c) for c in controls if c in prefix), default=0)
+    after = min((suffix.find(c) for c in controls if c in suffix), default=len(suffix))
+    end = len(text) - len(suffix) + after
+    return text[:cut], text[cut:end], text[end:]
+
+
+def _encode_pieces(
+    tokenizer: Any, text: str, chat: bool, offsets: bool = False
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Ids (and character offsets in ``text``) of a full prompt, user text encoded as text."""
+    before, user, after = control_split(tokenizer, text, chat)
+    ids: list[int] = []
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for piece, as_text in ((before, False), (user, True), (after, False)):
+        if piece or (as_text and not chat):
+            enc = tokenizer(
+                piece, add_special_tokens=not chat, split_special_tokens=as_text, return_offsets_mapping=offsets
+            )
+            ids += list(enc["input_ids"])
+            if offsets:
+                spans += [(s + start, e + start) if e > s else (s, e) for s, e in enc["offset_mapping"]]
+        start += len(piece)
+    return ids, spans
+
+
 def encode_prompt(tokenizer: Any, text: str, chat: bool) -> list[int]:
-    """Token ids of a full prompt (special tokens added as the tokenizer does, except in chat)."""
-    return list(tokenizer(text, add_special_tokens=not chat)["input_ids"])
+    """Token ids of a full prompt (special tokens added as the tokenizer does, except in chat).
+
+    The user's text is encoded as text (:func:`control_split`): only the chat template's
+    own control tokens are control tokens.
+    """
+    return _encode_pieces(tokenizer, text, chat)[0]
 
 
 def encode_prompts(tokenizer: Any, texts: Sequence[str], chat: bool) -> list[list[int]]:
-    """Token ids of many full prompts at once."""
+    """Token ids of many full prompts at once (as :func:`encode_prompt` encodes each)."""
     if not texts:
         return []
-    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=not chat)["input_ids"]]
+    if not chat:
+        enc = tokenizer(list(texts), add_special_tokens=True, split_special_tokens=True)
+        return [list(ids) for ids in enc["input_ids"]]
+    wrapping = chat_wrapping(tokenizer)
+    parts = [control_split(tokenizer, text, chat, wrapping) for text in texts]
+    users = tokenizer([user for _, user, _ in parts], add_special_tokens=False, split_special_tokens=True)
+    known: dict[str, list[int]] = {}
+
+    def controls(piece: str) -> list[int]:
+        if piece not in known:
+            known[piece] = list(tokenizer(piece, add_special_tokens=False)["input_ids"]) if piece else []
+        return known[piece]
+
+    return [controls(b) + list(ids) + controls(a) for (b, _, a), ids in zip(parts, users["input_ids"])]
 
 
 def token_texts(text: str, ids: Sequence[int], offsets: Sequence[tuple[int, int]], tokenizer: Any) -> list[str]:
@@ -613,9 +711,7 @@ def prompt_tokens_and_coverage(
     """
     user_text = layout.render([True] * len(layout.features), {})
     full = layout.full_prompt(user_text)
-    enc = tokenizer(full, add_special_tokens=not layout.chat, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    ids, offsets = _encode_pieces(tokenizer, full, layout.chat, offsets=True)
     tokens = token_texts(full, ids, offsets, tokenizer)
     spans = layout.slot_spans()
     slot_tokens: dict[str, set[int]] = {}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.attribution.features import encode_text
 from core.errors import SpecError
 from core.models.loading import LoadedModel
 
@@ -76,8 +77,8 @@ def decode_tokens(tokenizer: Any, ids: list[int]) -> list[str]:
 
 
 def encode_target(tokenizer: Any, text: str, field: str) -> list[int]:
-    """Token ids of a target text (no special tokens added), or a SpecError if empty."""
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    """Token ids of a target text (no special tokens added, none read from the text), or a SpecError if empty."""
+    ids = encode_text(tokenizer, text)
     if not ids:
         raise SpecError(field, "the target text has no tokens; write the output to explain.")
     return ids

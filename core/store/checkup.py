@@ -30,6 +30,7 @@ class DatabaseCheck:
         runs: how many saved runs there are (None when they could not be listed).
         unreadable: the ids of the runs that cannot be read back.
         open_error: why the store could not be opened or listed, if it could not.
+        path: the SQLite file (None for a database server).
     """
 
     database: str
@@ -39,6 +40,7 @@ class DatabaseCheck:
     runs: int | None = None
     unreadable: tuple[int, ...] = ()
     open_error: str | None = None
+    path: str | None = None
 
     @property
     def sound(self) -> bool:
@@ -68,9 +70,14 @@ class DatabaseCheck:
         if self.unreadable:
             shown = ", ".join(map(str, self.unreadable[:SHOWN_IDS]))
             more = f" and {len(self.unreadable) - SHOWN_IDS} more" if len(self.unreadable) > SHOWN_IDS else ""
+            where = (
+                "they are in a damaged part of the database"
+                if self.problems
+                else "delete each with `python -m core runs delete ID --yes`"
+            )
             lines.append(
                 f"{len(self.unreadable)} of the {self.runs} saved runs cannot be read back: run {shown}{more}; "
-                "delete each with `python -m core runs delete ID --yes`."
+                f"{where}."
             )
         elif self.runs is not None:
             lines.append(f"All {self.runs} saved runs still read back, so they can be exported.")
@@ -81,6 +88,13 @@ class DatabaseCheck:
             "-o runs.json`) and import them into a new database (`WHYLM_DATA_DIR=/new/folder python -m "
             "core runs import runs.json`)."
         )
+        if self.problems and self.path:
+            lines.append(
+                "To recover what SQLite can of the damaged part as well, let SQLite rebuild the file "
+                f"(`sqlite3 {self.path} .recover | sqlite3 recovered.db`, then point WHYLM_DATA_DIR at a "
+                "folder holding recovered.db as whylm.db and run `python -m core db check` on it), or restore "
+                "the file from a backup."
+            )
         return lines
 
 
@@ -92,12 +106,19 @@ def check_database(url: str) -> DatabaseCheck:
     if path is not None and (not path.exists() or path.is_file() and path.stat().st_size == 0):
         return DatabaseCheck(shown, exists=False)
     problems = tuple(integrity_problems(path)) if path is not None else ()
+    where = str(path) if path is not None else None
     try:
         repo = RunRepository(url)
-        runs = repo.count()
         unreadable = tuple(repo.unreadable_runs())
+        try:
+            runs = repo.count()
+        except StoreError:  # counting walks the damaged pages too: count what reads and what does not
+            listed = repo.list_runs()
+            runs = len(listed) + len(set(unreadable) - {r.id for r in listed})
     except StoreError as exc:
-        return DatabaseCheck(shown, pages_checked=path is not None, problems=problems, open_error=str(exc))
+        return DatabaseCheck(
+            shown, pages_checked=path is not None, problems=problems, open_error=str(exc), path=where
+        )
     return DatabaseCheck(
-        shown, pages_checked=path is not None, problems=problems, runs=runs, unreadable=unreadable
+        shown, pages_checked=path is not None, problems=problems, runs=runs, unreadable=unreadable, path=where
     )

@@ -19,6 +19,7 @@ from core.store.config import database_url, normalise_url
 from core.store.database import current_revision, describe_url, upgrade_database
 from core.store.errors import StoreError
 from core.store.exchange import load_export, read_export
+from core.store.health import unlisted_sentence
 from core.store.records import RunRecord, RunSummary
 from core.store.repository import RunRepository, UnreadableRun
 
@@ -128,10 +129,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
         text=args.search,
         limit=args.limit,
     )
-    if not runs:
+    unreadable = getattr(runs, "unreadable", ())
+    if runs:
+        print(format_table(runs))
+    elif not unreadable:
         print("No saved runs match." if any((args.kind, args.model, args.method, args.tag, args.search)) else "No saved runs yet.")
-        return EXIT_OK
-    print(format_table(runs))
+    if unreadable:
+        print(unlisted_sentence(unreadable), file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -167,7 +172,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     """Write the export document of the given runs to a file or stdout."""
-    doc = _repo(args).export_runs(args.ids)
+    doc, unreadable = _repo(args).export_readable(args.ids)
+    for exc in unreadable:
+        print(exc, file=sys.stderr)
+    if unreadable and not doc["runs"]:
+        return EXIT_ERROR
     text = json.dumps(doc, indent=1)
     if args.output:
         try:
@@ -175,9 +184,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"Cannot write {args.output} ({exc.strerror}); choose another file.", file=sys.stderr)
             return EXIT_ERROR
-        print(f"Exported {len(args.ids)} run(s) to {args.output}.", file=sys.stderr)
+        print(f"Exported {len(doc['runs'])} run(s) to {args.output}.", file=sys.stderr)
     else:
         print(text)
+    if unreadable:
+        print(
+            f"Exported {len(doc['runs'])} of the {len(args.ids)} run(s); {len(unreadable)} could not be read "
+            "(named above).",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -9,7 +9,8 @@ them as every other path does (the normalised spec, the result in the current fo
 so an export of an older WhyLM is saved in today's shapes).
 
 An import is checked before anything is saved: the file's size (``WHYLM_IMPORT_MAX_MB``),
-its JSON, every run's columns (texts that fit their columns, times from 1970 to 2199, a
+its shape before it is parsed (at most ``MAX_IMPORT_VALUES`` values, ``MAX_IMPORT_DEPTH`` levels:
+a bounded scan, so memory stays bounded whatever the file), its JSON, every run's columns (texts that fit their columns, times from 1970 to 2199, a
 run time in seconds) and documents (bounded nesting, texts and numbers); ``prepare``
 checks the results against their kinds' result classes. Anything else is refused with a
 sentence, and nothing is saved.
@@ -18,6 +19,7 @@ sentence, and nothing is saved.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from core.errors import WhyLMError
 from core.store.config import IMPORT_MAX_MB_ENV, import_max_bytes
 from core.store.errors import StoreError
 from core.store.fields import (
+    MAX_DOCUMENT_DEPTH,
     clean_kind,
     clean_status,
     clean_tags,
@@ -43,6 +46,15 @@ from core.store.records import RunColumns, RunRecord
 EXPORT_FORMAT = 1
 FIRST_YEAR, LAST_YEAR = 1970, 2199
 """The years a run or note may have been created in."""
+MAX_IMPORT_VALUES = 5_000_000
+"""The most values an import parses, each list or object counting twice: a parsed value takes at most
+about 64 bytes, so the parsed document stays under about 320 MB (beside the file's text) whatever the
+file holds. A real 46 MB export holds about 4.1 million."""
+MAX_IMPORT_DEPTH = MAX_DOCUMENT_DEPTH + 3
+"""The most levels of lists and objects in an export file: the document, its runs, a run, then a spec
+or result nested at most ``MAX_DOCUMENT_DEPTH`` levels."""
+_JSON_TEXT = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 MAKE_ONE = "make one with `python -m core runs export` or the Saved runs page's Export"
 
 Documents = tuple[dict[str, Any], dict[str, Any] | None]
@@ -280,6 +292,7 @@ def load_export(data: bytes, name: str) -> Any:
         StoreError: too large, not UTF-8 text, not JSON, or nested too deeply for JSON to read.
     """
     check_export_size(len(data), name)
+    check_export_shape(data, name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -293,3 +306,36 @@ def load_export(data: bytes, name: str) -> Any:
         ) from None
     except ValueError as exc:
         raise StoreError(f"{name} is not valid JSON ({exc}); give a file made by WhyLM ({MAKE_ONE}).") from None
+
+
+def check_export_shape(data: bytes, name: str) -> None:
+    """Refuse JSON bytes with more values than ``MAX_IMPORT_VALUES`` or deeper than ``MAX_IMPORT_DEPTH``.
+
+    A bounded scan before parsing, so a file of 16 million ``{}`` (46 MB) is refused in about a second
+    in little memory instead of being parsed into gigabytes: texts are dropped (each is one value), then
+    commas, colons and opening brackets are counted; the nesting is measured on the brackets alone once
+    the count is known to be small. Text that is not JSON passes through to the parser's own sentence.
+
+    Raises:
+        StoreError: a sentence naming the count or depth and the limit.
+    """
+    structure = _JSON_TEXT.sub(b"", data)
+    containers = structure.count(b"{") + structure.count(b"[")
+    values = structure.count(b",") + structure.count(b":") + 2 * containers
+    if values > MAX_IMPORT_VALUES:
+        raise StoreError(
+            f"{name} holds about {values:,} values (numbers, texts, lists and objects), more than the "
+            f"{MAX_IMPORT_VALUES:,} an import reads; export fewer runs at a time ({MAKE_ONE})."
+        )
+    brackets = _NOT_BRACKET.sub(b"", structure)
+    del structure
+    depth = deepest = 0
+    for char in brackets:  # bytes: the ints of [ { ] }
+        depth += 1 if char in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_IMPORT_DEPTH:
+                raise StoreError(
+                    f"{name} nests lists and objects too deeply (more than {MAX_IMPORT_DEPTH} levels, deeper "
+                    f"than any WhyLM export); give a file made by WhyLM ({MAKE_ONE})."
+                )

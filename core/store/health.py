@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,17 @@ def damaged_sentence(shown: str, problem: str) -> str:
         f"The database {shown} is damaged ({problem}), so WhyLM writes nothing into it; keep a copy "
         f"of the file, run `{CHECK_COMMAND}` to see what is wrong, and export the runs that still "
         "read (`python -m core runs export IDS -o runs.json`) into a new database."
+    )
+
+
+def unlisted_sentence(ids: Sequence[int], shown: int = 20) -> str:
+    """The sentence beside a list of a damaged database's runs: which runs are in its damaged part."""
+    named = ", ".join(map(str, ids[:shown])) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+    one = len(ids) == 1
+    return (
+        f"{'Run' if one else f'{len(ids)} runs:'} {named} {'is' if one else 'are'} in a damaged part of the "
+        "database and could not be listed; the runs listed still read and can be exported. Run "
+        f"`{CHECK_COMMAND}` to see how to recover the database."
     )
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Engine, Select, delete, false, func, insert, literal, select
+from sqlalchemy import Engine, Select, delete, false, func, insert, literal, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -163,8 +163,18 @@ class RunRepository:
                 raise
             raise self._unreadable_run(run_id) from None
         if run is None:
+            if self.damage and run_id in self._known_ids():
+                raise self._damaged_run(run_id)
             raise StoreError(f"There is no saved run with id {run_id!r}; see `python -m core runs list`.")
         return run
+
+    def _damaged_run(self, run_id: int) -> UnreadableRun:
+        """The sentence for run ``run_id``, which lies in a damaged part (page) of the database."""
+        return UnreadableRun(
+            run_id,
+            f"Run {run_id} is in a damaged part of the database {self._shown}, so it cannot be read (the "
+            f"runs in the other parts still read); run `{CHECK_COMMAND}` to see how to recover the database.",
+        )
 
     # --- writing --------------------------------------------------------------------
 
@@ -294,10 +304,11 @@ class RunRepository:
         if until is not None:
             query = query.where(Run.created_at <= _as_utc(until, end_of_day=True))
         query = query.order_by(Run.created_at.desc(), Run.id.desc())
+        whole = query
         if limit is not None:
             query = query.limit(max(0, int(limit)))
         try:
-            return self._summaries(query)
+            return RunList(self._summaries(query))
         except _UnreadableValue as exc:
             damaged = self.unreadable_runs()
             if damaged:
@@ -305,6 +316,87 @@ class RunRepository:
             raise StoreError(
                 f"A saved run in the database {self._shown} cannot be read; run `{CHECK_COMMAND}`."
             ) from exc
+        except UnreadableRun:
+            raise
+        except StoreError:
+            if not self.damage:  # a failure that is not damage: the sentence as it was
+                raise
+            return self._salvaged(whole, limit)
+
+    def _salvaged(self, query: Select[Any], limit: int | None) -> RunList:
+        """The runs ``query`` selects that still read in a damaged database, and the ids of those that do not.
+
+        The ids come from every index of the runs table and from the table itself (read up to each
+        damaged page, then past it); the runs are read a hundred at a time, and one at a time in
+        a hundred that fails, so only the runs on damaged pages are left out.
+        """
+        ids = sorted(self._known_ids())
+        found: list[RunSummary] = []
+        unreadable: list[int] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            try:
+                found += self._summaries(query.where(Run.id.in_(chunk)))
+                continue
+            except StoreError:
+                pass
+            for run_id in chunk:
+                try:
+                    found += self._summaries(query.where(Run.id == run_id))
+                except StoreError:
+                    unreadable.append(run_id)
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        if limit is not None:
+            found = found[: max(0, int(limit))]
+        listed = RunList(found)
+        listed.unreadable = tuple(unreadable)
+        return listed
+
+    def _known_ids(self) -> set[int]:
+        """The run ids a damaged database still knows: from each index of the runs table, and from the table.
+
+        Each read keeps the ids it got before a damaged page stopped it; the table is then read
+        again from past the damaged page (found by doubling steps from the last id read).
+        """
+        ids: set[int] = set()
+        indexes = [f"ix_runs_{c}" for c in ("created_at", "kind", "model_name", "method")]
+        for index in indexes:
+            self._read_ids(f"SELECT id FROM runs INDEXED BY {index} WHERE id > :after ORDER BY id", 0, ids)
+        after = 0
+        top = self._top_id()
+        while True:
+            stopped = self._read_ids("SELECT id FROM runs NOT INDEXED WHERE id > :after ORDER BY id", after, ids)
+            if stopped is None:  # read to the end
+                return ids
+            step = 1
+            while True:  # the first id that reads past the damaged page
+                probe = stopped + step
+                if probe >= (top if top is not None else 2**31):
+                    return ids
+                if self._read_ids("SELECT id FROM runs WHERE id > :after ORDER BY id LIMIT 1", probe, ids) is None:
+                    break
+                step *= 2
+            after = probe
+
+    def _read_ids(self, sql: str, after: int, into: set[int]) -> int | None:
+        """Add the ids ``sql`` reads (after ``after``) to ``into``; the last id read before a failure, or None if none failed."""
+        last = after
+        try:
+            with self._engine.connect() as conn:
+                for (run_id,) in conn.execute(text(sql), {"after": after}):
+                    into.add(int(run_id))
+                    last = int(run_id)
+        except (DBAPIError, SQLAlchemyError):
+            return last
+        return None
+
+    def _top_id(self) -> int | None:
+        """The highest run id ever given (SQLite's sequence of ids), or None when it cannot be read."""
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(text("SELECT max(seq) FROM sqlite_sequence WHERE name = 'runs'")).scalar()
+        except (DBAPIError, SQLAlchemyError):
+            return None
 
     def _summaries(self, query: Select[Any]) -> list[RunSummary]:
         """The summaries of the runs ``query`` selects, with their tags and note counts."""
@@ -364,6 +456,12 @@ class RunRepository:
                 fields = {c.key: getattr(run, c.key) for c in SUMMARY_COLUMNS}
         except _UnreadableValue:
             raise self._unreadable_run(run_id) from None
+        except UnreadableRun:
+            raise
+        except StoreError:
+            if self.damage:
+                raise self._damaged_run(run_id) from None
+            raise
         try:
             spec = json.loads(spec_json)
             result = None if result_json is None else json.loads(result_json)
@@ -379,8 +477,13 @@ class RunRepository:
         """
         if self._all_readable():
             return []
-        with self._session() as session:
-            ids = list(session.scalars(select(Run.id).order_by(Run.id)))
+        try:
+            with self._session() as session:
+                ids = list(session.scalars(select(Run.id).order_by(Run.id)))
+        except StoreError:
+            if not self.damage:
+                raise
+            ids = sorted(self._known_ids())  # the ids still known past the damaged pages
         return [run_id for run_id in ids if not self._readable(run_id)]
 
     def _all_readable(self) -> bool:
@@ -428,6 +531,20 @@ class RunRepository:
         """Return a JSON document holding runs ``ids`` whole (see :func:`import_runs`)."""
         return exchange.export_document([self.get_run(run_id) for run_id in ids])
 
+    def export_readable(self, ids: Sequence[int]) -> tuple[dict[str, Any], list[UnreadableRun]]:
+        """The export document of the runs of ``ids`` that read, and the sentences of those that do not.
+
+        For a damaged database: the runs in its sound parts are exported, each run that cannot
+        be read is named (a run that does not exist is still an error).
+        """
+        records, unreadable = [], []
+        for run_id in ids:
+            try:
+                records.append(self.get_run(run_id))
+            except UnreadableRun as exc:
+                unreadable.append(exc)
+        return exchange.export_document(records), unreadable
+
     def import_runs(self, doc: Any, prepare: exchange.PrepareDocuments | None = None) -> list[int]:
         """Save every run of an exported document (all or none); return the new ids.
 
@@ -460,6 +577,12 @@ class RunRepository:
                 rows.append(row)
             session.flush()
             return [row.id for row in rows]
+
+
+class RunList(list[RunSummary]):
+    """Listed runs; ``unreadable``: the ids of the runs left out because they are in a damaged part of the database."""
+
+    unreadable: tuple[int, ...] = ()
 
 
 class UnreadableRun(StoreError):

@@ -139,7 +139,7 @@ def test_an_opened_run_offers_its_link_to_copy(data_dir) -> None:
 
 def test_the_faithfulness_legend_draws_two_different_theme_safe_lines() -> None:
     from core.present.trust import faithfulness_chart, faithfulness_of
-    from tests.test_trust_views import _checked_result
+    from tests.present.test_trust_views import _checked_result
 
     chart = faithfulness_chart(faithfulness_of(_checked_result())).to_dict()
     dash = chart["encoding"]["strokeDash"]

@@ -15,6 +15,8 @@ import streamlit as st
 
 from core.errors import WhyLMError
 from core.store import RunRecord, RunRepository, RunSummary
+from core.store.database import describe_url
+from core.store.health import damaged_sentence, unlisted_sentence
 from ui.saved_runs.exchange import export_section, import_section, show_store_error
 from ui.saved_runs.views import FLASH_KEY, PICK_KEY, show_comparison, show_run, when
 from ui.shared.errors import show_error
@@ -169,6 +171,15 @@ def load_records(repo: RunRepository, ids: list[int]) -> list[RunRecord]:
     return records
 
 
+def damage_warning(repo: RunRepository, listed: list[RunSummary]) -> None:
+    """A damaged database: what SQLite found and what to do, above the runs that still read (and which do not)."""
+    if not repo.damage:
+        return
+    said = damaged_sentence(describe_url(repo.url), repo.damage)
+    unreadable = getattr(listed, "unreadable", ())
+    st.warning(said + (" " + unlisted_sentence(unreadable) if unreadable else ""))
+
+
 def browse_saved_runs() -> None:
     """The page below its title: filters, the runs table, the picked runs (one shown, several compared), export, import."""
     repo, error = open_store()
@@ -181,6 +192,7 @@ def browse_saved_runs() -> None:
     except WhyLMError as exc:
         show_store_error(str(exc))
         return
+    damage_warning(repo, everything)
     if not everything:
         st.info("No runs are saved yet. Run something on “Explain a prompt” or “Token gradients”; it appears here.")
         import_section()

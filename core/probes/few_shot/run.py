@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.attribution.features import chat_wrapping, encode_prompts
+from core.attribution.features import chat_wrapping, encode_prompts, encode_text
 from core.attribution.perturbation import (
     Plan,
     StopPoll,
@@ -160,7 +160,7 @@ def prompt_text(
 
 
 def _label_ids(spec: FewShotSpec, tokenizer: Any) -> list[list[int]]:
-    ids = [list(tokenizer(spec.label_text(lab), add_special_tokens=False)["input_ids"]) for lab in spec.labels]
+    ids = [encode_text(tokenizer, spec.label_text(lab)) for lab in spec.labels]
     for lab, toks in zip(spec.labels, ids):
         if not toks:
             raise SpecError("labels", f"the label '{lab}' has no tokens; write it as text.")
