@@ -245,7 +245,11 @@ def load_model(
         _quiet_transformers()
         hub = hub_allowed()
         if request.endpoint is not None:
-            _CACHE[key] = _served(request, hub)
+            remote = _served(request, hub)
+    if request.endpoint is not None:
+        return _checked(remote, key)
+    with _CACHE_LOCK:
+        if key in _CACHE:
             return _CACHE[key]
         dtype = request.torch_dtype(dev)
         with _hub_access(hub):
@@ -284,10 +288,10 @@ def load_model(
 
 
 def _served(request: ModelRequest, hub: bool) -> Any:
-    """A model behind an OpenAI-compatible endpoint, its tokenizer loaded here and its server checked."""
+    """A model behind an OpenAI-compatible endpoint, its tokenizer loaded here (its server not yet checked)."""
     from transformers import AutoTokenizer
 
-    from core.models.remote import RemoteModel, self_check
+    from core.models.remote import RemoteModel
 
     with _hub_access(hub):
         source, display, _ = _resolve_source(request.tokenizer or request.name, hub)
@@ -306,8 +310,20 @@ def _served(request: ModelRequest, hub: bool) -> Any:
         display_name=f"{display} (served at {request.endpoint})",
         max_context=limit if 0 < limit < 10**7 else 4096,
     )
-    self_check(remote)
     return remote
+
+
+def _checked(remote: Any, key: tuple[str, ...]) -> Any:
+    """A served model once its server passed the self-check, kept in the cache.
+
+    The check runs outside the cache lock, with its own deadline: a slow server holds
+    up no other model's load (only checks of the same server wait for each other).
+    """
+    from core.models.remote import self_check
+
+    self_check(remote)
+    with _CACHE_LOCK:
+        return _CACHE.setdefault(key, remote)
 
 
 def _with_part(display: str, model: torch.nn.Module) -> str:
