@@ -186,14 +186,15 @@ def bundled_cache_folder() -> Path:
 def _not_found(name: str, hub: bool) -> ModelLoadError:
     """The one sentence for a name that is no model folder and no loadable hub id.
 
-    A file, a missing path and an unknown id all get this same sentence, so that
-    it tells nobody which paths exist on the server.
+    A file, a missing path, a folder that holds no model (no config.json, or no
+    weights) and an unknown id all get this same sentence, so that it tells nobody
+    which paths exist on the server (``WHYLM_ANY_MODEL=1`` lets a page type paths).
     """
     where = "a Hugging Face model id (owner/name)" if hub else "a model in the local Hugging Face cache"
     off = "" if hub else f" (downloading from the hub is off; {ALLOW_HUB_ENV}=1 allows it)"
     return ModelLoadError(
-        f"Could not find a model called '{name}': it is neither a model folder on this machine "
-        f"nor {where}{off}; check the spelling."
+        f"Could not find a model called '{name}': it is neither a model folder on this machine (one saved "
+        f"with save_pretrained: config.json and weights) nor {where}{off}; check the spelling."
     )
 
 
@@ -208,17 +209,9 @@ def _resolve_source(name: str, hub: bool = False) -> tuple[str, str, str]:
     if path.exists() and not path.is_dir():
         raise _not_found(name, hub)  # a file is never handed to transformers (it would read it as a config)
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"The folder {name} has no config.json, so it is not a model; "
-                "give a folder saved with save_pretrained."
-            )
         has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
-        if not has_weights:
-            raise ModelLoadError(
-                f"The folder {name} holds no model weights (*.safetensors or *.bin); "
-                "copy the weights into it or pick another model."
-            )
+        if not (path / "config.json").is_file() or not has_weights:
+            raise _not_found(name, hub)  # worded as a missing path: a page learns nothing of the server's folders
         return str(path), path.name, f"folder:{path.resolve()}"
     if name.count("/") > 1 or name.startswith((".", "~", "/")) or any(c in name for c in " \\:*?\"<>|"):
         raise _not_found(name, hub)
