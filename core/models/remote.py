@@ -431,7 +431,7 @@ def post(url: str, body: dict[str, Any], should_stop: Callable[[], bool] | None 
         except _TooLarge:
             raise EndpointError(
                 f"The server at {url} sent an answer larger than {limit / 2**20:.1f} MB for a request this size; "
-                "it was refused unread. Check the server."
+                "it was refused without being read whole. Check the server."
             ) from None
         except (OSError, http.client.HTTPException, ValueError):
             if attempt == ATTEMPTS - 1:
