@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from core.errors import SpecError
@@ -126,6 +127,30 @@ def _encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def visible(name: str) -> str:
+    """A name with its invisible characters written as escapes: ``fe\\u200bmale`` does not read as ``female``.
+
+    Format characters (zero-width spaces and joiners, direction marks), controls and
+    spaces other than the plain one become ``\\uXXXX``, so two names that differ
+    only there look different in a sentence.
+    """
+    out = []
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category in ("Cf", "Cc", "Co", "Cn", "Zl", "Zp") or (category == "Zs" and ch != " "):
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def id_list(ids: Sequence[int], shown_at_most: int = 3) -> str:
+    """Ids for a sentence, the list cut short: "1, 2, 3" or "1, 2, 3 ... and 9,997 more"."""
+    head = ", ".join(str(i) for i in ids[:shown_at_most])
+    rest = len(ids) - shown_at_most
+    return f"{head} ... and {rest:,} more" if rest > 0 else head
 
 
 def _safe(name: str, limit: int = 60) -> str:

@@ -4,7 +4,7 @@ Vulture counts a name as used when it is read here. Each line says who calls it.
 """
 # ruff: noqa: B018, F821
 
-protocol_version, daemon_threads  # http.server reads them (core/serve_model.py)
+protocol_version, daemon_threads, close_connection, RequestHandlerClass  # http.server reads them (core/serve_model.py)
 do_GET, do_POST, log_message  # http.server.BaseHTTPRequestHandler calls them (core/serve_model.py)
 impl, cache_ok, process_bind_param, process_result_value  # SQLAlchemy TypeDecorator (core/store/models.py)
 isolation_level  # sqlite3.Connection, set for SQLAlchemy's transactions (core/store/database.py)

@@ -184,14 +184,15 @@ def bundled_cache_folder() -> Path:
 def _not_found(name: str, hub: bool) -> ModelLoadError:
     """The one sentence for a name that is no model folder and no loadable hub id.
 
-    A file, a missing path and an unknown id all get this same sentence, so that
-    it tells nobody which paths exist on the server.
+    A file, a missing path, a folder that holds no model (no config.json, or no
+    weights) and an unknown id all get this same sentence, so that it tells nobody
+    which paths exist on the server (``WHYLM_ANY_MODEL=1`` lets a page type paths).
     """
     where = "a Hugging Face model id (owner/name)" if hub else "a model in the local Hugging Face cache"
     off = "" if hub else f" (downloading from the hub is off; {ALLOW_HUB_ENV}=1 allows it)"
     return ModelLoadError(
-        f"Could not find a model called '{name}': it is neither a model folder on this machine "
-        f"nor {where}{off}; check the spelling."
+        f"Could not find a model called '{name}': it is neither a model folder on this machine (one saved "
+        f"with save_pretrained: config.json and weights) nor {where}{off}; check the spelling."
     )
 
 
@@ -206,17 +207,9 @@ def _resolve_source(name: str, hub: bool = False) -> tuple[str, str, str]:
     if path.exists() and not path.is_dir():
         raise _not_found(name, hub)  # a file is never handed to transformers (it would read it as a config)
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"The folder {name} has no config.json, so it is not a model; "
-                "give a folder saved with save_pretrained."
-            )
         has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
-        if not has_weights:
-            raise ModelLoadError(
-                f"The folder {name} holds no model weights (*.safetensors or *.bin); "
-                "copy the weights into it or pick another model."
-            )
+        if not (path / "config.json").is_file() or not has_weights:
+            raise _not_found(name, hub)  # worded as a missing path: a page learns nothing of the server's folders
         return str(path), path.name, f"folder:{path.resolve()}"
     if name.count("/") > 1 or name.startswith((".", "~", "/")) or any(c in name for c in " \\:*?\"<>|"):
         raise _not_found(name, hub)
@@ -243,7 +236,11 @@ def load_model(
         _quiet_transformers()
         hub = hub_allowed()
         if request.endpoint is not None:
-            _CACHE[key] = _served(request, hub)
+            remote = _served(request, hub)
+    if request.endpoint is not None:
+        return _checked(remote, key)
+    with _CACHE_LOCK:
+        if key in _CACHE:
             return _CACHE[key]
         dtype = request.torch_dtype(dev)
         with _hub_access(hub):
@@ -282,10 +279,10 @@ def load_model(
 
 
 def _served(request: ModelRequest, hub: bool) -> Any:
-    """A model behind an OpenAI-compatible endpoint, its tokenizer loaded here and its server checked."""
+    """A model behind an OpenAI-compatible endpoint, its tokenizer loaded here (its server not yet checked)."""
     from transformers import AutoTokenizer
 
-    from core.models.remote import RemoteModel, self_check
+    from core.models.remote import RemoteModel
 
     with _hub_access(hub):
         source, display, _ = _resolve_source(request.tokenizer or request.name, hub)
@@ -304,8 +301,20 @@ def _served(request: ModelRequest, hub: bool) -> Any:
         display_name=f"{display} (served at {request.endpoint})",
         max_context=limit if 0 < limit < 10**7 else 4096,
     )
-    self_check(remote)
     return remote
+
+
+def _checked(remote: Any, key: tuple[str, ...]) -> Any:
+    """A served model once its server passed the self-check, kept in the cache.
+
+    The check runs outside the cache lock, with its own deadline: a slow server holds
+    up no other model's load (only checks of the same server wait for each other).
+    """
+    from core.models.remote import self_check
+
+    self_check(remote)
+    with _CACHE_LOCK:
+        return _CACHE.setdefault(key, remote)
 
 
 def _with_part(display: str, model: torch.nn.Module) -> str:

@@ -22,6 +22,7 @@ from core.store.exchange import load_export, read_export
 from core.store.health import unlisted_sentence
 from core.store.records import RunRecord, RunSummary
 from core.store.repository import RunRepository, UnreadableRun
+from core.text import id_list
 
 Importer = Callable[[RunRepository, Any], list[int]]
 """``importer(repo, doc)``: imports an export document's runs, returns their new ids."""
@@ -216,8 +217,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     repo = _repo(args)
     ids = args.importer(repo, doc) if args.importer is not None else repo.import_runs(doc)
-    shown = ", ".join(map(str, ids)) if ids else "none"
-    print(f"Imported {len(ids)} run(s): ids {shown}.")
+    shown = id_list(ids) if ids else "none"
+    print(f"Imported {len(ids):,} run(s): ids {shown}.")
     return EXIT_OK
 
 

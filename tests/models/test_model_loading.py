@@ -50,7 +50,7 @@ def test_folder_without_weights(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ModelLoadError) as err:
         load_model(str(tmp_path))
-    assert "no model weights" in str(err.value)
+    assert "config.json and weights" in str(err.value)  # worded as a missing folder (issue 23, point 12)
 
 
 def test_folder_without_config(tmp_path):

@@ -69,13 +69,18 @@ def test_attributions_through_the_server_equal_the_local_engine(method: str, end
 
 
 def _apart(a: Any, b: Any, where: str = "") -> list[str]:
-    """Where two result documents differ: numbers by more than 1e-4, anything else at all."""
+    """Where two result documents differ: numbers by more than 1e-4 (and 1e-5 of their size), anything else at all.
+
+    The server scores with the model's own forward and its prefix cache, the local
+    engine with its batched scorer: log-probabilities agree to about 2e-5, and an
+    effect size (a gap over a small spread) of 13 to about 1e-4.
+    """
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in a.keys() | b.keys() for d in _apart(a.get(k), b.get(k), f"{where}.{k}")]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in _apart(x, y, f"{where}[{i}]")]
     if isinstance(a, float) and isinstance(b, (int, float)):
-        return [] if abs(a - b) <= 1e-4 else [f"{where}: {a} vs {b}"]
+        return [] if abs(a - b) <= 1e-4 + 1e-5 * abs(b) else [f"{where}: {a} vs {b}"]
     return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
 
 

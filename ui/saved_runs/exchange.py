@@ -18,7 +18,7 @@ from core.runs.saved import import_runs
 from core.store import RunRecord, RunRepository
 from core.store.database import UPGRADE_COMMAND
 from core.store.exchange import export_document, load_export
-from core.text import first_line
+from core.text import first_line, id_list
 from ui.shared.errors import show_error
 
 IMPORT_FILE_KEY = "sr_import_file"
@@ -126,8 +126,7 @@ def _on_import() -> None:
         st.session_state[FLASH_KEY] = ("info", "The file holds no runs; nothing was imported.")
         return
     st.session_state[PICK_KEY] = ids[:4]
-    shown = ", ".join(map(str, ids))
-    st.session_state[FLASH_KEY] = ("success", f"Imported {len(ids)} run(s) as run {shown}.")
+    st.session_state[FLASH_KEY] = ("success", f"Imported {len(ids):,} run(s) as run {id_list(ids)}.")
 
 
 def import_section() -> None:

@@ -20,6 +20,7 @@ from core.models.catalog import (
     BUNDLED_LABEL,
     MODELS_ENV,
     ModelChoice,
+    allowed_request,
     any_model_allowed,
     offered_models,
 )
@@ -115,31 +116,28 @@ def typed_served_model() -> tuple[ModelRequest | None, str | None]:
 
 
 def _pin_allowed(request: ModelRequest) -> bool:
-    """Whether this server may load a pinned model: one it offers (or any, with ``WHYLM_ANY_MODEL=1``)."""
-    if any_model_allowed():
-        return True
-    if request.tokenizer is not None:
-        return False
-    if request.endpoint is None and request.name == DEFAULT_MODEL:
-        return True
-    return any(m.source == request.name and m.endpoint == request.endpoint for m in offered_models()[0])
+    """Whether this server may load a pinned model as it is (``core.models.catalog.allowed_request``)."""
+    allowed, _ = allowed_request(request)
+    return allowed == request
 
 
 def pin_model(model: Any, recorded_revision: Any = None) -> str | None:
     """Run on a saved run's model (its spec's ``model``, at the hub revision it recorded) until the sidebar changes.
 
-    Returns None when pinned, else a sentence saying why the sidebar's model is used
-    instead (a model this server does not offer, or a wrong model object).
+    Returns None when pinned as saved, else a sentence: the offered revision is pinned
+    instead of the saved one, or the sidebar's model is used (a model this server does
+    not offer, or a wrong model object).
     """
     st.session_state.pop(PINNED_KEY, None)
     try:
         request = rerun_request(model, recorded_revision)
     except SpecError as exc:
         return f"The saved run's model cannot be read ({error_sentence(exc)}); the sidebar's model is used."
-    if not _pin_allowed(request):
-        return f"{not_offered(request.name)} The sidebar's model is used."
-    st.session_state[PINNED_KEY] = request.document()
-    return None
+    allowed, why = allowed_request(request)
+    if allowed is None:
+        return f"{why} The sidebar's model is used."
+    st.session_state[PINNED_KEY] = allowed.document()
+    return why
 
 
 def unpin_model() -> None:

@@ -53,7 +53,7 @@ from core.probes.bias.settings import (
     bias_cost,
     stats_problem,
 )
-from core.text import check_document, counted, shown
+from core.text import check_document, counted, shown, visible
 
 
 @dataclass
@@ -151,7 +151,7 @@ def _parse_sweep(raw: Any, order: list[str]) -> tuple[list[str], dict[str, list[
         if len(entries) < 2:
             raise SpecError(
                 where,
-                f"the group '{name}' has {counted(len(entries), 'value')}; give at least two so that its "
+                f"the group '{visible(str(name))}' has {counted(len(entries), 'value')}; give at least two so that its "
                 "spread can be measured.",
             )
         tuples: list[tuple[str, ...]] = []
@@ -307,7 +307,7 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
         or compare[0] == compare[1]
         or any(c not in groups for c in compare)
     ):
-        raise SpecError("compare", f"name two different groups to compare, from {', '.join(names)}.")
+        raise SpecError("compare", f"name two different groups to compare, from {', '.join(map(visible, names))}.")
     score = SCORE.read(doc)
     level = LEVEL.read(doc)
 
