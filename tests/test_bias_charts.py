@@ -50,8 +50,9 @@ def test_gap_chart_has_one_dot_per_candidate_with_its_interval() -> None:
     assert zero, "the zero line is missing"
     # diverging colours for findings only: grey for an interval across zero or a corrected p of 0.05 or more
     directions = dict(zip(frame["text"], frame["direction"]))
-    assert directions[" nurse"] == "more likely with female names"  # Holm p 0.03, interval 1.5 to 2.5
-    assert directions[" mechanic"] == bias_charts.NO_FINDING  # interval off zero, but Holm p 0.06
+    assert directions[" nurse"] == "finding: more likely with female names"  # Holm p 0.03, interval 1.5 to 2.5
+    # interval off zero, Holm p 0.06, and 2 names per group can never reach 0.05 (issue 22)
+    assert directions[" mechanic"] == "likely, add values: more likely with male names"
     assert directions[" baker"] == bias_charts.NO_FINDING  # interval -0.3 to 0.5 crosses zero
     colour = dot["encoding"]["color"]["scale"]
     assert colour["range"][0] != colour["range"][1]
@@ -61,7 +62,7 @@ def test_gap_chart_has_one_dot_per_candidate_with_its_interval() -> None:
     male["candidates"][1]["p_holm"] = 0.01
     assert dict(zip(bias_charts.gap_frame(male)["text"], bias_charts.gap_frame(male)["direction"]))[
         " mechanic"
-    ] == "more likely with male names"
+    ] == "finding: more likely with male names"
     assert "90%" in dot["encoding"]["x"]["title"]  # the spec's level, not a fixed 95%
 
 

@@ -34,9 +34,11 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
         escape_markdown(
             f"Each dot is how much more likely the model makes the candidate with {a} {noun} than with "
             f"{b} {noun} (the mean {bias_charts.score_words(result)} with {a} minus with {b}); the bar "
-            f"around it is the {level} confidence interval. Purple and orange mark findings; grey marks "
-            "candidates that are not findings (a bar that crosses the zero line means the data cannot tell "
-            "the direction). Candidates are ranked by the size of the gap."
+            f"around it is the {level} confidence interval. Purple and orange mark findings; their light "
+            "shades mark candidates that are likely but need more values (the interval is off zero, but this "
+            "design's corrected p-value cannot fall below 0.05); grey marks no evidence (a bar that crosses "
+            "the zero line means the data cannot tell the direction). Candidates are ranked by the size of "
+            "the gap."
         )
     )
     gap = bias_charts.gap_chart(result)
@@ -56,6 +58,10 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
         key=f"{key}_reading",
         column_config={
             "Gap": st.column_config.NumberColumn(format="%+.2f", help=f"{a} minus {b}, in {noun_score(result)}"),
+            "Verdict": st.column_config.TextColumn(
+                help="Finding; likely, add values (interval off zero, but the design cannot reach significance); "
+                "or no evidence."
+            ),
             "Interval": st.column_config.TextColumn(help=f"The {level} confidence interval of the gap."),
             "Corrected p": st.column_config.NumberColumn(
                 format="%.3f", help="The p-value corrected (Holm) for the number of candidates."
@@ -118,12 +124,16 @@ def _small_groups(result: dict[str, Any]) -> str | None:
 def _summary(result: dict[str, Any]) -> None:
     """The lead sentence, the small-sample warning, then each finding and the non-findings (``reading``)."""
     lines = reading.reading_lines(result)
+    power = reading.power_sentence(result)
     st.info(escape_markdown(lines[0]))
+    if power:
+        st.warning(escape_markdown(power))
     small = _small_groups(result)
     if small:
         st.warning(escape_markdown(small))
-    if lines[1:]:
-        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in lines[1:]))
+    rest = [line for line in lines[1:] if line != power]
+    if rest:
+        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in rest))
     st.caption(escape_markdown(reading.SCORE_NOTE))
 
 

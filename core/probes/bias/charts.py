@@ -12,7 +12,9 @@ names or markup.
 Colour convention: a gap is the first compared group minus the second;
 candidates that are findings (``core.probes.bias.reading``) more likely with the
 first group are purple, with the second orange (a diverging pair that carries
-no good/bad meaning); every other candidate is grey.
+no good/bad meaning); candidates that are "likely, add values" take the light
+shade of the same colour; candidates with no evidence are grey. The HTML report
+draws these same charts, so its colours are the page's.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ import altair as alt
 import pandas as pd
 
 from core.present.charts import category_axis, finite_or_none, zero_rule
-from core.probes.bias.reading import favoured_group, is_finding, verdict
+from core.probes.bias.reading import FINDING, LIKELY, NO_EVIDENCE, verdict
 from core.probes.bias.reading import score_words as score_words
 from core.probes.bias.reading import value_noun as value_noun
 
 FIRST_COLOR = "#5e3c99"
 SECOND_COLOR = "#e66101"
+FIRST_LIGHT_COLOR = "#b2abd2"
+SECOND_LIGHT_COLOR = "#fdb863"
 NEUTRAL_COLOR = "#999999"
-NO_FINDING = "not a finding (no clear difference)"
+NO_FINDING = NO_EVIDENCE
 DIVERGING_SCHEME = "purpleorange"  # purple for negative, orange for positive in vega; reversed below
 
 CAUTION = (
@@ -89,8 +93,6 @@ def group_names(result: dict[str, Any]) -> list[str]:
 
 def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
     """One row per candidate with a gap, in rank order: label, text, gap, its interval, p-values, ratio."""
-    a, b = compared(result)
-    noun = value_noun(result)
     entries = list(result.get("candidates") or [])
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
@@ -99,8 +101,6 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
         if gap is None:
             continue
         ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
-        group = favoured_group(result, entry) if is_finding(entry) else None
-        direction = NO_FINDING if group is None else f"more likely with {group} {noun}"
         rows.append(
             {
                 "candidate": label,
@@ -112,7 +112,7 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
                 "p_value": finite_or_none(entry.get("p_value")),
                 "p_holm": finite_or_none(entry.get("p_holm")),
                 "prob_ratio": finite_or_none(entry.get("prob_ratio")),
-                "direction": direction,
+                "direction": verdict(result, entry),
             }
         )
     frame = pd.DataFrame(
@@ -136,7 +136,7 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
 def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
     """The numbers per candidate (rank order), one column per number, ready to show or export.
 
-    Columns: rank, candidate; the gap (first minus second compared group) with its
+    Columns: rank, candidate, verdict (``reading.verdict``); the gap (first minus second compared group) with its
     interval, Holm p-value, p-value and effect size (Cohen's d); the probability
     ratio with its interval; then per group its mean score and interval.
     """
@@ -145,7 +145,7 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
     for label, entry in zip(labels, entries):
-        row: dict[str, Any] = {"rank": entry.get("rank"), "candidate": label}
+        row: dict[str, Any] = {"rank": entry.get("rank"), "candidate": label, "verdict": verdict(result, entry)}
         gap_ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
         ratio_ci = list(entry.get("prob_ratio_ci") or [None, None]) + [None, None]
         row.update(
@@ -173,7 +173,7 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
 
 
 def reading_table(result: dict[str, Any]) -> pd.DataFrame:
-    """The short table a reviewer reads first (rank order): candidate, its reading, gap, interval, corrected p.
+    """The short table a reviewer reads first (rank order): candidate, its verdict, gap, interval, corrected p.
 
     The interval is one text cell ("0.80 to 1.60"); every other number is in :func:`candidates_table`.
     """
@@ -185,13 +185,13 @@ def reading_table(result: dict[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "Candidate": label,
-                "Reading": verdict(result, entry),
+                "Verdict": verdict(result, entry),
                 "Gap": finite_or_none(entry.get("gap")),
                 "Interval": "" if low is None or high is None else f"{low:.2f} to {high:.2f}",
                 "Corrected p": finite_or_none(entry.get("p_holm")),
             }
         )
-    return pd.DataFrame(rows, columns=["Candidate", "Reading", "Gap", "Interval", "Corrected p"])
+    return pd.DataFrame(rows, columns=["Candidate", "Verdict", "Gap", "Interval", "Corrected p"])
 
 
 def candidates_csv(result: dict[str, Any]) -> str:
@@ -267,6 +267,20 @@ def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
 # ---------------------------------------------------------------- charts
 
 
+def verdict_colours(result: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The verdicts a gap can read (``reading.verdict``) and their colours, in legend order."""
+    a, b = compared(result)
+    noun = value_noun(result)
+    domain = [
+        f"{FINDING}: more likely with {a} {noun}",
+        f"{FINDING}: more likely with {b} {noun}",
+        f"{LIKELY}: more likely with {a} {noun}",
+        f"{LIKELY}: more likely with {b} {noun}",
+        NO_EVIDENCE,
+    ]
+    return domain, [FIRST_COLOR, SECOND_COLOR, FIRST_LIGHT_COLOR, SECOND_LIGHT_COLOR, NEUTRAL_COLOR]
+
+
 def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     """Each candidate's gap as a dot with its confidence interval as a bar, ranked, with a zero line.
 
@@ -277,18 +291,17 @@ def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     if frame.empty:
         return None
     a, b = compared(result)
-    noun = value_noun(result)
-    domain = [f"more likely with {a} {noun}", f"more likely with {b} {noun}", NO_FINDING]
+    domain, colours = verdict_colours(result)
     y = alt.Y("candidate:N", sort=list(frame["candidate"]), title=None, axis=category_axis(labelLimit=220))
     color = alt.Color(
         "direction:N",
-        scale=alt.Scale(domain=domain, range=[FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR]),
+        scale=alt.Scale(domain=domain, range=colours),
         legend=alt.Legend(title=None, orient="top", direction="vertical", labelLimit=0),
     )
     level = level_words(result)
     tooltip = [
         alt.Tooltip("text:N", title="Candidate"),
-        alt.Tooltip("direction:N", title="Reading"),
+        alt.Tooltip("direction:N", title="Verdict"),
         alt.Tooltip("gap:Q", title=f"Gap ({a} minus {b})", format=".3f"),
         alt.Tooltip("ci_low:Q", title=f"{level} CI low", format=".3f"),
         alt.Tooltip("ci_high:Q", title=f"{level} CI high", format=".3f"),
