@@ -235,7 +235,7 @@ def test_json_export_reimports_to_equal_runs(saved, monkeypatch, tmp_path, no_en
             (n.author, n.verdict, n.text) for n in before.notes
         ]
     labels = [b.label for b in at.get("download_button")]
-    assert {"JSON (can be imported again)", "CSV (one row per feature)", "HTML report with charts"} <= set(labels)
+    assert {"JSON (can be imported again)", "CSV (each run's main table)", "HTML report with charts"} <= set(labels)
 
 
 def test_csv_export_has_one_row_per_run_and_feature(saved, results) -> None:
@@ -245,7 +245,7 @@ def test_csv_export_has_one_row_per_run_and_feature(saved, results) -> None:
     import pandas as pd
 
     frame = pd.read_csv(io.StringIO(ui.saved_exchange.export_csv_text([repo.get_run(ida), repo.get_run(idb)])))
-    assert list(frame.columns) == ["run_id", "title", "feature", "seq_attr"]
+    assert list(frame.columns) == ["run_id", "title", "kind", "feature", "seq_attr"]
     assert len(frame) == 2 * len(results[0]["features"])
     mine = frame[frame["run_id"] == idb]
     assert list(mine["feature"]) == results[1]["features"]

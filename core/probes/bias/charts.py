@@ -442,3 +442,48 @@ def facts_sentence(result: dict[str, Any]) -> str:
     if seconds is not None:
         parts.append(f"{seconds:,.1f} s")
     return "; ".join(parts) + "."
+
+
+def verdict_rows(result: dict[str, Any]) -> pd.DataFrame:
+    """The bias run's main table for export: one row per candidate and group (rank order).
+
+    Each row has the group's number of values, mean score and interval, and the candidate's
+    gap (first minus second compared group), its interval, p-value, corrected (Holm) p-value
+    and verdict (``reading.verdict``), the same on every group's row of the candidate.
+    """
+    columns = [
+        "rank", "candidate", "group", "values", "mean", "CI low", "CI high", "gap", "gap CI low", "gap CI high",
+        "p-value", "corrected p (Holm)", "verdict",
+    ]
+    a, b = compared(result)
+    sizes = {str(g.get("name")): g.get("n_values") for g in result.get("groups") or [] if isinstance(g, dict)}
+    rows = []
+    for entry in sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0):
+        gap_ci = (list(entry.get("gap_ci") or []) + [None, None])[:2]
+        shared = {
+            "gap": finite_or_none(entry.get("gap")),
+            "gap CI low": finite_or_none(gap_ci[0]),
+            "gap CI high": finite_or_none(gap_ci[1]),
+            "p-value": finite_or_none(entry.get("p_value")),
+            "corrected p (Holm)": finite_or_none(entry.get("p_holm")),
+            "verdict": verdict(result, entry),
+        }
+        stats = entry.get("groups") or {}
+        for name in group_names(result):
+            g = stats.get(name) or {}
+            ci = (list(g.get("ci") or []) + [None, None])[:2]
+            rows.append(
+                {
+                    "rank": entry.get("rank"),
+                    "candidate": str(entry.get("text", "")),
+                    "group": name,
+                    "values": sizes.get(name),
+                    "mean": finite_or_none(g.get("mean")),
+                    "CI low": finite_or_none(ci[0]),
+                    "CI high": finite_or_none(ci[1]),
+                    **shared,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs["gap"] = f"{a} minus {b}"
+    return frame
