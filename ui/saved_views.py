@@ -32,6 +32,7 @@ from core.text import first_line
 from ui.common import escape_markdown, open_store
 from ui.kind_views import show_kind_result
 from ui.links import run_links
+from ui.probe_compare_view import show_probe_comparison
 
 FLASH_KEY = "sr_flash"
 PICK_KEY = "sr_pick"
@@ -264,6 +265,8 @@ def show_comparison(records: Sequence[RunRecord]) -> None:
     )
     st.dataframe(overview, hide_index=True, key="sr_compare_overview")
     compared = [ComparedRun(r.id, r.title, r.result or {}) for r in records]
+    if show_probe_comparison(compared):  # bias and few-shot runs compare by their kind's own rule
+        return
     pictures = small_multiples(compared)
     if pictures:
         st.markdown("**Each run's own picture** (one scale for all, whatever their prompts)")

@@ -35,9 +35,12 @@ from core.present.compare import (
     is_attribution_result,
 )
 from core.present.highlight import legend_html, result_highlight_html
+from core.present.probe_compare import KIND_COMPARES, probe_kind
 from core.probes.bias import charts as bias_charts
+from core.probes.bias import compare as bias_compare
 from core.probes.bias import reading as bias_reading
 from core.probes.few_shot import charts as few_shot_charts
+from core.probes.few_shot import compare as few_shot_compare
 from core.probes.few_shot import reading as few_shot_reading
 from core.store.records import RunRecord
 
@@ -282,8 +285,40 @@ def run_section(record: RunRecord, chart_fn: Callable[[Any, str], str] = chart_s
     return "".join(parts)
 
 
+def probe_comparison_section(
+    records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html
+) -> str:
+    """A comparison of two to four bias (or few-shot) runs by their kind's own rule; empty otherwise."""
+    runs = [ComparedRun(r.id, r.title, r.result) for r in records if r.result]
+    kind = probe_kind(runs) if len(runs) == len(records) and 2 <= len(runs) <= 4 else None
+    if kind is None:
+        return ""
+    try:
+        comparison = KIND_COMPARES[kind](runs)
+    except WhyLMError:
+        return ""
+    module = bias_compare if kind == "bias" else few_shot_compare
+    parts = ['<section id="comparison"><h2>Comparison</h2>']
+    parts.append(f'<p class="summary">{esc(module.lead_sentence(comparison))}</p>')
+    parts += [f'<p class="warning">{esc(reason)}</p>' for reason in comparison.reasons]
+    parts += [f'<p class="muted">{esc(note)}</p>' for note in comparison.notes]
+    if comparison.changes:
+        parts.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in comparison.changes) + "</ul>")
+    if kind == "few_shot":
+        parts.append(table_html(comparison.accuracy, "Accuracy, by run"))
+    chart = module.comparison_chart(comparison, title="By run")
+    if chart is not None:
+        parts.append(chart_fn(chart, "comparison"))
+    parts.append(table_html(comparison.table()))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def comparison_section(records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html) -> str:
-    """A comparison of two to four attribution runs (empty when there is nothing to compare)."""
+    """A comparison of two to four attribution runs, or of probe runs of one kind (empty when nothing compares)."""
+    probes = probe_comparison_section(records, chart_fn)
+    if probes:
+        return probes
     runs = [ComparedRun(r.id, r.title, r.result) for r in records if is_attribution_result(r.result)]
     if not 2 <= len(runs) <= 4:
         return ""
@@ -310,7 +345,7 @@ def report_html(
 ) -> str:
     """One self-contained HTML page reporting ``records`` (charts as inline SVG, all text escaped).
 
-    With two to four attribution runs a comparison section comes first. ``chart_fn``
+    With two to four attribution runs, or probe runs of one kind, a comparison section comes first. ``chart_fn``
     turns (chart, label) into HTML; the default renders inline SVG with vl-convert.
     """
     if not records:
