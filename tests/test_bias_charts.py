@@ -128,13 +128,19 @@ def test_scores_per_prompt_follow_the_prompts() -> None:
     assert bias_charts.distribution_chart(RESULT, " not a candidate") is None
 
 
-def test_attribution_heatmap_is_candidates_by_slots() -> None:
-    frame = bias_charts.attribution_frame(RESULT)
+def test_attribution_chart_is_candidates_by_slots() -> None:
+    assert bias_charts.attribution_frame(RESULT).empty  # shares without intervals are not estimated (issue 22)
+    result = copy.deepcopy(RESULT)
+    for entry in result["candidates"][:3]:  # intervals whose total agrees with each gap
+        shares, (low, high) = entry["attribution"]["gap"], entry["gap_ci"]
+        entry["attribution"].update(gap_low=[v - 0.1 for v in shares], gap_high=[v + 0.1 for v in shares],
+                                    total_low=[low], total_high=[high])
+    frame = bias_charts.attribution_frame(result)
     assert len(frame) == 3 * 2  # three candidates with shares x two slots
     nurse = frame[frame["candidate"] == "nurse"].sort_values("order")
     assert list(nurse["feature"]) == ["name", "pronoun"]
     assert list(nurse["share"]) == RESULT["candidates"][0]["attribution"]["gap"]
-    assert bias_charts.attribution_chart(RESULT) is not None
+    assert bias_charts.attribution_chart(result) is not None
     plain = copy.deepcopy(RESULT)
     plain["attribution"] = None
     for entry in plain["candidates"]:

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core.probes.bias import charts as bias_charts
-from core.probes.bias import reading
+from core.probes.bias import reading, shares
 from ui.common import escape_markdown
 from ui.page_parts import json_and_csv_downloads
 
@@ -161,19 +161,14 @@ def _distribution(result: dict[str, Any], key: str) -> None:
 
 
 def _attribution(result: dict[str, Any], key: str, a: str, b: str) -> None:
-    chart = bias_charts.attribution_chart(result)
-    if chart is None:
+    """Which slot carries each gap: shares on the gap's scale with intervals, or "not estimated" (``shares``)."""
+    if not (result.get("attribution") or {}).get("features"):
         return
-    info = result.get("attribution") or {}
     st.subheader("Which slot carries each gap")
-    n = len(info.get("prompts") or [])
-    st.caption(
-        escape_markdown(
-            f"For {n} of the prompts, each slot in turn was swapped for the other group's values (other slots "
-            f"were removed or replaced by their baselines) with {info.get('method', 'feature ablation')}; a "
-            f"cell is that slot's share of the candidate's gap ({a} minus {b}). A large share on a slot means "
-            "the model's association runs through that slot (for example the pronoun rather than the name). "
-            + reading.SHARE_NOTE
-        )
-    )
-    st.altair_chart(chart, width="stretch", key=f"{key}_attr_chart")
+    st.caption(escape_markdown(shares.caption(result)))
+    missing = shares.not_estimated_sentence(result)
+    if missing:
+        st.warning(escape_markdown(missing))
+    chart = bias_charts.attribution_chart(result)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch", key=f"{key}_attr_chart")

@@ -39,6 +39,7 @@ from core.present.probe_compare import KIND_COMPARES, probe_kind
 from core.probes.bias import charts as bias_charts
 from core.probes.bias import compare as bias_compare
 from core.probes.bias import reading as bias_reading
+from core.probes.bias import shares as bias_shares
 from core.probes.few_shot import charts as few_shot_charts
 from core.probes.few_shot import compare as few_shot_compare
 from core.probes.few_shot import reading as few_shot_reading
@@ -137,6 +138,9 @@ def probe_sentences(result: dict[str, Any] | None) -> list[tuple[str, str]]:
         power = bias_reading.power_sentence(result)
         out = [("summary", lines[0])]
         out += [("warning" if line == power else "", line) for line in lines[1:]]
+        missing = bias_shares.not_estimated_sentence(result)
+        if missing:
+            out.append(("warning", missing))
         return out
     if _is_few_shot(result):
         return few_shot_reading.report_sentences(result)

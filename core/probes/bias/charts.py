@@ -25,6 +25,7 @@ import altair as alt
 import pandas as pd
 
 from core.present.charts import category_axis, finite_or_none, zero_rule
+from core.probes.bias import shares
 from core.probes.bias.reading import FINDING, LIKELY, NO_EVIDENCE, verdict
 from core.probes.bias.reading import score_words as score_words
 from core.probes.bias.reading import value_noun as value_noun
@@ -35,7 +36,6 @@ FIRST_LIGHT_COLOR = "#b2abd2"
 SECOND_LIGHT_COLOR = "#fdb863"
 NEUTRAL_COLOR = "#999999"
 NO_FINDING = NO_EVIDENCE
-DIVERGING_SCHEME = "purpleorange"  # purple for negative, orange for positive in vega; reversed below
 
 CAUTION = (
     "What a gap means: with this template and these two lists of values, the model gives the "
@@ -237,8 +237,13 @@ def score_frame(result: dict[str, Any], text: str, scale: str = "log_prob") -> p
 
 
 def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
-    """Candidates (rank order) x features: each feature's share of the candidate's gap."""
-    columns = ["candidate", "rank", "feature", "order", "share"]
+    """Estimated candidates (rank order) x features: each feature's share of the gap, its interval, and the gap.
+
+    Only candidates whose shares are estimated (``core.probes.bias.shares.estimated``: intervals
+    exist and their total agrees with the gap) have rows; the others are named by
+    ``shares.not_estimated_sentence`` instead of being drawn.
+    """
+    columns = ["candidate", "rank", "feature", "order", "share", "low", "high", "gap"]
     features = list((result.get("attribution") or {}).get("features") or [])
     if not features:
         return pd.DataFrame(columns=columns)
@@ -246,19 +251,22 @@ def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
     for label, entry in zip(labels, entries):
-        shares = (entry.get("attribution") or {}).get("gap")
-        if not shares:
+        attribution = entry.get("attribution") or {}
+        if not attribution.get("gap") or not shares.estimated(entry):
             continue
-        for j, (feature, value) in enumerate(zip(features, shares)):
-            v = finite_or_none(value)
-            if v is not None:
+        for j, feature in enumerate(features):
+            values = [finite_or_none((attribution.get(k) or [None] * len(features))[j]) for k in ("gap", "gap_low", "gap_high")]
+            if values[0] is not None:
                 rows.append(
                     {
                         "candidate": label,
                         "rank": entry.get("rank"),
                         "feature": str(feature),
                         "order": j,
-                        "share": v,
+                        "share": values[0],
+                        "low": values[1],
+                        "high": values[2],
+                        "gap": finite_or_none(entry.get("gap")),
                     }
                 )
     return pd.DataFrame(rows, columns=columns)
@@ -364,10 +372,11 @@ def distribution_chart(result: dict[str, Any], text: str, scale: str = "log_prob
 
 
 def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
-    """Heatmap of candidates (rows, ranked) x prompt slots (columns): each slot's share of the gap.
+    """Each estimated candidate's slot shares on the gap's scale: a dot per slot with its interval, and the gap.
 
-    None when the run did not attribute. Colour is centred on zero; each cell
-    also prints its number.
+    Rows are candidates (ranked), slots side by side within a row; the black tick is the
+    candidate's gap, on the same axis. None when the run did not attribute or no candidate's
+    shares are estimated.
     """
     frame = attribution_frame(result)
     if frame.empty:
@@ -375,30 +384,33 @@ def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     a, b = compared(result)
     features = list(dict.fromkeys(frame.sort_values("order")["feature"]))
     candidates = list(dict.fromkeys(frame.sort_values("rank", kind="stable")["candidate"]))
-    biggest = float(frame["share"].abs().max()) or 1.0
-    base = alt.Chart(frame).encode(
-        x=alt.X("feature:N", sort=features, title="Prompt slot", axis=category_axis(labelAngle=0, labelLimit=160)),
-        y=alt.Y("candidate:N", sort=candidates, title=None, axis=category_axis(labelLimit=220)),
+    y = alt.Y("candidate:N", sort=candidates, title=None, axis=category_axis(labelLimit=220))
+    offset = alt.YOffset("feature:N", sort=features)
+    colour = alt.Color("feature:N", sort=features, legend=alt.Legend(title="Prompt slot", orient="top", labelLimit=0))
+    level = level_words(result)
+    tooltip = [
+        alt.Tooltip("candidate:N", title="Candidate"),
+        alt.Tooltip("feature:N", title="Slot"),
+        alt.Tooltip("share:Q", title="Share of the gap", format=".3f"),
+        alt.Tooltip("low:Q", title=f"{level} interval low", format=".3f"),
+        alt.Tooltip("high:Q", title=f"{level} interval high", format=".3f"),
+        alt.Tooltip("gap:Q", title="The gap", format=".3f"),
+    ]
+    base = alt.Chart(frame)
+    bars = base.mark_rule(strokeWidth=2.5, opacity=0.6).encode(
+        y=y, yOffset=offset, x="low:Q", x2="high:Q", color=colour, tooltip=tooltip
     )
-    cells = base.mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
-        color=alt.Color(
-            "share:Q",
-            scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0, reverse=True),
-            legend=alt.Legend(title=["Share of the gap", f"({a} minus {b})"], titleLimit=0, labelLimit=0),
-        ),
-        tooltip=[
-            alt.Tooltip("candidate:N", title="Candidate"),
-            alt.Tooltip("feature:N", title="Slot"),
-            alt.Tooltip("share:Q", title="Share of the gap", format=".3f"),
-        ],
+    dots = base.mark_circle(size=70, opacity=1).encode(
+        y=y,
+        yOffset=offset,
+        x=alt.X("share:Q", title=f"Share of the gap in {score_words(result)} ({a} minus {b}), on the gap's scale"),
+        color=colour,
+        tooltip=tooltip,
     )
-    numbers = base.mark_text(fontSize=11).encode(
-        text=alt.Text("share:Q", format="+.2f"),
-        color=alt.condition(
-            f"abs(datum.share) > {biggest * 0.6}", alt.value("#ffffff"), alt.value("#222222")
-        ),
+    gaps = alt.Chart(frame.drop_duplicates("candidate")).mark_tick(color="#222222", thickness=2, size=18).encode(
+        y=y, x="gap:Q", tooltip=[alt.Tooltip("candidate:N", title="Candidate"), alt.Tooltip("gap:Q", title="Gap", format=".3f")]
     )
-    return alt.layer(cells, numbers).properties(height=alt.Step(22), width="container")
+    return alt.layer(zero_rule(), bars, dots, gaps).properties(height=alt.Step(12), width="container")
 
 
 # ---------------------------------------------------------------- sentences
