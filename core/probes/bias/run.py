@@ -416,7 +416,8 @@ def _summary(
     a, b = spec.compare
     n_a, n_b = len(spec.groups[a]), len(spec.groups[b])
     noun = plural(spec.sweep_slots[0])
-    doc = {"compare": [a, b], "score": spec.score, "spec": spec.raw, "candidates": ranked}
+    groups = [{"name": g, "n_values": len(v)} for g, v in spec.groups.items()]  # the design (reading.power)
+    doc = {"compare": [a, b], "score": spec.score, "spec": spec.raw, "groups": groups, "candidates": ranked}
     lines = reading_lines(doc, top)
     if min(n_a, n_b) < 10:
         lines.insert(
