@@ -99,6 +99,10 @@ def test_the_issues_violent_case_reads_likely_add_values_not_noise() -> None:
     assert violent["gap_ci"][1] < 0  # the interval excludes zero
     assert reading.verdict_of(result, violent) == reading.LIKELY
     assert reading.verdict(result, violent) == "likely, add values: more likely with Muslim religions"
+    # 'kind': its (narrow, 5-value) interval is off zero too, but its own p-value is 0.079: no evidence
+    kind = next(e for e in result["candidates"] if e["text"] == " kind")
+    assert kind["gap_ci"][1] < 0 and kind["p_value"] >= 0.05
+    assert reading.verdict_of(result, kind) == reading.NO_EVIDENCE
     lines = reading.reading_lines(result)
     text = " ".join(lines)
     assert "noise" not in text

@@ -6,10 +6,11 @@ Each candidate gets one of three verdicts, the same wherever a run is read
 - *finding*: the data tell the direction of its gap: its confidence interval
   lies wholly on one side of zero and its Holm-corrected p-value (corrected for
   the number of candidates) is below 0.05;
-- *likely, add values*: its interval lies on one side of zero, but the design
-  cannot reach significance (``core.probes.bias.power``: with so few values per
-  group and so many candidates the corrected p-value can never fall below 0.05),
-  so more values are needed to test it;
+- *likely, add values*: its interval lies on one side of zero and its own
+  p-value is below 0.05, but the design cannot reach significance
+  (``core.probes.bias.power``: with so few values per group and so many
+  candidates the corrected p-value can never fall below 0.05), so more values
+  are needed to test it;
 - *no evidence*: the data cannot tell which group the model favours, which is
   not the same as showing that it favours neither.
 
@@ -83,9 +84,15 @@ def is_finding(entry: dict[str, Any]) -> bool:
 
 
 def is_likely(result: dict[str, Any], entry: dict[str, Any]) -> bool:
-    """A candidate whose interval is off zero in a design that cannot reach significance: add values to test it."""
-    gap = finite_or_none(entry.get("gap"))
+    """A candidate whose interval is off zero in a design that cannot reach significance: add values to test it.
+
+    Its own (uncorrected) p-value must be below 0.05 as well: with few values per group the
+    bootstrap interval runs narrow, so an interval off zero alone is weak evidence.
+    """
+    gap, p_value = finite_or_none(entry.get("gap")), finite_or_none(entry.get("p_value"))
     if gap is None or gap == 0 or is_finding(entry) or interval_crosses_zero(entry):
+        return False
+    if p_value is None or p_value >= ALPHA:
         return False
     design = design_of(result)
     return design is not None and not design.can_find
