@@ -128,3 +128,14 @@ def test_the_probe_checks_its_subset_on_queries_it_did_not_see(lm) -> None:
     assert check["mean_prob"] == pytest.approx(np.mean(probs), abs=1e-4)
     assert check["accuracy"] == pytest.approx(np.mean(right))
     assert "cross-validated" in result["summary"]
+
+
+def test_each_fold_chooses_as_choose_does_on_the_other_queries() -> None:
+    rng = np.random.default_rng(3)
+    prob = rng.random((16, 7))
+    correct = prob > 0.5
+    codes, sizes = list(range(16)), [bin(c).count("1") for c in range(16)]
+    check = subset.cross_validate(codes, prob, correct, sizes, lambda c: [c])
+    for q in range(7):
+        rest = [j for j in range(7) if j != q]
+        assert check["chosen"][q] == [codes[subset.choose(codes, prob, correct, sizes, rest)]]

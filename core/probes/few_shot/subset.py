@@ -58,9 +58,14 @@ def cross_validate(
         return None
     best_all = choose(codes, prob, correct, sizes)
     right, probs, chosen, same = [], [], [], 0
+    index = np.arange(len(codes))
+    neg_size = -np.asarray(sizes)
+    prob_sum, correct_sum = prob.sum(axis=1), correct.sum(axis=1)
     for q in range(n_q):
-        rest = [j for j in range(n_q) if j != q]
-        r = choose(codes, prob, correct, sizes, rest)
+        # the same choice as ``choose`` on the other queries, for every coalition at once
+        mean_prob = (prob_sum - prob[:, q]) / (n_q - 1)
+        mean_correct = (correct_sum - correct[:, q]) / (n_q - 1)
+        r = int(np.lexsort((-index, neg_size, mean_correct, mean_prob))[-1])  # ties: the first coalition
         right.append(bool(correct[r, q]))
         probs.append(float(prob[r, q]))
         chosen.append(list(members(codes[r])))
