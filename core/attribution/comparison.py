@@ -109,28 +109,58 @@ def rank_agreement(a: list[float], b: list[float]) -> tuple[float | None, float 
     return (rho if np.isfinite(rho) else None), (tau if np.isfinite(tau) else None)
 
 
+def _names(rows: list[dict[str, Any]]) -> str:
+    names = [str(r["method"]) for r in rows]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def most_faithful(rows: list[dict[str, Any]]) -> str:
     """One sentence naming the method whose attribution explains the model best on this prompt.
 
-    Best = the largest sum of deletion and insertion AOPC (the same target and features
-    for every method, so the areas compare directly).
+    Methods are ranked by their gain over random orders (deletion AOPC minus random plus
+    insertion AOPC minus random: the same target and features for every method, so the
+    gains compare directly). A method is named only when it beats random orders on both
+    curves; a method worse than random on either is never recommended, and when none beats
+    random the sentence says so. Rows without gains (older results) are ranked by the sum
+    of the areas, as before.
     """
+    gained = [r for r in rows if r.get("gain_deletion") is not None and r.get("gain_insertion") is not None]
+    if not gained:
+        return _most_faithful_by_area(rows)
+    better = [r for r in gained if r["gain_deletion"] > 0 and r["gain_insertion"] > 0]
+    worse = [r for r in gained if r not in better]
+    if not better:
+        return (
+            f"No method beats random orders on this prompt: {_names(worse)} "
+            f"{'does' if len(worse) == 1 else 'do'} no better than removing or adding the parts in a random "
+            "order on deletion or insertion, so none of these pictures can be trusted to explain the model here."
+        )
+    ranked = sorted(better, key=lambda r: -(r["gain_deletion"] + r["gain_insertion"]))
+    best = ranked[0]
+    sentence = (
+        f"On this prompt {best['method']} explains the model most faithfully: it beats random orders by "
+        f"{best['gain_deletion']:.3g} on deletion and {best['gain_insertion']:.3g} on insertion (AOPC minus random)."
+    )
+    if len(ranked) > 1:
+        sentence += f" Next: {_names(ranked[1:])}."
+    if worse:
+        verb = "does" if len(worse) == 1 else "do"
+        them = "it" if len(worse) == 1 else "them"
+        sentence += f" {_names(worse)} {verb} worse than random orders on deletion or insertion; do not rely on {them} here."
+    return sentence
+
+
+def _most_faithful_by_area(rows: list[dict[str, Any]]) -> str:
+    """The sentence of a result without gains over random: the largest sum of deletion and insertion AOPC."""
     scored = [r for r in rows if r.get("aopc_deletion") is not None and r.get("aopc_insertion") is not None]
     if not scored:
         return "No method's faithfulness could be checked."
     best = max(scored, key=lambda r: r["aopc_deletion"] + r["aopc_insertion"])
-    best_del = max(scored, key=lambda r: r["aopc_deletion"])
-    best_ins = max(scored, key=lambda r: r["aopc_insertion"])
-    sentence = (
-        f"On this prompt {best['method']} explains the model most faithfully: removing its top-ranked parts "
-        f"first lowers the score by {best['aopc_deletion']:.3g} on average and adding them first raises it by "
-        f"{best['aopc_insertion']:.3g} (deletion and insertion AOPC)."
+    return (
+        f"On this prompt {best['method']} has the largest deletion and insertion areas ({best['aopc_deletion']:.3g} "
+        f"and {best['aopc_insertion']:.3g}); this run did not record how random orders do, so it cannot say "
+        "whether any method beats them."
     )
-    if best_del is not best or best_ins is not best:
-        sentence += (
-            f" By deletion alone {best_del['method']} leads, by insertion alone {best_ins['method']}."
-        )
-    return sentence
 
 
 @dataclass

@@ -150,8 +150,8 @@ def compare_runs(runs: Sequence[ComparedRun]) -> Comparison:
     for run in runs:
         if not is_attribution_result(run.result):
             raise WhyLMError(
-                f"{run.name} ({run.title}) has no attribution per feature to compare (it failed, "
-                "was stopped, or is a bias or few-shot probe); pick attribution runs."
+                f"{run.name} ({run.title}) has no attribution per feature to compare (it failed, was stopped, "
+                "or is another kind of run); pick attribution runs, or runs of one probe kind."
             )
     per_run: dict[str, dict[str, float]] = {}
     order: list[str] = []

@@ -10,6 +10,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from core.attribution.comparison import most_faithful
 from core.present.charts import axis_title, feature_axis, score_label, titled, zero_rule
 
 TABLE_COLUMNS = {
@@ -31,6 +32,17 @@ def methods_table(result: dict[str, Any]) -> pd.DataFrame:
     rows = result.get("rows") or []
     frame = pd.DataFrame([{key: row.get(key) for key in TABLE_COLUMNS} for row in rows], columns=list(TABLE_COLUMNS))
     return frame.rename(columns=TABLE_COLUMNS)
+
+
+def faithful_sentence(result: dict[str, Any]) -> str:
+    """The recommendation, made again from the stored rows (``most_faithful``: by gain over random orders).
+
+    A result saved before its rows had gains over random keeps the sentence it was saved with.
+    """
+    rows = [r for r in result.get("rows") or [] if isinstance(r, dict)]
+    if any(r.get("gain_deletion") is not None for r in rows):
+        return most_faithful(rows)
+    return str(result.get("sentence", ""))
 
 
 def passes_sentence(result: dict[str, Any]) -> str:

@@ -35,6 +35,13 @@ from core.present.compare import (
     is_attribution_result,
 )
 from core.present.highlight import legend_html, result_highlight_html
+from core.present.probe_compare import KIND_COMPARES, probe_kind
+from core.probes.bias import charts as bias_charts
+from core.probes.bias import compare as bias_compare
+from core.probes.bias import reading as bias_reading
+from core.probes.bias import shares as bias_shares
+from core.probes.few_shot import charts as few_shot_charts
+from core.probes.few_shot import compare as few_shot_compare
 from core.store.records import RunRecord
 
 STYLE = """
@@ -109,115 +116,69 @@ def summary_lines(result: dict[str, Any] | None) -> list[str]:
     return []
 
 
-def bias_table(result: dict[str, Any]) -> pd.DataFrame:
-    """One row per candidate: text, each group's mean (and interval), gap, p-value."""
-    rows = []
-    for entry in result.get("candidates") or []:
-        row: dict[str, Any] = {"candidate": entry.get("text", "")}
-        for name, stats in (entry.get("groups") or {}).items():
-            stats = stats if isinstance(stats, dict) else {}
-            row[f"{name}: mean"] = stats.get("mean")
-            ci = stats.get("ci")
-            if isinstance(ci, (list, tuple)) and len(ci) == 2:
-                row[f"{name}: 95% interval"] = f"{_number(ci[0])} to {_number(ci[1])}"
-        row["gap"] = entry.get("gap")
-        row["p-value"] = entry.get("p_value")
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _is_bias(result: dict[str, Any]) -> bool:
+    return result.get("kind") == "bias" or ("candidates" in result and "kind" not in result)
 
 
-def few_shot_tables(result: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
-    """The few-shot result's main numbers: examples (Shapley values) and accuracy."""
-    examples = pd.DataFrame(
-        [
-            {
-                "example": int(e.get("index", i)) + 1,
-                "input": e.get("input", ""),
-                "label": e.get("label", ""),
-                "Shapley value": e.get("shapley"),
-                "spread across queries": e.get("std"),
-                "in best subset": int(e.get("index", i)) in (result.get("best_subset") or []),
-            }
-            for i, e in enumerate(result.get("examples") or [])
-        ]
-    )
-    accuracy = result.get("accuracy") or {}
-    mean_prob = result.get("mean_prob") or {}
-    names = {"zero_shot": "no examples", "all": "all examples", "best_subset": "best subset"}
-    acc = pd.DataFrame(
-        [
-            {"prompt": words, "accuracy": accuracy.get(key), "mean probability of the right label": mean_prob.get(key)}
-            for key, words in names.items()
-            if key in accuracy or key in mean_prob
-        ]
-    )
-    return [("Examples", examples), ("Accuracy", acc)]
+def _is_few_shot(result: dict[str, Any]) -> bool:
+    return result.get("kind") == "few_shot" or ("examples" in result and "kind" not in result)
+
+
+def probe_sentences(result: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The page's sentences of a probe result as (css class, text): the lead, warnings, then the rest.
+
+    Bias: ``core.probes.bias.reading`` (verdicts, the design's floor); few-shot:
+    ``core.probes.few_shot.reading``; other results: their stored summary.
+    """
+    if not isinstance(result, dict):
+        return []
+    if _is_bias(result):
+        lines = bias_reading.reading_lines(result)
+        power = bias_reading.power_sentence(result)
+        out = [("summary", lines[0])]
+        out += [("warning" if line == power else "", line) for line in lines[1:]]
+        missing = bias_shares.not_estimated_sentence(result)
+        if missing:
+            out.append(("warning", missing))
+        return out
+    if _is_few_shot(result):
+        return few_shot_charts.report_sentences(result)
+    return [("summary", line) for line in summary_lines(result)]
 
 
 def probe_tables(result: dict[str, Any] | None) -> list[tuple[str, pd.DataFrame]]:
-    """Captioned tables of a bias or few-shot result's main numbers (empty for other kinds)."""
+    """Captioned tables of a bias or few-shot result, the page's own (empty for other kinds).
+
+    Bias: the verdict table (verdict, gap, interval, corrected p), then every number per candidate;
+    few-shot: the accuracy table and the per-example values.
+    """
     if not isinstance(result, dict):
         return []
-    if result.get("kind") == "bias" or "candidates" in result:
-        return [("Candidates, ranked by the size of the gap", bias_table(result))]
-    if result.get("kind") == "few_shot" or "examples" in result:
-        return few_shot_tables(result)
+    if _is_bias(result):
+        return [
+            ("Per candidate: verdict, gap, interval and corrected p", bias_charts.reading_table(result)),
+            ("All the statistics, ranked by the size of the gap", bias_charts.candidates_table(result)),
+        ]
+    if _is_few_shot(result):
+        return [
+            ("Accuracy", few_shot_charts.accuracy_table(result)),
+            ("Per example", few_shot_charts.examples_table(result)),
+        ]
     return []
 
 
-def probe_charts(result: dict[str, Any] | None) -> list[tuple[str, alt.Chart]]:
-    """Captioned bar charts of a probe result: gap per candidate, or Shapley value per example."""
+def probe_charts(result: dict[str, Any] | None) -> list[tuple[str, alt.TopLevelMixin]]:
+    """Captioned charts of a probe result, the page's own (same colours and intervals)."""
     if not isinstance(result, dict):
         return []
-    if result.get("kind") == "bias" or "candidates" in result:
-        compare = result.get("compare") or ["first group", "second group"]
-        frame = pd.DataFrame(
-            [
-                {"candidate": str(c.get("text", "")), "gap": float(c["gap"])}
-                for c in result.get("candidates") or []
-                if isinstance(c.get("gap"), (int, float)) and math.isfinite(c["gap"])
-            ]
-        )
-        if frame.empty:
-            return []
-        title = f"Gap: {compare[0]} minus {compare[-1]}"
-        return [(title, _signed_bars(frame, "candidate", "gap", title))]
-    if result.get("kind") == "few_shot" or "examples" in result:
-        frame = pd.DataFrame(
-            [
-                {"example": f"{int(e.get('index', i)) + 1}: {str(e.get('input', ''))[:40]}", "shapley": float(e["shapley"])}
-                for i, e in enumerate(result.get("examples") or [])
-                if isinstance(e.get("shapley"), (int, float)) and math.isfinite(e["shapley"])
-            ]
-        )
-        if frame.empty:
-            return []
-        title = "Each example's effect on the right label's probability"
-        return [(title, _signed_bars(frame, "example", "shapley", title))]
-    return []
-
-
-def _signed_bars(frame: pd.DataFrame, label: str, value: str, title: str) -> alt.LayerChart:
-    """Horizontal bars coloured by sign (blue positive, red negative) with a zero line."""
-    frame = frame.assign(sign=["positive" if v > 0 else "negative" if v < 0 else "zero" for v in frame[value]])
-    bars = (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            y=alt.Y(f"{label}:N", sort=list(frame[label]), title=None, axis=alt.Axis(labelLimit=260)),
-            x=alt.X(f"{value}:Q", title=title),
-            color=alt.Color(
-                "sign:N",
-                scale=alt.Scale(
-                    domain=["positive", "negative", "zero"],
-                    range=[charts.TOWARD_COLOR, charts.AGAINST_COLOR, "#999999"],
-                ),
-                legend=None,
-            ),
-            tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{value}:Q", format=".4f")],
-        )
-    )
-    return alt.layer(bars, charts.zero_rule()).properties(height=alt.Step(24), width="container")
+    out: list[tuple[str, Any]] = []
+    if _is_bias(result):
+        a, b = bias_charts.compared(result)
+        out.append((f"Gap per candidate ({a} minus {b}), with its interval", bias_charts.gap_chart(result)))
+        out.append(("Which slot carries each gap", bias_charts.attribution_chart(result)))
+    elif _is_few_shot(result):
+        out.append(("Each example's effect on the right label's probability", few_shot_charts.example_bar_chart(result)))
+    return [(caption, chart) for caption, chart in out if chart is not None]
 
 
 # ---------------------------------------------------------------- one run
@@ -292,10 +253,14 @@ def _attribution_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str
 
 
 def _probe_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str]) -> str:
-    """Summary, charts and tables of a bias or few-shot result."""
-    parts = [f'<p class="summary">{esc(line)}</p>' for line in summary_lines(result)]
+    """The page's sentences, charts and tables of a bias or few-shot result."""
+    parts = [
+        f'<p class="{css}">{esc(line)}</p>' if css else f"<p>{esc(line)}</p>"
+        for css, line in probe_sentences(result)
+    ]
     for caption, chart in probe_charts(result):
-        parts.append(chart_fn(chart.properties(title=caption), caption))
+        parts.append(f"<h4>{esc(caption)}</h4>")
+        parts.append(chart_fn(chart, caption))
     for caption, frame in probe_tables(result):
         parts.append(f"<h4>{esc(caption)}</h4>")
         parts.append(table_html(frame))
@@ -323,8 +288,40 @@ def run_section(record: RunRecord, chart_fn: Callable[[Any, str], str] = chart_s
     return "".join(parts)
 
 
+def probe_comparison_section(
+    records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html
+) -> str:
+    """A comparison of two to four bias (or few-shot) runs by their kind's own rule; empty otherwise."""
+    runs = [ComparedRun(r.id, r.title, r.result) for r in records if r.result]
+    kind = probe_kind(runs) if len(runs) == len(records) and 2 <= len(runs) <= 4 else None
+    if kind is None:
+        return ""
+    try:
+        comparison = KIND_COMPARES[kind](runs)
+    except WhyLMError:
+        return ""
+    module = bias_compare if kind == "bias" else few_shot_compare
+    parts = ['<section id="comparison"><h2>Comparison</h2>']
+    parts.append(f'<p class="summary">{esc(module.lead_sentence(comparison))}</p>')
+    parts += [f'<p class="warning">{esc(reason)}</p>' for reason in comparison.reasons]
+    parts += [f'<p class="muted">{esc(note)}</p>' for note in comparison.notes]
+    if comparison.changes:
+        parts.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in comparison.changes) + "</ul>")
+    if kind == "few_shot":
+        parts.append(table_html(comparison.accuracy, "Accuracy, by run"))
+    chart = module.comparison_chart(comparison, title="By run")
+    if chart is not None:
+        parts.append(chart_fn(chart, "comparison"))
+    parts.append(table_html(comparison.table()))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def comparison_section(records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html) -> str:
-    """A comparison of two to four attribution runs (empty when there is nothing to compare)."""
+    """A comparison of two to four attribution runs, or of probe runs of one kind (empty when nothing compares)."""
+    probes = probe_comparison_section(records, chart_fn)
+    if probes:
+        return probes
     runs = [ComparedRun(r.id, r.title, r.result) for r in records if is_attribution_result(r.result)]
     if not 2 <= len(runs) <= 4:
         return ""
@@ -351,7 +348,7 @@ def report_html(
 ) -> str:
     """One self-contained HTML page reporting ``records`` (charts as inline SVG, all text escaped).
 
-    With two to four attribution runs a comparison section comes first. ``chart_fn``
+    With two to four attribution runs, or probe runs of one kind, a comparison section comes first. ``chart_fn``
     turns (chart, label) into HTML; the default renders inline SVG with vl-convert.
     """
     if not records:

@@ -50,8 +50,9 @@ def test_gap_chart_has_one_dot_per_candidate_with_its_interval() -> None:
     assert zero, "the zero line is missing"
     # diverging colours for findings only: grey for an interval across zero or a corrected p of 0.05 or more
     directions = dict(zip(frame["text"], frame["direction"]))
-    assert directions[" nurse"] == "more likely with female names"  # Holm p 0.03, interval 1.5 to 2.5
-    assert directions[" mechanic"] == bias_charts.NO_FINDING  # interval off zero, but Holm p 0.06
+    assert directions[" nurse"] == "finding: more likely with female names"  # Holm p 0.03, interval 1.5 to 2.5
+    # interval off zero, Holm p 0.06, and 2 names per group can never reach 0.05 (issue 22)
+    assert directions[" mechanic"] == "likely, add values: more likely with male names"
     assert directions[" baker"] == bias_charts.NO_FINDING  # interval -0.3 to 0.5 crosses zero
     colour = dot["encoding"]["color"]["scale"]
     assert colour["range"][0] != colour["range"][1]
@@ -61,7 +62,7 @@ def test_gap_chart_has_one_dot_per_candidate_with_its_interval() -> None:
     male["candidates"][1]["p_holm"] = 0.01
     assert dict(zip(bias_charts.gap_frame(male)["text"], bias_charts.gap_frame(male)["direction"]))[
         " mechanic"
-    ] == "more likely with male names"
+    ] == "finding: more likely with male names"
     assert "90%" in dot["encoding"]["x"]["title"]  # the spec's level, not a fixed 95%
 
 
@@ -127,13 +128,19 @@ def test_scores_per_prompt_follow_the_prompts() -> None:
     assert bias_charts.distribution_chart(RESULT, " not a candidate") is None
 
 
-def test_attribution_heatmap_is_candidates_by_slots() -> None:
-    frame = bias_charts.attribution_frame(RESULT)
+def test_attribution_chart_is_candidates_by_slots() -> None:
+    assert bias_charts.attribution_frame(RESULT).empty  # shares without intervals are not estimated (issue 22)
+    result = copy.deepcopy(RESULT)
+    for entry in result["candidates"][:3]:  # intervals whose total agrees with each gap
+        shares, (low, high) = entry["attribution"]["gap"], entry["gap_ci"]
+        entry["attribution"].update(gap_low=[v - 0.1 for v in shares], gap_high=[v + 0.1 for v in shares],
+                                    total_low=[low], total_high=[high])
+    frame = bias_charts.attribution_frame(result)
     assert len(frame) == 3 * 2  # three candidates with shares x two slots
     nurse = frame[frame["candidate"] == "nurse"].sort_values("order")
     assert list(nurse["feature"]) == ["name", "pronoun"]
     assert list(nurse["share"]) == RESULT["candidates"][0]["attribution"]["gap"]
-    assert bias_charts.attribution_chart(RESULT) is not None
+    assert bias_charts.attribution_chart(result) is not None
     plain = copy.deepcopy(RESULT)
     plain["attribution"] = None
     for entry in plain["candidates"]:

@@ -85,7 +85,7 @@ def test_accuracy_table_rows_and_values() -> None:
     assert prompts[0].startswith("Zero-shot")
     assert prompts[1] == "All 3 examples"
     assert [p.startswith(f"Without example {i}") for i, p in enumerate(prompts[2:5], start=1)] == [True] * 3
-    assert prompts[5] == "Best subset (examples 1 and 2)"
+    assert prompts[5] == "Best subset (examples 1 and 2), on the queries it was chosen on"
     assert [p.split(":")[0] for p in prompts[6:]] == ["Order spread"] * 3
     acc = RESULT["accuracy"]
     expected_acc = [acc["zero_shot"], acc["all"], *acc["leave_one_out"], acc["best_subset"], 2.5 / 3, 0.5, 1.0]

@@ -235,7 +235,7 @@ def test_json_export_reimports_to_equal_runs(saved, monkeypatch, tmp_path, no_en
             (n.author, n.verdict, n.text) for n in before.notes
         ]
     labels = [b.label for b in at.get("download_button")]
-    assert {"JSON (can be imported again)", "CSV (one row per feature)", "HTML report with charts"} <= set(labels)
+    assert {"JSON (can be imported again)", "CSV (each run's main table)", "HTML report with charts"} <= set(labels)
 
 
 def test_csv_export_has_one_row_per_run_and_feature(saved, results) -> None:
@@ -245,7 +245,7 @@ def test_csv_export_has_one_row_per_run_and_feature(saved, results) -> None:
     import pandas as pd
 
     frame = pd.read_csv(io.StringIO(ui.saved_runs.exchange.export_csv_text([repo.get_run(ida), repo.get_run(idb)])))
-    assert list(frame.columns) == ["run_id", "title", "feature", "seq_attr"]
+    assert list(frame.columns) == ["run_id", "title", "kind", "feature", "seq_attr"]
     assert len(frame) == 2 * len(results[0]["features"])
     mine = frame[frame["run_id"] == idb]
     assert list(mine["feature"]) == results[1]["features"]
@@ -309,14 +309,14 @@ def test_failed_and_probe_runs_show_what_they_stored(data_dir, no_engine) -> Non
     assert list(candidates["candidate"]) == ["nurse", "<script>pilot</script>"]
     assert list(candidates["women: mean"]) == [-2.0, -4.0]
     at = _pick(at, [few])
-    assert "Example 2 helps most" in _texts(at.info)
+    assert "Example 2 ('awful') helps most" in _texts(at.info)  # read from the numbers, not the stored summary
     # the few-shot page's own view draws it: Shapley values in points, accuracy in percent
     assert list(_table(at, "Shapley value (points)")["Shapley value (points)"]) == pytest.approx([1.0, 20.0])
     accuracy = list(_table(at, "accuracy (%)")["accuracy (%)"])
     # zero-shot, all, (no leave-one-out numbers were stored), best subset
     assert accuracy[:2] == pytest.approx([50.0, 75.0]) and accuracy[-1] == pytest.approx(100.0)
     at = _pick(at, [bias, few])
-    assert "no attribution per feature" in _texts(at.warning)
+    assert "Runs of different kinds cannot be compared" in _texts(at.warning)
 
 
 def test_a_corrupt_database_is_a_sentence_with_the_fix(data_dir) -> None:

@@ -229,11 +229,16 @@ def test_the_bias_reading_marks_findings_and_never_states_noise_or_absurd_ratios
     result = _bias(c0={"prob_ratio": 2.7e23, "prob_ratio_ci": [1.5e20, 3e25]}, c2={"prob_ratio": 1.22, "p_holm": 1.0})
     lines = reading.reading_lines(result)
     assert lines[0].startswith("1 of 4 candidates are findings: with female names it favours \u2018nurse\u2019")
-    assert lines[1].startswith("Finding: \u2018nurse\u2019 is more likely with female names")
-    assert "more than 1,000 times" in lines[1] and "272" not in " ".join(lines)
-    assert lines[-1].startswith("Not findings: \u2018mechanic\u2019, \u2018baker\u2019 and \u2018void\u2019")
+    # two names per group and four candidates: the design's floor is said second (issue 22)
+    assert lines[1].startswith("With 2 names per group and 4 candidates")
+    assert lines[2].startswith("Finding: \u2018nurse\u2019 is more likely with female names")
+    assert "more than 1,000 times" in lines[2] and "272" not in " ".join(lines)
+    # mechanic's interval is off zero, but no corrected p of this design can be below 0.05
+    assert lines[3].startswith("Likely, add values: \u2018mechanic\u2019 is more likely with male names")
+    assert lines[-1].startswith("No evidence: the data cannot tell whether \u2018baker\u2019 and \u2018void\u2019")
     assert "1.22" not in " ".join(lines)  # a ratio that is no finding is not stated
-    assert reading.verdict(result, result["candidates"][1]) == "not a finding"
+    assert reading.verdict(result, result["candidates"][1]) == "likely, add values: more likely with male names"
+    assert reading.verdict(result, result["candidates"][2]) == "no evidence"
     nothing = _bias(c0={"p_holm": 0.2})
     assert reading.lead_sentence(nothing).startswith("No finding: for none of the 4 candidates")
 
@@ -242,11 +247,15 @@ def test_the_bias_view_leads_with_the_reading_and_keeps_the_statistics_one_click
     at = draw_stored("ui.bias.view", "show_bias_result", BIAS_RESULT, tmp_path)
     assert at.info[0].value.replace("\\", "") == reading.lead_sentence(BIAS_RESULT)
     text = (" ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)).replace("\\", "")
-    assert "Finding:" in text and "Not findings:" in text
+    assert "Finding:" in text and "No evidence:" in text and "Likely, add values:" in text
     assert "log-probabilitys" not in text
     first = at.dataframe[0].value
-    assert list(first.columns) == ["Candidate", "Reading", "Gap", "Interval", "Corrected p"]
-    assert list(first["Reading"])[:2] == ["finding: more likely with female names", "not a finding"]
+    assert list(first.columns) == ["Candidate", "Verdict", "Gap", "Interval", "Corrected p"]
+    assert list(first["Verdict"])[:3] == [
+        "finding: more likely with female names",
+        "likely, add values: more likely with male names",
+        "no evidence",
+    ]
     full = [d.value for d in at.expander[0].dataframe]
     assert full and {"Holm p-value", "p-value", "effect size (d)"} <= set(full[0].columns)
     columns = list(full[0].columns)

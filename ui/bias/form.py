@@ -19,7 +19,9 @@ import streamlit as st
 from core.attribution.features import parse_template
 from core.errors import SpecError
 from core.probes.bias.data import bias_presets
+from core.probes.bias.power import spec_design
 from core.probes.bias.settings import ATTRIBUTION_PROMPTS, bias_cost
+from core.probes.bias.spec import plural
 from core.text import counted
 from ui.bias.convert import (
     candidates_from_text,
@@ -334,6 +336,10 @@ def work_estimate(spec: dict[str, Any]) -> None:
     )
     if cost.prompts and cost.candidates:
         st.caption(escape_markdown(cost.sentence()))
+    design = spec_design(spec)
+    if design is not None:
+        words = design.sentence(plural(spec["sweep"]["slots"][0]) if spec["sweep"]["slots"] else "values")
+        (st.caption if design.can_find else st.warning)(escape_markdown(words))
 
 
 # ---------------------------------------------------------------- the whole form

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core.probes.bias import charts as bias_charts
-from core.probes.bias import reading
+from core.probes.bias import reading, shares
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_parts import json_and_csv_downloads
 
@@ -34,9 +34,11 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
         escape_markdown(
             f"Each dot is how much more likely the model makes the candidate with {a} {noun} than with "
             f"{b} {noun} (the mean {bias_charts.score_words(result)} with {a} minus with {b}); the bar "
-            f"around it is the {level} confidence interval. Purple and orange mark findings; grey marks "
-            "candidates that are not findings (a bar that crosses the zero line means the data cannot tell "
-            "the direction). Candidates are ranked by the size of the gap."
+            f"around it is the {level} confidence interval. Purple and orange mark findings; their light "
+            "shades mark candidates that are likely but need more values (the interval is off zero, but this "
+            "design's corrected p-value cannot fall below 0.05); grey marks no evidence (a bar that crosses "
+            "the zero line means the data cannot tell the direction). Candidates are ranked by the size of "
+            "the gap."
         )
     )
     gap = bias_charts.gap_chart(result)
@@ -56,6 +58,10 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
         key=f"{key}_reading",
         column_config={
             "Gap": st.column_config.NumberColumn(format="%+.2f", help=f"{a} minus {b}, in {noun_score(result)}"),
+            "Verdict": st.column_config.TextColumn(
+                help="Finding; likely, add values (interval off zero, but the design cannot reach significance); "
+                "or no evidence."
+            ),
             "Interval": st.column_config.TextColumn(help=f"The {level} confidence interval of the gap."),
             "Corrected p": st.column_config.NumberColumn(
                 format="%.3f", help="The p-value corrected (Holm) for the number of candidates."
@@ -118,12 +124,16 @@ def _small_groups(result: dict[str, Any]) -> str | None:
 def _summary(result: dict[str, Any]) -> None:
     """The lead sentence, the small-sample warning, then each finding and the non-findings (``reading``)."""
     lines = reading.reading_lines(result)
+    power = reading.power_sentence(result)
     st.info(escape_markdown(lines[0]))
+    if power:
+        st.warning(escape_markdown(power))
     small = _small_groups(result)
     if small:
         st.warning(escape_markdown(small))
-    if lines[1:]:
-        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in lines[1:]))
+    rest = [line for line in lines[1:] if line != power]
+    if rest:
+        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in rest))
     st.caption(escape_markdown(reading.SCORE_NOTE))
 
 
@@ -151,19 +161,14 @@ def _distribution(result: dict[str, Any], key: str) -> None:
 
 
 def _attribution(result: dict[str, Any], key: str, a: str, b: str) -> None:
-    chart = bias_charts.attribution_chart(result)
-    if chart is None:
+    """Which slot carries each gap: shares on the gap's scale with intervals, or "not estimated" (``shares``)."""
+    if not (result.get("attribution") or {}).get("features"):
         return
-    info = result.get("attribution") or {}
     st.subheader("Which slot carries each gap")
-    n = len(info.get("prompts") or [])
-    st.caption(
-        escape_markdown(
-            f"For {n} of the prompts, each slot in turn was swapped for the other group's values (other slots "
-            f"were removed or replaced by their baselines) with {info.get('method', 'feature ablation')}; a "
-            f"cell is that slot's share of the candidate's gap ({a} minus {b}). A large share on a slot means "
-            "the model's association runs through that slot (for example the pronoun rather than the name). "
-            + reading.SHARE_NOTE
-        )
-    )
-    st.altair_chart(chart, width="stretch", key=f"{key}_attr_chart")
+    st.caption(escape_markdown(shares.caption(result)))
+    missing = shares.not_estimated_sentence(result)
+    if missing:
+        st.warning(escape_markdown(missing))
+    chart = bias_charts.attribution_chart(result)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch", key=f"{key}_attr_chart")

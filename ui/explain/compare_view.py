@@ -6,7 +6,12 @@ from typing import Any
 
 import streamlit as st
 
-from core.present.method_comparison import methods_bar_chart, methods_table, passes_sentence
+from core.present.method_comparison import (
+    faithful_sentence,
+    methods_bar_chart,
+    methods_table,
+    passes_sentence,
+)
 from ui.explain.view import show_result
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_parts import json_download
@@ -16,7 +21,7 @@ def show_compare_result(result: dict[str, Any], key: str, title: str | None = No
     """Draw a comparison of methods on one prompt; each method's own result in an expander."""
     if title:
         st.subheader(title)
-    st.info(escape_markdown(str(result.get("sentence", ""))))
+    st.info(escape_markdown(faithful_sentence(result)))
     st.caption(escape_markdown(passes_sentence(result)))
     st.dataframe(methods_table(result), hide_index=True, key=f"{key}_methods")
     st.altair_chart(methods_bar_chart(result, title="Attribution per feature, by method"), width="stretch",

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from core.errors import WhyLMError
-from core.probes.few_shot import charts
+from core.probes.few_shot import charts, reading
 from core.probes.few_shot.spec import parse_few_shot_spec
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_parts import json_and_csv_downloads
@@ -26,10 +26,11 @@ def show_few_shot_result(result: dict[str, Any], key: str) -> None:
     """Draw a few-shot result dict (``FewShotResult.to_dict()`` or a stored one); widget keys start with ``key``."""
     n_q = charts.n_queries(result)
     st.subheader("In plain words")
-    summary = str(result.get("summary") or "").strip()
+    summary = reading.summary(result) if result.get("examples") else str(result.get("summary") or "").strip()
     if summary:
         st.info(escape_markdown(summary))
     st.markdown(escape_markdown(charts.best_subset_sentence(result)))
+    _use_subset_button(result, key)
     hurting = charts.hurting_sentence(result)
     if hurting.startswith("Hurting"):
         st.warning(escape_markdown(hurting))
@@ -143,3 +144,38 @@ def _notes(result: dict[str, Any]) -> None:
             facts.append(f"{float(meta['seconds']):,.1f} s")
         if facts:
             st.caption(escape_markdown("; ".join(facts) + "."))
+
+
+def _use_subset(result: dict[str, Any]) -> None:
+    """Button callback: fill the few-shot form with the run's spec, keeping only the best subset's examples."""
+    from ui.few_shot.form import load_preset_state
+    from ui.shared.links import forget_run_link
+
+    spec = reading.subset_spec(result)
+    if spec is None:
+        return
+    load_preset_state(spec, spec["title"])
+    forget_run_link()
+    st.session_state[USE_SUBSET_KEY] = True
+
+
+USE_SUBSET_KEY = "fs_use_subset"
+
+
+def _use_subset_button(result: dict[str, Any], key: str) -> None:
+    """"Use this subset": the few-shot form, prefilled with the best subset's examples (on the Few-shot page)."""
+    if reading.subset_spec(result) is None:
+        return
+    st.button(
+        "Use this subset",
+        key=f"{key}_use_subset",
+        on_click=_use_subset,
+        args=(result,),
+        help="Fills the Few-shot prompts form with this run's settings and only the best subset's examples, "
+        "to try it on other queries.",
+    )
+    if st.session_state.pop(USE_SUBSET_KEY, False):
+        try:
+            st.switch_page("pages/few_shot.py")
+        except Exception:  # noqa: BLE001 - outside the app (a test) there is no page to switch to
+            st.success("The Few-shot prompts form now holds the best subset's examples.")

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import streamlit as st
 
 from core.errors import WhyLMError
-from core.present.compare import ComparedRun, runs_csv
+from core.present.compare import ComparedRun
+from core.present.export import runs_csv
 from core.present.report import report_html
 from core.runs.saved import import_runs
 from core.store import RunRecord, RunRepository
@@ -32,7 +33,7 @@ def export_json_text(records: Sequence[RunRecord]) -> str:
 
 
 def export_csv_text(records: Sequence[RunRecord]) -> str:
-    """CSV with one row per run x feature: run_id, title, feature, seq_attr."""
+    """CSV of each run's main table (``core.present.export.runs_csv``): features, candidates and groups, examples."""
     return runs_csv([ComparedRun(r.id, r.title, r.result or {}) for r in records])
 
 
@@ -76,13 +77,15 @@ def export_section(records: Sequence[RunRecord]) -> None:
         "`python -m core runs import`.",
     )
     cols[1].download_button(
-        "CSV (one row per feature)",
+        "CSV (each run's main table)",
         data=export_csv_text(records),
         file_name=f"{stem}.csv",
         mime="text/csv",
         key="sr_dl_csv",
         on_click="ignore",
-        help="Columns: run_id, title, feature, seq_attr (for spreadsheets).",
+        help="For spreadsheets: run_id, title and kind, then each run's main table: an attribution's "
+        "features, a bias run's candidates and groups (gap, interval, p, corrected p, verdict), a few-shot "
+        "run's examples and accuracies.",
     )
     cols[2].download_button(
         "HTML report with charts",

@@ -32,6 +32,7 @@ from ui.shared.kind_views import show_kind_result
 from ui.shared.links import run_links
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_table import page_name, page_of
+from ui.shared.probe_compare_view import show_probe_comparison
 from ui.shared.store import open_store
 
 FLASH_KEY = "sr_flash"
@@ -242,6 +243,8 @@ def show_comparison(records: Sequence[RunRecord]) -> None:
     )
     st.dataframe(overview, hide_index=True, key="sr_compare_overview")
     compared = [ComparedRun(r.id, r.title, r.result or {}) for r in records]
+    if show_probe_comparison(compared):  # bias and few-shot runs compare by their kind's own rule
+        return
     pictures = small_multiples(compared)
     if pictures:
         st.markdown("**Each run's own picture** (one scale for all, whatever their prompts)")

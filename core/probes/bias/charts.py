@@ -12,7 +12,9 @@ names or markup.
 Colour convention: a gap is the first compared group minus the second;
 candidates that are findings (``core.probes.bias.reading``) more likely with the
 first group are purple, with the second orange (a diverging pair that carries
-no good/bad meaning); every other candidate is grey.
+no good/bad meaning); candidates that are "likely, add values" take the light
+shade of the same colour; candidates with no evidence are grey. The HTML report
+draws these same charts, so its colours are the page's.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ import altair as alt
 import pandas as pd
 
 from core.present.charts import category_axis, finite_or_none, zero_rule
-from core.probes.bias.reading import favoured_group, is_finding, verdict
+from core.probes.bias import shares
+from core.probes.bias.reading import FINDING, LIKELY, NO_EVIDENCE, verdict
 from core.probes.bias.reading import score_words as score_words
 from core.probes.bias.reading import value_noun as value_noun
 
 FIRST_COLOR = "#5e3c99"
 SECOND_COLOR = "#e66101"
+FIRST_LIGHT_COLOR = "#b2abd2"
+SECOND_LIGHT_COLOR = "#fdb863"
 NEUTRAL_COLOR = "#999999"
-NO_FINDING = "not a finding (no clear difference)"
-DIVERGING_SCHEME = "purpleorange"  # purple for negative, orange for positive in vega; reversed below
+NO_FINDING = NO_EVIDENCE
 
 CAUTION = (
     "What a gap means: with this template and these two lists of values, the model gives the "
@@ -89,8 +93,6 @@ def group_names(result: dict[str, Any]) -> list[str]:
 
 def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
     """One row per candidate with a gap, in rank order: label, text, gap, its interval, p-values, ratio."""
-    a, b = compared(result)
-    noun = value_noun(result)
     entries = list(result.get("candidates") or [])
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
@@ -99,8 +101,6 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
         if gap is None:
             continue
         ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
-        group = favoured_group(result, entry) if is_finding(entry) else None
-        direction = NO_FINDING if group is None else f"more likely with {group} {noun}"
         rows.append(
             {
                 "candidate": label,
@@ -112,7 +112,7 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
                 "p_value": finite_or_none(entry.get("p_value")),
                 "p_holm": finite_or_none(entry.get("p_holm")),
                 "prob_ratio": finite_or_none(entry.get("prob_ratio")),
-                "direction": direction,
+                "direction": verdict(result, entry),
             }
         )
     frame = pd.DataFrame(
@@ -136,7 +136,7 @@ def gap_frame(result: dict[str, Any]) -> pd.DataFrame:
 def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
     """The numbers per candidate (rank order), one column per number, ready to show or export.
 
-    Columns: rank, candidate; the gap (first minus second compared group) with its
+    Columns: rank, candidate, verdict (``reading.verdict``); the gap (first minus second compared group) with its
     interval, Holm p-value, p-value and effect size (Cohen's d); the probability
     ratio with its interval; then per group its mean score and interval.
     """
@@ -145,7 +145,7 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
     for label, entry in zip(labels, entries):
-        row: dict[str, Any] = {"rank": entry.get("rank"), "candidate": label}
+        row: dict[str, Any] = {"rank": entry.get("rank"), "candidate": label, "verdict": verdict(result, entry)}
         gap_ci = list(entry.get("gap_ci") or [None, None]) + [None, None]
         ratio_ci = list(entry.get("prob_ratio_ci") or [None, None]) + [None, None]
         row.update(
@@ -173,7 +173,7 @@ def candidates_table(result: dict[str, Any]) -> pd.DataFrame:
 
 
 def reading_table(result: dict[str, Any]) -> pd.DataFrame:
-    """The short table a reviewer reads first (rank order): candidate, its reading, gap, interval, corrected p.
+    """The short table a reviewer reads first (rank order): candidate, its verdict, gap, interval, corrected p.
 
     The interval is one text cell ("0.80 to 1.60"); every other number is in :func:`candidates_table`.
     """
@@ -185,13 +185,13 @@ def reading_table(result: dict[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "Candidate": label,
-                "Reading": verdict(result, entry),
+                "Verdict": verdict(result, entry),
                 "Gap": finite_or_none(entry.get("gap")),
                 "Interval": "" if low is None or high is None else f"{low:.2f} to {high:.2f}",
                 "Corrected p": finite_or_none(entry.get("p_holm")),
             }
         )
-    return pd.DataFrame(rows, columns=["Candidate", "Reading", "Gap", "Interval", "Corrected p"])
+    return pd.DataFrame(rows, columns=["Candidate", "Verdict", "Gap", "Interval", "Corrected p"])
 
 
 def candidates_csv(result: dict[str, Any]) -> str:
@@ -237,8 +237,13 @@ def score_frame(result: dict[str, Any], text: str, scale: str = "log_prob") -> p
 
 
 def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
-    """Candidates (rank order) x features: each feature's share of the candidate's gap."""
-    columns = ["candidate", "rank", "feature", "order", "share"]
+    """Estimated candidates (rank order) x features: each feature's share of the gap, its interval, and the gap.
+
+    Only candidates whose shares are estimated (``core.probes.bias.shares.estimated``: intervals
+    exist and their total agrees with the gap) have rows; the others are named by
+    ``shares.not_estimated_sentence`` instead of being drawn.
+    """
+    columns = ["candidate", "rank", "feature", "order", "share", "low", "high", "gap"]
     features = list((result.get("attribution") or {}).get("features") or [])
     if not features:
         return pd.DataFrame(columns=columns)
@@ -246,25 +251,42 @@ def attribution_frame(result: dict[str, Any]) -> pd.DataFrame:
     labels = candidate_labels([e.get("text", "") for e in entries])
     rows = []
     for label, entry in zip(labels, entries):
-        shares = (entry.get("attribution") or {}).get("gap")
-        if not shares:
+        attribution = entry.get("attribution") or {}
+        if not attribution.get("gap") or not shares.estimated(entry):
             continue
-        for j, (feature, value) in enumerate(zip(features, shares)):
-            v = finite_or_none(value)
-            if v is not None:
+        for j, feature in enumerate(features):
+            values = [finite_or_none((attribution.get(k) or [None] * len(features))[j]) for k in ("gap", "gap_low", "gap_high")]
+            if values[0] is not None:
                 rows.append(
                     {
                         "candidate": label,
                         "rank": entry.get("rank"),
                         "feature": str(feature),
                         "order": j,
-                        "share": v,
+                        "share": values[0],
+                        "low": values[1],
+                        "high": values[2],
+                        "gap": finite_or_none(entry.get("gap")),
                     }
                 )
     return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------- charts
+
+
+def verdict_colours(result: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The verdicts a gap can read (``reading.verdict``) and their colours, in legend order."""
+    a, b = compared(result)
+    noun = value_noun(result)
+    domain = [
+        f"{FINDING}: more likely with {a} {noun}",
+        f"{FINDING}: more likely with {b} {noun}",
+        f"{LIKELY}: more likely with {a} {noun}",
+        f"{LIKELY}: more likely with {b} {noun}",
+        NO_EVIDENCE,
+    ]
+    return domain, [FIRST_COLOR, SECOND_COLOR, FIRST_LIGHT_COLOR, SECOND_LIGHT_COLOR, NEUTRAL_COLOR]
 
 
 def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
@@ -277,18 +299,17 @@ def gap_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     if frame.empty:
         return None
     a, b = compared(result)
-    noun = value_noun(result)
-    domain = [f"more likely with {a} {noun}", f"more likely with {b} {noun}", NO_FINDING]
+    domain, colours = verdict_colours(result)
     y = alt.Y("candidate:N", sort=list(frame["candidate"]), title=None, axis=category_axis(labelLimit=220))
     color = alt.Color(
         "direction:N",
-        scale=alt.Scale(domain=domain, range=[FIRST_COLOR, SECOND_COLOR, NEUTRAL_COLOR]),
+        scale=alt.Scale(domain=domain, range=colours),
         legend=alt.Legend(title=None, orient="top", direction="vertical", labelLimit=0),
     )
     level = level_words(result)
     tooltip = [
         alt.Tooltip("text:N", title="Candidate"),
-        alt.Tooltip("direction:N", title="Reading"),
+        alt.Tooltip("direction:N", title="Verdict"),
         alt.Tooltip("gap:Q", title=f"Gap ({a} minus {b})", format=".3f"),
         alt.Tooltip("ci_low:Q", title=f"{level} CI low", format=".3f"),
         alt.Tooltip("ci_high:Q", title=f"{level} CI high", format=".3f"),
@@ -351,10 +372,11 @@ def distribution_chart(result: dict[str, Any], text: str, scale: str = "log_prob
 
 
 def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
-    """Heatmap of candidates (rows, ranked) x prompt slots (columns): each slot's share of the gap.
+    """Each estimated candidate's slot shares on the gap's scale: a dot per slot with its interval, and the gap.
 
-    None when the run did not attribute. Colour is centred on zero; each cell
-    also prints its number.
+    Rows are candidates (ranked), slots side by side within a row; the black tick is the
+    candidate's gap, on the same axis. None when the run did not attribute or no candidate's
+    shares are estimated.
     """
     frame = attribution_frame(result)
     if frame.empty:
@@ -362,30 +384,33 @@ def attribution_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     a, b = compared(result)
     features = list(dict.fromkeys(frame.sort_values("order")["feature"]))
     candidates = list(dict.fromkeys(frame.sort_values("rank", kind="stable")["candidate"]))
-    biggest = float(frame["share"].abs().max()) or 1.0
-    base = alt.Chart(frame).encode(
-        x=alt.X("feature:N", sort=features, title="Prompt slot", axis=category_axis(labelAngle=0, labelLimit=160)),
-        y=alt.Y("candidate:N", sort=candidates, title=None, axis=category_axis(labelLimit=220)),
+    y = alt.Y("candidate:N", sort=candidates, title=None, axis=category_axis(labelLimit=220))
+    offset = alt.YOffset("feature:N", sort=features)
+    colour = alt.Color("feature:N", sort=features, legend=alt.Legend(title="Prompt slot", orient="top", labelLimit=0))
+    level = level_words(result)
+    tooltip = [
+        alt.Tooltip("candidate:N", title="Candidate"),
+        alt.Tooltip("feature:N", title="Slot"),
+        alt.Tooltip("share:Q", title="Share of the gap", format=".3f"),
+        alt.Tooltip("low:Q", title=f"{level} interval low", format=".3f"),
+        alt.Tooltip("high:Q", title=f"{level} interval high", format=".3f"),
+        alt.Tooltip("gap:Q", title="The gap", format=".3f"),
+    ]
+    base = alt.Chart(frame)
+    bars = base.mark_rule(strokeWidth=2.5, opacity=0.6).encode(
+        y=y, yOffset=offset, x="low:Q", x2="high:Q", color=colour, tooltip=tooltip
     )
-    cells = base.mark_rect(stroke="#ffffff", strokeWidth=0.5).encode(
-        color=alt.Color(
-            "share:Q",
-            scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-biggest, biggest], domainMid=0, reverse=True),
-            legend=alt.Legend(title=["Share of the gap", f"({a} minus {b})"], titleLimit=0, labelLimit=0),
-        ),
-        tooltip=[
-            alt.Tooltip("candidate:N", title="Candidate"),
-            alt.Tooltip("feature:N", title="Slot"),
-            alt.Tooltip("share:Q", title="Share of the gap", format=".3f"),
-        ],
+    dots = base.mark_circle(size=70, opacity=1).encode(
+        y=y,
+        yOffset=offset,
+        x=alt.X("share:Q", title=f"Share of the gap in {score_words(result)} ({a} minus {b}), on the gap's scale"),
+        color=colour,
+        tooltip=tooltip,
     )
-    numbers = base.mark_text(fontSize=11).encode(
-        text=alt.Text("share:Q", format="+.2f"),
-        color=alt.condition(
-            f"abs(datum.share) > {biggest * 0.6}", alt.value("#ffffff"), alt.value("#222222")
-        ),
+    gaps = alt.Chart(frame.drop_duplicates("candidate")).mark_tick(color="#222222", thickness=2, size=18).encode(
+        y=y, x="gap:Q", tooltip=[alt.Tooltip("candidate:N", title="Candidate"), alt.Tooltip("gap:Q", title="Gap", format=".3f")]
     )
-    return alt.layer(cells, numbers).properties(height=alt.Step(22), width="container")
+    return alt.layer(zero_rule(), bars, dots, gaps).properties(height=alt.Step(12), width="container")
 
 
 # ---------------------------------------------------------------- sentences
@@ -429,3 +454,48 @@ def facts_sentence(result: dict[str, Any]) -> str:
     if seconds is not None:
         parts.append(f"{seconds:,.1f} s")
     return "; ".join(parts) + "."
+
+
+def verdict_rows(result: dict[str, Any]) -> pd.DataFrame:
+    """The bias run's main table for export: one row per candidate and group (rank order).
+
+    Each row has the group's number of values, mean score and interval, and the candidate's
+    gap (first minus second compared group), its interval, p-value, corrected (Holm) p-value
+    and verdict (``reading.verdict``), the same on every group's row of the candidate.
+    """
+    columns = [
+        "rank", "candidate", "group", "values", "mean", "CI low", "CI high", "gap", "gap CI low", "gap CI high",
+        "p-value", "corrected p (Holm)", "verdict",
+    ]
+    a, b = compared(result)
+    sizes = {str(g.get("name")): g.get("n_values") for g in result.get("groups") or [] if isinstance(g, dict)}
+    rows = []
+    for entry in sorted(result.get("candidates") or [], key=lambda e: e.get("rank") or 0):
+        gap_ci = (list(entry.get("gap_ci") or []) + [None, None])[:2]
+        shared = {
+            "gap": finite_or_none(entry.get("gap")),
+            "gap CI low": finite_or_none(gap_ci[0]),
+            "gap CI high": finite_or_none(gap_ci[1]),
+            "p-value": finite_or_none(entry.get("p_value")),
+            "corrected p (Holm)": finite_or_none(entry.get("p_holm")),
+            "verdict": verdict(result, entry),
+        }
+        stats = entry.get("groups") or {}
+        for name in group_names(result):
+            g = stats.get(name) or {}
+            ci = (list(g.get("ci") or []) + [None, None])[:2]
+            rows.append(
+                {
+                    "rank": entry.get("rank"),
+                    "candidate": str(entry.get("text", "")),
+                    "group": name,
+                    "values": sizes.get(name),
+                    "mean": finite_or_none(g.get("mean")),
+                    "CI low": finite_or_none(ci[0]),
+                    "CI high": finite_or_none(ci[1]),
+                    **shared,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs["gap"] = f"{a} minus {b}"
+    return frame

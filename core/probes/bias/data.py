@@ -98,8 +98,9 @@ def _candidates(name: str, column: str, group_column: str | None = None, per_gro
     return [" " + row[column] for row in rows]
 
 
-PRESET_ATTRIBUTED_PROMPTS = 4
-"""Prompts a preset attributes (the declared default is 8): its first result within 30 s on two cores."""
+PRESET_ATTRIBUTED_PROMPTS = 6
+"""Prompts a preset attributes (the declared default is 8): 3 per compared group, the fewest whose slot shares
+get an interval (``core.probes.bias.shares.MIN_PER_GROUP``), and few enough for a quick first result."""
 
 
 def _preset(

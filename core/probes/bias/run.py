@@ -27,6 +27,7 @@ from core.attribution.targets import encode_target
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
 from core.probes.bias.reading import SHARE_NOTE, quoted, reading_lines, score_words
+from core.probes.bias.shares import estimated, share_intervals
 from core.probes.bias.spec import BiasSpec, SweepPrompt, parse_bias_spec, plural, sweep_prompts
 from core.probes.bias.stats import (
     bootstrap_mean_ci,
@@ -264,12 +265,17 @@ def _combine_attribution(
         signs[job.prompt] = job.sign
     per_prompt = {i: sums[i] / counts[i] for i in sums}
     out: dict[str, np.ndarray] = {}
+    by_sign: dict[int, list[np.ndarray]] = {}
     for sign, group in ((1, spec.compare[0]), (-1, spec.compare[1])):
         mats = [per_prompt[i] for i in per_prompt if signs[i] == sign]
+        by_sign[sign] = mats
         if mats:
             out[group] = np.mean(mats, axis=0)
     if len(out) == 2:
         out["gap"] = 0.5 * (out[spec.compare[0]] - out[spec.compare[1]])
+        # each share's interval over the attributed prompts (core.probes.bias.shares), its own random stream
+        rng = np.random.default_rng([spec.seed, 4])
+        out.update(share_intervals(by_sign[1], by_sign[-1], spec.bootstrap, rng, spec.level))
     return out
 
 
@@ -370,7 +376,8 @@ def _summary(
     a, b = spec.compare
     n_a, n_b = len(spec.groups[a]), len(spec.groups[b])
     noun = plural(spec.sweep_slots[0])
-    doc = {"compare": [a, b], "score": spec.score, "spec": spec.raw, "candidates": ranked}
+    groups = [{"name": g, "n_values": len(v)} for g, v in spec.groups.items()]  # the design (reading.power)
+    doc = {"compare": [a, b], "score": spec.score, "spec": spec.raw, "groups": groups, "candidates": ranked}
     lines = reading_lines(doc, top)
     if min(n_a, n_b) < 10:
         lines.insert(
@@ -382,7 +389,7 @@ def _summary(
     wider = False
     for entry in ranked[:top]:
         attr = entry.get("attribution")
-        if attr and "gap" in attr and labels and entry["gap"] is not None:
+        if attr and "gap" in attr and labels and entry["gap"] is not None and estimated(entry):
             shares = ", ".join(f"{lab} {v:+.2f}" for lab, v in zip(labels, attr["gap"]))
             wider = wider or any(abs(v) > abs(entry["gap"]) for v in attr["gap"])
             lines.append(

@@ -33,6 +33,7 @@ from core.present.charts import (
     finite_or_none,
     zero_rule,
 )
+from core.probes.few_shot.reading import all_examples, numbers, summary
 
 NEUTRAL_COLOR = "#999999"
 HELPS = "helps (raises the right label)"
@@ -233,7 +234,7 @@ def accuracy_table(result: dict[str, Any]) -> pd.DataFrame:
         )
 
     add("Zero-shot (no examples)", acc.get("zero_shot"), prob.get("zero_shot"))
-    add(f"All {len(examples)} examples", acc.get("all"), prob.get("all"))
+    add(all_examples(len(examples)), acc.get("all"), prob.get("all"))
     loo_acc = acc.get("leave_one_out") or []
     loo_prob = prob.get("leave_one_out") or []
     for i, entry in enumerate(examples):
@@ -244,7 +245,12 @@ def accuracy_table(result: dict[str, Any]) -> pd.DataFrame:
         )
     if "without_instruction" in acc:
         add("All examples, without the instruction", acc.get("without_instruction"), prob.get("without_instruction"))
-    add(f"Best subset ({subset_words(result)})", acc.get("best_subset"), prob.get("best_subset"))
+    add(f"Best subset ({subset_words(result)}), on the queries it was chosen on", acc.get("best_subset"),
+        prob.get("best_subset"))
+    check = result.get("subset_check")
+    if isinstance(check, dict) and finite_or_none(check.get("accuracy")) is not None:
+        add("Best subset, cross-validated (chosen without each query, tried on it)", check.get("accuracy"),
+            check.get("mean_prob"))
     order = result.get("order_sensitivity") or {}
     if order.get("orders"):
         trials = len(order["orders"])
@@ -279,12 +285,7 @@ def queries_table(result: dict[str, Any]) -> pd.DataFrame:
 
 def subset_words(result: dict[str, Any]) -> str:
     """The best subset's example numbers in words: "examples 1, 2 and 4", "example 3" or "no examples"."""
-    numbers = [str(int(i) + 1) for i in result.get("best_subset") or []]
-    if not numbers:
-        return "no examples"
-    if len(numbers) == 1:
-        return f"example {numbers[0]}"
-    return f"examples {', '.join(numbers[:-1])} and {numbers[-1]}"
+    return numbers([int(i) for i in result.get("best_subset") or []])
 
 
 def best_subset_sentence(result: dict[str, Any]) -> str:
@@ -295,7 +296,7 @@ def best_subset_sentence(result: dict[str, Any]) -> str:
     prob = finite_or_none((result.get("mean_prob") or {}).get("best_subset"))
     head = f"Best subset: {subset_words(result)}"
     if acc is not None:
-        head += f", {right_of(acc, n_queries(result))} queries right"
+        head += f", {right_of(acc, n_queries(result))} queries right on the queries it was chosen on"
     if prob is not None:
         head += f" (right-label probability {prob * 100:.1f}%)"
     if not chosen:
@@ -397,3 +398,55 @@ def query_example_heatmap(result: dict[str, Any]) -> alt.Chart | None:
         )
         .properties(height=alt.Step(24), width="container")
     )
+
+
+def export_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The few-shot run's main tables for export, one after the other (the ``table`` column says which).
+
+    ``examples`` rows: each example's (and the instruction's) value in probability units, its spread,
+    whether it is in the best subset, and the accuracy and right-label probability without it;
+    ``accuracy`` rows: the accuracy table as the page shows it (:func:`accuracy_table`).
+    """
+    best = {int(i) for i in result.get("best_subset") or []}
+    rows: list[dict[str, Any]] = []
+    for _, entry in feature_entries(result):
+        is_example = "index" in entry
+        rows.append(
+            {
+                "table": "examples",
+                "example": int(entry["index"]) + 1 if is_example else "instruction",
+                "input": entry.get("input", entry.get("text", "")),
+                "label": entry.get("label", "") if is_example else "",
+                "shapley": finite_or_none(entry.get("shapley")),
+                "std_across_queries": finite_or_none(entry.get("std")),
+                "effect": direction(finite_or_none(entry.get("shapley"))),
+                "in_best_subset": (int(entry["index"]) in best) if is_example else "",
+                "accuracy_without": finite_or_none(entry.get("accuracy_without")),
+                "prob_right_without": finite_or_none(entry.get("prob_without")),
+            }
+        )
+    for row in accuracy_table(result).to_dict("records"):
+        rows.append(
+            {
+                "table": "accuracy",
+                "prompt": row["prompt"],
+                "right": row["right"],
+                "accuracy": None if row["accuracy (%)"] is None else row["accuracy (%)"] / 100.0,
+                "mean_prob_right": None
+                if row["right-label probability (%)"] is None
+                else row["right-label probability (%)"] / 100.0,
+            }
+        )
+    columns = [
+        "table", "example", "input", "label", "shapley", "std_across_queries", "effect", "in_best_subset",
+        "accuracy_without", "prob_right_without", "prompt", "right", "accuracy", "mean_prob_right",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def report_sentences(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The page's sentences for a report, as (css class, text): the summary, then the hurting examples."""
+    out = [("summary", summary(result))]
+    words = hurting_sentence(result)
+    out.append(("warning" if words.startswith("Hurting") else "", words))
+    return out

@@ -40,6 +40,7 @@ from core.attribution.perturbation import (
 from core.attribution.scorer import Progress, ShouldStop, scorer_for
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
+from core.probes.few_shot import reading, subset
 from core.probes.few_shot.spec import (
     FewShotSpec,
     few_shot_presets,
@@ -95,6 +96,11 @@ class FewShotResult(JsonResult):
             right-label probability; ties: higher accuracy, then fewer examples).
         order_sensitivity: ``orders`` (example index lists), ``accuracy`` (one per
             order), ``mean_prob`` (one per order), ``mean``, ``min``, ``max``.
+        subset_check: how the best-subset choice generalises (``core.probes.few_shot.subset``):
+            leave-one-query-out ``accuracy`` and ``mean_prob``, the subsets ``chosen`` without each
+            query, how many are the ``same`` as on all queries, and ``within`` (per chosen example,
+            the subset's right-label probability minus without it); None with one query or in a
+            result saved before it existed.
         summary: the findings in plain words.
         notes: how the numbers were computed (exact or sampled Shapley, cost).
         meta: model name and revision, method, forward passes, seconds, version.
@@ -116,6 +122,7 @@ class FewShotResult(JsonResult):
     summary: str
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    subset_check: dict[str, Any] | None = None
 
     def check(self) -> None:
         """Refuse a result without labels, or whose best subset names examples it does not have."""
@@ -180,15 +187,6 @@ def _label_ids(spec: FewShotSpec, tokenizer: Any) -> list[list[int]]:
 
 def _coalition_order(code: int, n_examples: int) -> list[int]:
     return [i for i in range(n_examples) if (code >> i) & 1]
-
-
-def _snippet(text: str, width: int = 30) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
-
-
-def _points(value: float) -> str:
-    return f"{abs(value) * 100:.1f}"
 
 
 def run_few_shot(
@@ -304,12 +302,21 @@ def _run(
         r = code_row[code]
         return float(correct[r].mean()), float(prob_right[r].mean()), float(logp_right[r].mean())
 
-    # Best subset: among evaluated coalitions with the instruction written.
+    # Best subset: among evaluated coalitions with the instruction written (core.probes.few_shot.subset),
+    # and how that choice does on queries it was not chosen on (leave one query out).
     candidates = [c for c in codes if not instr_bit or c & instr_bit]
-    best_code = max(
-        candidates,
-        key=lambda c: (prob_right[code_row[c]].mean(), correct[code_row[c]].mean(), -bin(c & ~instr_bit).count("1")),
+    rows = [code_row[c] for c in candidates]
+    sizes = [bin(c & ~instr_bit).count("1") for c in candidates]
+    best_code = candidates[subset.choose(candidates, prob_right[rows], correct[rows], sizes)]
+    subset_check = subset.cross_validate(
+        candidates, prob_right[rows], correct[rows], sizes, lambda c: _coalition_order(c, n_ex)
     )
+    if subset_check is not None:
+        subset_check["within"] = subset.within_subset(
+            best_code,
+            _coalition_order(best_code, n_ex),
+            lambda c: float(prob_right[code_row[c]].mean()) if c in code_row else None,
+        )
     named = {"zero_shot": instr_bit, "all": full_code, "best_subset": best_code}
     accuracy: dict[str, Any] = {}
     mean_prob: dict[str, Any] = {}
@@ -373,7 +380,18 @@ def _run(
 
     best_subset = _coalition_order(best_code, n_ex)
     notes = _notes(spec, method, len(codes), len(prompt_list), logp.size, scorer.forward_passes)
-    summary = _summary(spec, examples, instruction, accuracy, mean_prob, best_subset, order_sensitivity)
+    summary = reading.summary(
+        {
+            "examples": examples,
+            "instruction": instruction,
+            "queries": queries,
+            "accuracy": accuracy,
+            "mean_prob": mean_prob,
+            "best_subset": best_subset,
+            "order_sensitivity": order_sensitivity,
+            "subset_check": subset_check,
+        }
+    )
     meta = run_meta(
         lm,
         spec.model,
@@ -404,6 +422,7 @@ def _run(
         summary=summary,
         notes=notes,
         meta=meta,
+        subset_check=subset_check,
     )
 
 
@@ -439,52 +458,3 @@ def _notes(spec: FewShotSpec, method: str, n_coalitions: int, n_prompts: int, n_
     if spec.order_trials:
         notes.append(f"Order sensitivity: {spec.order_trials} random orders of all examples (seed {spec.seed}).")
     return notes
-
-
-def _summary(
-    spec: FewShotSpec,
-    examples: list[dict[str, Any]],
-    instruction: dict[str, Any] | None,
-    accuracy: dict[str, Any],
-    mean_prob: dict[str, Any],
-    best_subset: list[int],
-    order: dict[str, Any],
-) -> str:
-    n_q = len(spec.queries)
-
-    def right(acc: float) -> str:
-        return f"{round(acc * n_q)} of {n_q}"
-
-    sentences = [
-        f"With all {len(examples)} examples the model picks the right label for {right(accuracy['all'])} "
-        f"queries (mean probability of the right label {mean_prob['all'] * 100:.1f}%); zero-shot it gets "
-        f"{right(accuracy['zero_shot'])} ({mean_prob['zero_shot'] * 100:.1f}%)."
-    ]
-    hurt = sorted((e for e in examples if e["shapley"] * 100 <= -0.05), key=lambda e: e["shapley"])
-    for e in hurt:
-        sentences.append(
-            f"Example {e['index'] + 1} ('{_snippet(e['input'])}', labelled {e['label']}) lowers the chance of "
-            f"the right label by {_points(e['shapley'])} points on average."
-        )
-    if not hurt:
-        sentences.append("No example lowers the chance of the right label on average.")
-    helpful = sorted((e for e in examples if e["shapley"] * 100 >= 0.05), key=lambda e: -e["shapley"])
-    if helpful:
-        e = helpful[0]
-        sentences.append(
-            f"Example {e['index'] + 1} ('{_snippet(e['input'])}') helps most: +{_points(e['shapley'])} points."
-        )
-    if instruction is not None:
-        verb = "raises" if instruction["shapley"] >= 0 else "lowers"
-        sentences.append(f"The instruction {verb} it by {_points(instruction['shapley'])} points.")
-    subset = ", ".join(str(i + 1) for i in best_subset) if best_subset else "none"
-    sentences.append(
-        f"The best subset of examples ({subset}) gets {right(accuracy['best_subset'])} right "
-        f"({mean_prob['best_subset'] * 100:.1f}%)."
-    )
-    if order["orders"]:
-        sentences.append(
-            f"Over {len(order['orders'])} random orders of the examples it gets between "
-            f"{right(order['min'])} and {right(order['max'])} right."
-        )
-    return " ".join(sentences)
