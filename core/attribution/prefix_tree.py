@@ -85,11 +85,17 @@ class PrefixTree:
 
 
 def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    """Length of the common prefix of two tuples (binary search on slices: compared in C)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while lo < hi:  # a[:lo] == b[:lo] and a[:hi + 1] != b[:hi + 1]... narrowed to the first difference
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def prefix_tree_tokens(sequences: Iterable[Sequence[int]], sizes: Sequence[float] | None = None) -> float:
@@ -130,7 +136,9 @@ class _Node:
     start: int
     end: int
     ref: int  # a sorted input that passes through the node (its tokens are ref[start:end])
+    parent: int = -1
     children: list[int] = field(default_factory=list)
+    ending: list[int] = field(default_factory=list)  # sorted inputs whose last token is in the node
 
 
 def build_tree(rows: Sequence[tuple[int, tuple[int, ...]]], share: bool = True) -> PrefixTree:
@@ -150,31 +158,30 @@ def build_tree(rows: Sequence[tuple[int, tuple[int, ...]]], share: bool = True) 
     distinct = sorted(set(inputs))
     nodes = _trie(distinct)
     chain_of, chains = _chains(nodes, distinct)
+    terminal = [0] * len(distinct)
+    for n, node in enumerate(nodes):
+        for ref in node.ending:
+            terminal[ref] = n
     by_input = {seq: n for n, seq in enumerate(distinct)}
-    first_child = [{distinct[nodes[c].ref][nodes[c].start]: c for c in node.children} for node in nodes]
     for row, (prompt_len, seq) in enumerate(rows):
-        path = distinct[by_input[inputs[row]]]
-        last = len(path) - 1
-        node, pos = 0, prompt_len - 1
-        while nodes[node].end <= pos:  # down to the node holding the first read
-            node = first_child[node][path[nodes[node].end]]
-        while True:
+        node = terminal[by_input[inputs[row]]]
+        chains[chain_of[node]].finishing += 1
+        top = len(seq) - 2  # the last position read
+        while True:  # up from the node of the row's last token to that of its prompt's last token
             chain = chains[chain_of[node]]
-            top = min(nodes[node].end - 1, last)
-            chain.reads.extend(Read(t - chain.start, seq[t + 1], row, t - prompt_len + 1) for t in range(pos, top + 1))
-            if top == last:
-                chain.finishing += 1
+            low = max(nodes[node].start, prompt_len - 1)
+            chain.reads.extend(Read(t - chain.start, seq[t + 1], row, t - prompt_len + 1) for t in range(low, top + 1))
+            if low == prompt_len - 1:
                 break
-            pos = top + 1
-            node = first_child[node][path[pos]]
+            top, node = low - 1, nodes[node].parent
     computed = sum(len(c.tokens) for c in chains)
     return PrefixTree(chains, computed, whole)
 
 
 def _trie(distinct: list[tuple[int, ...]]) -> list[_Node]:
-    """The compressed trie of sorted distinct sequences (node 0: the empty root)."""
+    """The compressed trie of sorted distinct sequences (node 0: the empty root), without recursion."""
     nodes = [_Node(0, 0, 0)]
-    stack = [0]
+    stack = [0]  # the path of the previous sequence
     prev: tuple[int, ...] = ()
     for ref, seq in enumerate(distinct):
         lcp = _lcp(prev, seq)
@@ -183,13 +190,17 @@ def _trie(distinct: list[tuple[int, ...]]) -> list[_Node]:
         top = stack[-1]
         node = nodes[top]
         if node.end > lcp:  # the new sequence leaves this node inside it: split it there
-            tail = _Node(lcp, node.end, node.ref, node.children)
+            tail = _Node(lcp, node.end, node.ref, top, node.children, [r for r in node.ending if len(distinct[r]) > lcp])
             nodes.append(tail)
+            for child in tail.children:
+                nodes[child].parent = len(nodes) - 1
             node.end, node.children = lcp, [len(nodes) - 1]
+            node.ending = [r for r in node.ending if len(distinct[r]) <= lcp]
         if top != 0 and not node.children and node.end == len(prev):
             node.end, node.ref = len(seq), ref  # the previous sequence is a prefix of this one: grow its leaf
+            node.ending.append(ref)
         else:
-            nodes.append(_Node(lcp, len(seq), ref))
+            nodes.append(_Node(lcp, len(seq), ref, top, [], [ref]))
             node.children.append(len(nodes) - 1)
             stack.append(len(nodes) - 1)
         prev = seq

@@ -206,6 +206,12 @@ class _TreeRun:
         self.pool = [c.index for c in tree.chains if c.parent < 0]
         self.positions = [sorted({r.offset for r in c.reads}) for c in tree.chains]
         self.held = 0
+        # Kept free for the caches along one path of chains: when the budget is tight the deepest
+        # chain runs alone (depth first), and what it keeps is at most one such path.
+        path = [0] * len(tree.chains)
+        for c in tree.chains:  # parents come first
+            path[c.index] = len(c.tokens) + (path[c.parent] if c.parent >= 0 else 0)
+        self.reserve = max(path) * scorer.cache_bytes_per_token()
         self.done = 0
         self.total = sum(c.finishing for c in tree.chains)
 
@@ -236,7 +242,8 @@ class _TreeRun:
             if fits:
                 p, r = max(past, chain.start), max(reads, len(self.positions[i]))
                 k = keep + self._keep_bytes(chain)
-                fits = self.held + k + (len(chosen) + 1) * scorer._row_bytes(width, p, r) <= scorer.budget_bytes
+                batch = (len(chosen) + 1) * scorer._row_bytes(width, p, r)
+                fits = self.held + self.reserve + k + batch <= scorer.budget_bytes
             if fits:
                 chosen.append(chain)
                 past, reads, keep = p, r, k
