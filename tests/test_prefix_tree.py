@@ -236,7 +236,10 @@ def test_the_work_limit_counts_the_tokens_the_tree_computes(tiny) -> None:
 
 @pytest.mark.parametrize("example", ["tutorial", "few_shot_sentiment", "bias_gender_occupation"])
 def test_each_examples_rows_score_as_whole_rows_on_the_bundled_model(lm, example, monkeypatch) -> None:
-    """Every row an example scores through the tree equals that row scored whole (a seeded sample of 24), to 1e-5."""
+    """Every row an example scores through the tree equals that row scored whole (a seeded sample of 24), to 1e-5.
+
+    Absolute below a log-probability of 1 in size, relative above (float32 holds -130 to 1.5e-5).
+    """
     seen: list[tuple[list, list[np.ndarray]]] = []
     original = BatchedScorer.log_probs
 
@@ -254,7 +257,8 @@ def test_each_examples_rows_score_as_whole_rows_on_the_bundled_model(lm, example
     rng = np.random.default_rng(0)
     picked = [rows[i] for i in rng.choice(len(rows), size=min(24, len(rows)), replace=False)]
     whole = BatchedScorer(lm, share_prefix=False).log_probs([r for r, _ in picked])
-    worst = max(float(np.abs(w - v).max()) for w, (_, v) in zip(whole, picked))
+    # to 1e-5, relative above 1 (a float32 log-probability of -130 is only held to 1.5e-5)
+    worst = max(float((np.abs(w - v) / np.maximum(1.0, np.abs(w))).max()) for w, (_, v) in zip(whole, picked))
     assert worst <= 1e-5, worst
     for (prompt, target), values in picked[:3]:
         np.testing.assert_allclose(values, _direct(lm.model, prompt, target), atol=1e-4, rtol=0)
