@@ -1,42 +1,51 @@
-"""The batched scorer: log-probabilities of target tokens after many prompts.
+"""The batched scorer: log-probabilities of target tokens after many prompts, through a prefix tree.
 
 Teacher forcing: one forward pass over prompt + target gives every target
-token's log-probability. Rows (prompt, target) are de-duplicated, sorted, and
-evaluated in batches: right padding with per-row gathering, the LM head only
-at target positions, and the key/value cache of shared prefixes computed once
-(recursively, like a trie: rows that share a longer prefix share its cache).
-Batch size is bounded by a memory budget. A progress callback receives
-(done, total) rows; a stop callback cancels between batches. The model is
-shared with other runs batch by batch (``core.models.sharing``): the scorer
-holds it while it scores and hands it on between batches when another run has
-priority; before the first batch the rows are counted against the run's work limit.
+token's log-probability. Rows (prompt, target) are de-duplicated and their
+inputs inserted into a prefix tree (``core.attribution.prefix_tree``): every
+distinct prefix is run through the model once, in *chains* (a path of the tree
+from a branch point down to a leaf). Chains are run in batches: each on the
+key/value cache of the chains above it, left-padded to the batch's longest
+(with an attention mask and each row's own positions), its new tokens padded
+on the right; the LM head runs only where a target token is read. The deepest
+chains go first and a chain's cache is released as soon as every chain below
+it has run, so the caches held plus one batch stay within the memory budget
+(``WHYLM_MEMORY_BUDGET_MB``) whatever the number of rows.
+
+A progress callback receives (done, total) rows; a stop callback cancels
+between batches. The model is shared with other runs batch by batch
+(``core.models.sharing``): the scorer holds it while it scores and hands it on
+between batches when another run has priority; before the first batch the
+work (the tokens the tree computes, in whole rows) is counted against the run's work limit.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import DynamicCache
 
+from core.attribution.prefix_tree import Chain, PrefixTree, build_tree, computed_tokens
 from core.errors import Cancelled
 from core.models.loading import LoadedModel
 from core.models.output_head import OutputHead, text_body, text_config
 from core.models.remote import RemoteModel, RemoteScorer
 from core.models.sharing import Turns, plan_forward_passes, share_of
 
+__all__ = ["BatchedScorer", "computed_tokens", "default_memory_budget_mb", "scorer_for"]
+
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
-KV = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def default_memory_budget_mb(device: torch.device) -> float:
-    """Memory the scorer may use for one batch (``WHYLM_MEMORY_BUDGET_MB`` overrides)."""
+    """Memory the scorer may use for caches and one batch (``WHYLM_MEMORY_BUDGET_MB`` overrides)."""
     env = os.environ.get("WHYLM_MEMORY_BUDGET_MB")
     if env:
         return float(env)
@@ -46,23 +55,23 @@ def default_memory_budget_mb(device: torch.device) -> float:
     return 1024.0
 
 
-@dataclass
-class _Row:
-    prompt_len: int
-    seq: tuple[int, ...]  # prompt + target
-    target: tuple[int, ...]
-
-
 class BatchedScorer:
     """Scores target tokens after prompts with a loaded model.
 
     Args:
         lm: the loaded model.
-        memory_budget_mb: bound on one batch's activations (None: device default).
+        memory_budget_mb: bound on the caches held and one batch's activations (None: device default).
         progress: called with (rows done, rows total) after each batch.
         should_stop: polled between batches; when it returns True the scoring
             raises ``Cancelled``.
-        share_prefix: reuse the key/value cache of shared prefixes.
+        share_prefix: run every shared prefix once (the prefix tree); False scores each row whole
+            (the reference the tree is checked against).
+        max_batch_rows: most chains in one batch (None: 64 on a CPU, 256 on a GPU).
+
+    After scoring: ``forward_passes`` (distinct rows), ``model_calls`` (batches),
+    ``tokens_processed`` (tokens run through the model), ``tokens_whole`` (tokens
+    the same rows would take scored each whole) and ``peak_cache_bytes`` (the most
+    cache memory held between batches).
     """
 
     def __init__(
@@ -94,8 +103,8 @@ class BatchedScorer:
         self.forward_passes = 0
         self.model_calls = 0
         self.tokens_processed = 0
-        self._done = 0
-        self._total = 0
+        self.tokens_whole = 0
+        self.peak_cache_bytes = 0
         self._turns: Turns | None = None
 
     # ------------------------------------------------------------ public
@@ -108,7 +117,7 @@ class BatchedScorer:
         """
         keyed: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
         order: list[int] = []
-        uniq: list[_Row] = []
+        uniq: list[tuple[int, tuple[int, ...]]] = []
         for prompt, target in rows:
             if len(prompt) == 0:
                 raise ValueError("a prompt must have at least one token")
@@ -117,20 +126,23 @@ class BatchedScorer:
             key = (tuple(int(t) for t in prompt), tuple(int(t) for t in target))
             if key not in keyed:
                 keyed[key] = len(uniq)
-                uniq.append(_Row(len(key[0]), key[0] + key[1], key[1]))
+                uniq.append((len(key[0]), key[0] + key[1]))
             order.append(keyed[key])
-        results: list[np.ndarray | None] = [None] * len(uniq)
-        self._done, self._total = 0, len(uniq)
-        plan_forward_passes(len(uniq))
-        sorted_idx = sorted(range(len(uniq)), key=lambda i: uniq[i].seq)
+        if not uniq:
+            return []
+        tree = build_tree(uniq, share=self.share_prefix)
+        # The work limit counts the tokens the tree computes, in rows of the plan's mean length.
+        plan_forward_passes(math.ceil(len(uniq) * tree.computed_tokens / tree.whole_tokens))
+        results = [np.zeros(len(seq) - prompt_len) for prompt_len, seq in uniq]
         with torch.inference_mode(), self.share.turns(self.should_stop) as turns:
             self._turns = turns
             try:
-                self._solve(uniq, sorted_idx, [], 0, results)
+                _TreeRun(self, tree, results).run()
             finally:
                 self._turns = None
         self.forward_passes += len(uniq)
-        return [results[i] for i in order]  # type: ignore[misc]
+        self.tokens_whole += tree.whole_tokens
+        return [results[i].copy() for i in order]
 
     def summed_log_probs(
         self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]
@@ -153,63 +165,8 @@ class BatchedScorer:
         if self._turns is not None:
             self._turns.next()
 
-    def _solve(
-        self,
-        rows: list[_Row],
-        idx: list[int],
-        kv: KV,
-        prefix_len: int,
-        results: list[np.ndarray | None],
-    ) -> None:
-        if not self.share_prefix or len(idx) == 1:
-            self._evaluate(rows, idx, kv, prefix_len, results)
-            return
-        planner = _PrefixPlanner(rows, idx, self.call_cost_tokens)
-        _, plan = planner.best(0, len(idx), prefix_len)
-        self._execute(plan, idx, rows, kv, prefix_len, results)
-
-    def _execute(
-        self,
-        plan: tuple,
-        idx: list[int],
-        rows: list[_Row],
-        kv: KV,
-        prefix_len: int,
-        results: list[np.ndarray | None],
-    ) -> None:
-        kind = plan[0]
-        if kind == "flat":
-            _, lo, hi = plan
-            self._evaluate(rows, idx[lo:hi], kv, prefix_len, results)
-        elif kind == "extend":
-            _, lo, lcp, inner = plan
-            kv = self._extend(kv, rows[idx[lo]].seq[prefix_len:lcp])
-            self._execute(inner, idx, rows, kv, lcp, results)
-        else:
-            _, subplans, rest = plan
-            for sub in subplans:
-                self._execute(sub, idx, rows, kv, prefix_len, results)
-            if rest:
-                self._evaluate(rows, [idx[k] for lo, hi in rest for k in range(lo, hi)], kv, prefix_len, results)
-
-    def _make_cache(self, kv: KV, batch: int) -> DynamicCache | None:
-        if not kv:
-            return None
-        return DynamicCache(
-            ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv]
-        )
-
-    def _extend(self, kv: KV, tokens: Sequence[int]) -> KV:
-        """The key/value cache of the prefix extended by ``tokens`` (batch of one)."""
-        self._next_call()
-        cache = self._make_cache(kv, 1) or DynamicCache()
-        ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
-        self.base(input_ids=ids, use_cache=True, **{self._cache_kw: cache})
-        self.model_calls += 1
-        self.tokens_processed += len(tokens)
-        return [(layer.keys, layer.values) for layer in cache.layers]
-
-    def _row_bytes(self, suffix_len: int, prefix_len: int, target_len: int) -> float:
+    def _shape(self) -> tuple[int, int, int, int, int, int, int]:
+        """(layers, key/value heads, head size, hidden, intermediate, attention heads, vocabulary) from the config."""
         cfg = self._cfg
         hidden = int(getattr(cfg, "hidden_size", 1024))
         inter = int(getattr(cfg, "intermediate_size", 4 * hidden) or 4 * hidden)
@@ -218,159 +175,181 @@ class BatchedScorer:
         kv_heads = int(getattr(cfg, "num_key_value_heads", heads) or heads)
         head_dim = int(getattr(cfg, "head_dim", None) or hidden // heads)
         vocab = int(getattr(cfg, "vocab_size", 50000))
+        return layers, kv_heads, head_dim, hidden, inter, heads, vocab
+
+    def cache_bytes_per_token(self) -> int:
+        """Bytes of key/value cache one token takes (all layers)."""
+        layers, kv_heads, head_dim, *_ = self._shape()
+        return layers * 2 * kv_heads * head_dim * self._element_bytes
+
+    def _row_bytes(self, suffix_len: int, prefix_len: int, target_len: int) -> float:
+        """Memory one row of a batch takes: ``suffix_len`` new tokens after a cache of ``prefix_len``, ``target_len`` reads."""
+        _layers, _kv, _hd, hidden, inter, heads, vocab = self._shape()
         total = prefix_len + suffix_len
         size = self._element_bytes  # the model's dtype: 4 in float32, 2 in bfloat16 or float16
-        kv_cache = layers * 2 * kv_heads * head_dim * total * size
+        kv_cache = self.cache_bytes_per_token() * (prefix_len + total)  # the padded cache, then it with the new tokens
         transient = suffix_len * (6 * hidden + 3 * inter) * size
         attention = heads * suffix_len * total * size * 2
         logits = target_len * vocab * (size + 4 * 2)  # the head's output, then float32 logits and log-softmax
         return float(kv_cache + transient + attention + logits)
 
-    def _evaluate(
-        self,
-        rows: list[_Row],
-        idx: list[int],
-        kv: KV,
-        prefix_len: int,
-        results: list[np.ndarray | None],
-    ) -> None:
-        by_len = sorted(idx, key=lambda i: len(rows[i].seq), reverse=True)
-        start = 0
-        while start < len(by_len):
-            longest = len(rows[by_len[start]].seq) - prefix_len
-            t_max = max(len(rows[i].target) for i in by_len[start:])
-            per_row = self._row_bytes(longest, prefix_len, t_max)
-            size = int(max(1, min(self.max_batch_rows, self.budget_bytes // per_row)))
-            batch = by_len[start : start + size]
-            self._next_call()
-            self._run_batch(rows, batch, kv, prefix_len, results)
-            start += size
-            self._done += len(batch)
-            if self.progress is not None:
-                self.progress(self._done, self._total)
 
-    def _run_batch(
-        self,
-        rows: list[_Row],
-        batch: list[int],
-        kv: KV,
-        prefix_len: int,
-        results: list[np.ndarray | None],
-    ) -> None:
-        suffixes = [rows[i].seq[prefix_len:] for i in batch]
-        width = max(len(s) for s in suffixes)
-        pad = 0
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        for r, suffix in enumerate(suffixes):
-            ids[r, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
-        ids = ids.to(self.device)
-        cache = self._make_cache(kv, len(batch))
-        kwargs = {self._cache_kw: cache, "use_cache": cache is not None}
-        hidden = self.base(input_ids=ids, **kwargs).last_hidden_state
-        self.model_calls += 1
-        self.tokens_processed += sum(len(s) for s in suffixes)
-        t_max = max(len(rows[i].target) for i in batch)
-        pos = torch.zeros((len(batch), t_max), dtype=torch.long)
-        tgt = torch.zeros((len(batch), t_max), dtype=torch.long)
-        for r, i in enumerate(batch):
-            row = rows[i]
-            first = row.prompt_len - prefix_len - 1
-            n = len(row.target)
-            pos[r, :n] = torch.arange(first, first + n)
-            pos[r, n:] = first
-            tgt[r, :n] = torch.tensor(row.target, dtype=torch.long)
-        pos, tgt = pos.to(self.device), tgt.to(self.device)
-        gathered = hidden[torch.arange(len(batch), device=self.device)[:, None], pos]
-        logits = self.head(gathered)
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tgt[..., None])[..., 0]
-        values = logprobs.double().cpu().numpy()
-        for r, i in enumerate(batch):
-            results[i] = values[r, : len(rows[i].target)].copy()
+class _TreeRun:
+    """One ``log_probs`` call's prefix tree run batch by batch: a pool of chains whose caches are ready."""
 
+    def __init__(self, scorer: BatchedScorer, tree: PrefixTree, results: list[np.ndarray]) -> None:
+        self.scorer = scorer
+        self.chains = tree.chains
+        self.results = results
+        self.caches: dict[int, torch.Tensor] = {}  # chain -> its tokens' keys and values (layers, 2, heads, n, dim)
+        self.open = [len(c.children) for c in tree.chains]  # children whose subtree has not run yet
+        self.pool = [c.index for c in tree.chains if c.parent < 0]
+        self.positions = [sorted({r.offset for r in c.reads}) for c in tree.chains]
+        self.held = 0
+        # Kept free for the caches along one path of chains: when the budget is tight the deepest
+        # chain runs alone (depth first), and what it keeps is at most one such path.
+        path = [0] * len(tree.chains)
+        for c in tree.chains:  # parents come first
+            path[c.index] = len(c.tokens) + (path[c.parent] if c.parent >= 0 else 0)
+        self.reserve = max(path) * scorer.cache_bytes_per_token()
+        self.done = 0
+        self.total = sum(c.finishing for c in tree.chains)
 
-def _common_prefix(seqs: list[tuple[int, ...]], start: int, cap: int) -> int:
-    """Length of the common prefix of ``seqs`` (known to be >= start), at most ``cap``."""
-    first = seqs[0]
-    n = min(cap, *(len(s) for s in seqs))
-    pos = start
-    while pos < n:
-        token = first[pos]
-        if any(s[pos] != token for s in seqs):
-            break
-        pos += 1
-    return max(start, min(pos, cap))
+    def run(self) -> None:
+        """Run every chain, the deepest ready ones first, one batch per model call."""
+        scorer = self.scorer
+        while self.pool:
+            batch = self._pick()
+            scorer._next_call()
+            self._run_batch(batch)
+            if scorer.progress is not None:
+                scorer.progress(self.done, self.total)
 
-
-class _PrefixPlanner:
-    """Chooses how to evaluate sorted rows: flat, or sharing prefixes' caches (a prefix tree).
-
-    Costs are counted in tokens through the model; each model call costs
-    ``call_cost`` tokens more. A group of rows (a range of the sorted order)
-    given a cached prefix of length p is either evaluated flat in one call, or
-    its common prefix is extended in the cache (one call) and the group is
-    solved again from there, or it is split by the token after p: children
-    that gain from their own cache are solved on their own and the rest are
-    evaluated together.
-    """
-
-    def __init__(self, rows: list[_Row], idx: list[int], call_cost: int) -> None:
-        self.seqs = [rows[i].seq for i in idx]
-        self.caps = [rows[i].prompt_len - 1 for i in idx]
-        self.call_cost = call_cost
-        self.memo: dict[tuple[int, int, int], tuple[float, tuple]] = {}
-
-    def flat_tokens(self, lo: int, hi: int, p: int) -> int:
-        return sum(len(self.seqs[k]) - p for k in range(lo, hi))
-
-    def best(self, lo: int, hi: int, p: int, extended: bool = False) -> tuple[float, tuple]:
-        key = (lo, hi, p if not extended else -p - 1)
-        if key in self.memo:
-            return self.memo[key]
-        flat = (self.flat_tokens(lo, hi, p) + self.call_cost, ("flat", lo, hi))
-        choice = flat
-        if hi - lo > 1:
-            cap = min(self.caps[lo:hi])
-            lcp = _common_prefix(self.seqs[lo:hi], p, cap)
-            if lcp > p and not extended:
-                inner_cost, inner = self.best(lo, hi, lcp, extended=True)
-                cost = (lcp - p) + self.call_cost + inner_cost
-                if cost < choice[0]:
-                    choice = (cost, ("extend", lo, lcp, inner))
-            elif lcp == p:
-                split = self._split(lo, hi, p)
-                if split is not None and split[0] < choice[0]:
-                    choice = split
-        self.memo[key] = choice
-        return choice
-
-    def _split(self, lo: int, hi: int, p: int) -> tuple[float, tuple] | None:
-        ranges: list[tuple[int, int]] = []
-        start = lo
-        for k in range(lo + 1, hi + 1):
-            if k == hi or _token_at(self.seqs[k], p) != _token_at(self.seqs[start], p):
-                ranges.append((start, k))
-                start = k
-        if len(ranges) < 2:
-            return None
-        cost = 0.0
-        subplans: list[tuple] = []
-        rest: list[tuple[int, int]] = []
-        for a, b in ranges:
-            own_cost, own = self.best(a, b, p)
-            flat_tokens = self.flat_tokens(a, b, p)
-            if own[0] != "flat" and own_cost < flat_tokens:
-                cost += own_cost
-                subplans.append(own)
+    def _pick(self) -> list[Chain]:
+        """The next batch: the deepest, longest ready chain and those that fit beside it (padding, memory)."""
+        scorer = self.scorer
+        chains = self.chains
+        self.pool.sort(key=lambda i: (-chains[i].generation, -len(chains[i].tokens), i))
+        first = chains[self.pool[0]]
+        width = len(first.tokens)
+        past, reads = first.start, len(self.positions[first.index])
+        keep = self._keep_bytes(first)
+        chosen, left = [first], []
+        for i in self.pool[1:]:
+            chain = chains[i]
+            n = len(chain.tokens)
+            fits = len(chosen) < scorer.max_batch_rows and width - n <= max(n, scorer.call_cost_tokens)
+            if fits:
+                p, r = max(past, chain.start), max(reads, len(self.positions[i]))
+                k = keep + self._keep_bytes(chain)
+                batch = (len(chosen) + 1) * scorer._row_bytes(width, p, r)
+                fits = self.held + self.reserve + k + batch <= scorer.budget_bytes
+            if fits:
+                chosen.append(chain)
+                past, reads, keep = p, r, k
             else:
-                cost += flat_tokens
-                rest.append((a, b))
-        if rest:
-            cost += self.call_cost
-        return cost, ("split", subplans, rest)
+                left.append(i)
+        self.pool = left
+        return chosen
 
+    def _keep_bytes(self, chain: Chain) -> int:
+        """Cache memory a chain keeps after it has run (for the chains below it)."""
+        return len(chain.tokens) * self.scorer.cache_bytes_per_token() if chain.children else 0
 
-def _token_at(seq: tuple[int, ...], pos: int) -> int:
-    return seq[pos] if pos < len(seq) else -1
+    def _segments(self, chain: Chain) -> list[tuple[torch.Tensor, int]]:
+        """The cached pieces of a chain's past, in order: (cache of a chain above, tokens of it used)."""
+        pieces = []
+        upto, parent = chain.start, chain.parent
+        while parent >= 0:
+            above = self.chains[parent]
+            pieces.append((self.caches[parent], upto - above.start))
+            upto, parent = above.start, above.parent
+        return pieces[::-1]
+
+    def _run_batch(self, batch: list[Chain]) -> None:
+        scorer = self.scorer
+        device = scorer.device
+        size = len(batch)
+        width = max(len(c.tokens) for c in batch)
+        past = max(c.start for c in batch)
+        ids = torch.zeros((size, width), dtype=torch.long)
+        positions = torch.zeros((size, width), dtype=torch.long)
+        for r, chain in enumerate(batch):
+            ids[r, : len(chain.tokens)] = torch.tensor(chain.tokens, dtype=torch.long)
+            positions[r] = torch.arange(chain.start, chain.start + width)
+        kwargs: dict[str, Any] = {"input_ids": ids.to(device), "position_ids": positions.to(device), "use_cache": True}
+        if past:
+            pieces = [self._segments(c) for c in batch]
+            sample = pieces[0][0][0]
+            layers, _, heads, _, dim = sample.shape
+            buffer = torch.zeros((layers, 2, size, heads, past, dim), dtype=sample.dtype, device=device)
+            for r, chain in enumerate(batch):
+                at = past - chain.start  # left padding: every row's past ends where its new tokens begin
+                for cache, used in pieces[r]:
+                    buffer[:, :, r, :, at : at + used] = cache[:, :, :, :used]
+                    at += used
+            cache = DynamicCache(ddp_cache_data=[(buffer[layer, 0], buffer[layer, 1]) for layer in range(layers)])
+            del buffer, pieces
+            if any(c.start != past for c in batch):
+                mask = torch.ones((size, past + width), dtype=torch.long)
+                for r, chain in enumerate(batch):
+                    mask[r, : past - chain.start] = 0
+                kwargs["attention_mask"] = mask.to(device)
+        else:
+            cache = DynamicCache()
+        kwargs[scorer._cache_kw] = cache
+        hidden = scorer.base(**kwargs).last_hidden_state
+        scorer.model_calls += 1
+        scorer.tokens_processed += sum(len(c.tokens) for c in batch)
+        self._read(batch, hidden)
+        keys = [(layer.keys, layer.values) for layer in cache.layers]
+        del hidden, cache
+        for r, chain in enumerate(batch):
+            self.done += chain.finishing
+            if chain.children:
+                n = len(chain.tokens)
+                kept = torch.stack([torch.stack((k[r, :, past : past + n], v[r, :, past : past + n])) for k, v in keys])
+                self.caches[chain.index] = kept
+                self.held += kept.numel() * kept.element_size()
+                self.pool.extend(chain.children)
+            else:
+                self._finish(chain.index)
+        scorer.peak_cache_bytes = max(scorer.peak_cache_bytes, self.held)
+
+    def _read(self, batch: list[Chain], hidden: torch.Tensor) -> None:
+        """The target tokens' log-probabilities read in this batch, into the rows' results."""
+        rows, offsets, where = [], [], {}
+        for r, chain in enumerate(batch):
+            for offset in self.positions[chain.index]:
+                where[(r, offset)] = len(rows)
+                rows.append(r)
+                offsets.append(offset)
+        if not rows:
+            return
+        device = self.scorer.device
+        gathered = hidden[torch.tensor(rows, device=device), torch.tensor(offsets, device=device)]
+        logprobs = torch.log_softmax(self.scorer.head(gathered), dim=-1)
+        reads = [(where[(r, read.offset)], read) for r, chain in enumerate(batch) for read in chain.reads]
+        picked = logprobs[
+            torch.tensor([p for p, _ in reads], device=device), torch.tensor([read.token for _, read in reads], device=device)
+        ]
+        values = picked.double().cpu().numpy()
+        for value, (_, read) in zip(values, reads):
+            self.results[read.row][read.k] = value
+
+    def _finish(self, index: int) -> None:
+        """A chain whose subtree has run: release its cache, and its parents' whose last child it was."""
+        while True:
+            kept = self.caches.pop(index, None)
+            if kept is not None:
+                self.held -= kept.numel() * kept.element_size()
+            parent = self.chains[index].parent
+            if parent < 0:
+                return
+            self.open[parent] -= 1
+            if self.open[parent]:
+                return
+            index = parent
 
 
 def scorer_for(
