@@ -27,7 +27,7 @@ from core.errors import Cancelled
 from core.models.loading import LoadedModel
 from core.models.sharing import ModelShare, WorkLimitExceeded, work_limit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VOCAB = 11
 
 
