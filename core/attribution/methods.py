@@ -401,6 +401,24 @@ def method_info(name: Any) -> MethodInfo:
     return METHODS[name]
 
 
+def setting(method: str, params: Mapping[str, Any], name: str) -> Any:
+    """A method's setting: ``params[name]`` when given, else the default its declaration gives.
+
+    The engine's planners read their settings through this, so a default lives only in the
+    method's ``Param`` (a parsed spec holds every setting already; a bare ``params`` from a
+    test or a benchmark gets the same defaults as a spec).
+
+    Raises:
+        KeyError: the method declares no setting ``name``.
+    """
+    if name in params:
+        return params[name]
+    for param in METHODS[method].params:
+        if param.name == name:
+            return param.default
+    raise KeyError(f"{method} declares no setting {name!r}")
+
+
 def methods_of_family(family: str) -> list[MethodInfo]:
     """Declared methods of one family ("perturbation" or "gradient")."""
     return [m for m in METHODS.values() if m.family == family]

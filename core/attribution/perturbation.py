@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from core.attribution.methods import setting
 from core.attribution.pair_design import MAX_GREEDY_PAIRS, POOL_FACTOR, OrderDesign, canonical, greedy_pairs
 from core.attribution.shapley_kriging import kriged_shapley
 from core.errors import Cancelled, SpecError
@@ -109,15 +110,15 @@ def plan_rows(method: str, n: int, params: dict[str, Any]) -> int:
     if method == "shapley":
         return 2**n
     if method == "shapley_sampling":
-        singles = 2 * n if params.get("paired", False) and n >= 3 else 0
-        return int(params.get("n_samples", 25)) * (n + 1) + singles
+        singles = 2 * n if setting(method, params, "paired") and n >= 3 else 0
+        return int(setting(method, params, "n_samples")) * (n + 1) + singles
     if method == "kernel_shap":
-        n_samples = int(params.get("n_samples", 200))
+        n_samples = int(setting(method, params, "n_samples"))
         if n == 1:
             return 2
         return 2**n if n <= 2 or n_samples >= 2**n - 2 else n_samples + 2
     if method == "lime":
-        return int(params.get("n_samples", 100)) + 1
+        return int(setting(method, params, "n_samples")) + 1
     return n + 1  # feature ablation
 
 
@@ -158,7 +159,7 @@ def plan_problem(
         same_prompts: every plan fills the same prompt with the same baselines (trials
             without sampled baselines), so there are at most 2^n distinct prompts in all.
     """
-    limit = int(params.get("max_features", 12))
+    limit = int(setting("shapley", params, "max_features"))
     if method == "shapley" and n > limit:
         return (
             f"exact Shapley values over {n} features need {_count(2**n)} model evaluations, more than "
@@ -273,8 +274,8 @@ def plan_shapley_sampling(
     :func:`~core.attribution.shapley_kriging.kriged_shapley`.
     ``bench/bench_sampling.py`` measures it against Captum at equal forward passes.
     """
-    n_perm = int(params.get("n_samples", 25))
-    paired = bool(params.get("paired", False))
+    n_perm = int(setting("shapley_sampling", params, "n_samples"))
+    paired = bool(setting("shapley_sampling", params, "paired"))
     singles = paired and n >= 3
     design = None
     if singles and (n_perm // 2 + 1) * (n - 3) + n + 1 <= MAX_GREEDY_PAIRS:
@@ -349,7 +350,7 @@ def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, p
     SHAP library does (:func:`plan_kernel_shap_paired`); without it (the default
     for callers that do not say) each is drawn on its own.
     """
-    n_samples = int(params.get("n_samples", 200))
+    n_samples = int(setting("kernel_shap", params, "n_samples"))
     empty, full = np.zeros((1, n), bool), np.ones((1, n), bool)
     if n == 1:
         return Plan(np.vstack([empty, full]), {"weights": np.zeros(0), "exact": True})
@@ -357,7 +358,7 @@ def plan_kernel_shap(n: int, params: dict[str, Any], rng: np.random.Generator, p
         inner = all_masks(n)[1:-1]
         weights = _kernel_weight(n, inner.sum(axis=1))
         return Plan(np.vstack([empty, full, inner]), {"weights": weights, "exact": True})
-    if params.get("paired", False):
+    if setting("kernel_shap", params, "paired"):
         inner, weights, sampled = plan_kernel_shap_paired(n, n_samples, rng, poll)
         return Plan(np.vstack([empty, full, inner]), {"weights": weights, "sampled": sampled, "paired": True})
     sizes = np.arange(1, n)
@@ -500,7 +501,7 @@ def combine_kernel_shap(plan: Plan, values: np.ndarray, params: dict[str, Any]) 
 
 def plan_lime(n: int, params: dict[str, Any], rng: np.random.Generator, poll: Poll = _no_poll) -> Plan:
     """The full prompt plus random coalitions (each feature kept with probability 1/2)."""
-    n_samples = int(params.get("n_samples", 100))
+    n_samples = int(setting("lime", params, "n_samples"))
     drawn = rng.random((n_samples, n)) < 0.5
     return Plan(np.vstack([np.ones((1, n), bool), drawn]), {})
 
@@ -518,10 +519,10 @@ def combine_lime(plan: Plan, values: np.ndarray, params: dict[str, Any]) -> np.n
     """Coefficients of a weighted (optionally ridge) linear model with an intercept."""
     masks = plan.masks
     n = masks.shape[1]
-    w = lime_weights(masks, float(params.get("kernel_width", 1.0)))
+    w = lime_weights(masks, float(setting("lime", params, "kernel_width")))
     x = np.hstack([masks.astype(float), np.ones((len(masks), 1))])
     sw = np.sqrt(w)[:, None]
-    alpha = float(params.get("alpha", 0.0))
+    alpha = float(setting("lime", params, "alpha"))
     if alpha > 0:
         xtx = (x * sw).T @ (x * sw)
         reg = alpha * np.eye(n + 1)
