@@ -3,7 +3,7 @@ page's form (``ui.shared.links``) and the "Page" column of Saved runs read it.
 
 A page that makes runs says which: the run kinds it saves, and for attribution runs the method
 family (perturbation on Explain a prompt, gradient on Token gradients). Adding a page is one
-``Page`` line here and its script in ``pages/``; :func:`register_page` adds one from outside.
+``Page`` line here and its script in ``pages/``.
 """
 
 from __future__ import annotations
@@ -87,11 +87,6 @@ PAGES: list[Page] = [
         "compare runs, add review notes, and export them. Nothing is recomputed.",
     ),
 ]
-
-
-def register_page(page: Page) -> None:
-    """Add a page (a plug-in's), or replace the page with the same script."""
-    PAGES[:] = [p for p in PAGES if p.path != page.path] + [page]
 
 
 def sections() -> dict[str, list[Page]]:
