@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.models.catalog import ModelChoice, allowed_request, parse_models
 from core.models.request import ModelRequest
-from ui import common
+from ui.shared import model as common
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 COMMIT = "7ae557604adf67be50417f59c2c2f167def9a775"

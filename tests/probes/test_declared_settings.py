@@ -263,5 +263,8 @@ def test_page_scripts_are_short_and_alike(page: Path) -> None:
         "a page script defines nothing; its building blocks live in ui/"
     )
     calls = [n.value.func for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
-    assert isinstance(calls[0], ast.Attribute) and calls[0].attr == "title", "a page opens with its title"
+    first = calls[0]
+    assert isinstance(first, ast.Name) and first.id == "heading", "a page opens with its heading (ui.shared.page_table)"
+    opened = next(n.value for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call))
+    assert [a.value for a in opened.args] == [f"pages/{page.name}"], "a page's heading names its own script"
     assert len(page.read_text(encoding="utf-8").splitlines()) <= 30
