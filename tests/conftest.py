@@ -36,14 +36,18 @@ def lm() -> LoadedModel:
 @pytest.fixture()
 def loads(monkeypatch: pytest.MonkeyPatch, lm: LoadedModel) -> Iterator[list]:
     """The models the dashboard asks ``ui.shared.model.load_model`` for (names or model objects), each answered
-    with the bundled model; for the sidebar's page tests."""
+    with the bundled model under the name asked for (a run checks it runs on the model its spec names);
+    for the sidebar's page tests."""
+    import dataclasses
+
     import ui.shared.model
+    from core.models.request import parse_model
 
     asked: list = []
 
     def record(name, *args, **kwargs) -> LoadedModel:  # noqa: ANN001, ANN002, ANN003 - load_model's signature
         asked.append(name)
-        return lm
+        return dataclasses.replace(lm, name=parse_model(name).name)
 
     monkeypatch.setattr(ui.shared.model, "load_model", record)
     ui.shared.model.cached_model.clear()

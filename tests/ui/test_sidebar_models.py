@@ -117,7 +117,8 @@ def _saved_hub_run(lm: LoadedModel, model: str) -> int:
 
 
 def test_run_again_runs_on_the_model_revision_the_run_recorded(data_dir, monkeypatch, loads, lm) -> None:
-    monkeypatch.setenv("WHYLM_MODELS", "Team model=team/model")
+    # the server offers the model at that commit (an entry pins its revision: tests/models/test_served_allowlist.py)
+    monkeypatch.setenv("WHYLM_MODELS", f"Team model=team/model#{COMMIT}")
     monkeypatch.delenv("WHYLM_ANY_MODEL", raising=False)
     run_id = _saved_hub_run(lm, "team/model")
     at = _app({}, from_run=str(run_id), then="run")

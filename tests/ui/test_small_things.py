@@ -133,7 +133,7 @@ def test_an_opened_run_offers_its_link_to_copy(data_dir) -> None:
     no_exception(at)
     [link] = [c.value for c in at.main.code if "run=" in c.value]
     assert link.endswith(f"?run={run_id}")
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "?run=" in readme and "Copy link" in readme  # the README says how to share a run
 
 
