@@ -32,7 +32,7 @@ import streamlit as st
 from core.errors import Cancelled, WhyLMError
 from core.models.loading import LoadedModel
 from core.models.sharing import ModelShare
-from core.run_limit import dashboard_max_forward_passes, limited
+from core.run_limit import dashboard_max_forward_passes, dashboard_max_work_tokens, limited, refusal
 from core.saved_runs import check_can_save, save_run
 from core.store import RunRepository
 from core.text import first_line
@@ -120,7 +120,7 @@ def _describe_failure(exc: BaseException) -> str:
 
 def _run_shared(job: RunJob, lm: LoadedModel, run_fn: RunFunction) -> Any:
     """The job's run, as one of the runs sharing the model, under the server's work limit."""
-    with lm.lock.job(), limited(job.spec, dashboard_max_forward_passes()):
+    with lm.lock.job(), limited(job.spec, dashboard_max_forward_passes(), dashboard_max_work_tokens(), lm):
         return run_fn(job.spec, progress=job.progress, should_stop=job.should_stop, lm=lm)
 
 
@@ -338,6 +338,20 @@ def launch_run(
     start_run(job_key, spec, lm, repo, title=title, tags=tags, save=save, run_fn=run_fn)
 
 
+def run_refusal(spec: dict[str, Any] | None) -> str | None:
+    """Why Run is disabled for ``spec`` (``core.run_limit.refusal``, with the sidebar's model once loaded)."""
+    if spec is None:
+        return None
+    from ui.warm_up import loading_model
+
+    lm = None if loading_model() else current_model()[0]
+    try:
+        return refusal(spec, lm)
+    except WhyLMError as exc:  # a malformed limit setting: said when Run is pressed
+        log.info("no refusal check: %s", exc)
+        return None
+
+
 def run_controls(
     prefix: str,
     job_key: str,
@@ -358,9 +372,15 @@ def run_controls(
 
     save, title, tags = save_form(prefix, spec)
     running = st.session_state.get(job_key) is not None
-    time_estimate(spec)  # before Run: how long it will take here
-    again = bool(st.session_state.pop(autorun_key(prefix), False))  # a "Run again" link
-    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running) or (again and not running):
+    blocked = run_refusal(spec)  # a prompt too long for the model, or a run over the work limit
+    if blocked:
+        show_error(blocked)
+    else:
+        time_estimate(spec)  # before Run: how long it will take here
+    again = bool(st.session_state.pop(autorun_key(prefix), False)) and not blocked  # a "Run again" link
+    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running or bool(blocked)) or (
+        again and not running
+    ):
         launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
         url_follows_job(st.session_state.get(job_key))
     form_drawn(prefix)  # the page has been sent the whole form: a loaded preset need not be written again

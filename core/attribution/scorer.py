@@ -28,7 +28,7 @@ from core.errors import Cancelled
 from core.models.loading import LoadedModel
 from core.models.output_head import OutputHead, text_body, text_config
 from core.models.remote import RemoteModel, RemoteScorer
-from core.models.sharing import Turns, plan_forward_passes, share_of
+from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -122,6 +122,9 @@ class BatchedScorer:
         results: list[np.ndarray | None] = [None] * len(uniq)
         self._done, self._total = 0, len(uniq)
         plan_forward_passes(len(uniq))
+        plan_tokens(sum(len(row.seq) for row in uniq))
+        longest = max(uniq, key=lambda row: len(row.seq))
+        plan_memory(self._row_bytes(len(longest.seq), 0, len(longest.target)), self.budget_bytes)
         sorted_idx = sorted(range(len(uniq)), key=lambda i: uniq[i].seq)
         with torch.inference_mode(), self.share.turns(self.should_stop) as turns:
             self._turns = turns
