@@ -25,6 +25,7 @@ from core.attribution.features import (
 )
 from core.attribution.gradient import run_gradient
 from core.attribution.perturbation import PLANNERS, StopPoll, mask_codes, plan_problem, polled
+from core.attribution.prompt_length import check_prompt_length
 from core.attribution.prompt_values import LayoutCoalitions, PromptValues
 from core.attribution.result import RunResult
 from core.attribution.scorer import Progress, ShouldStop
@@ -80,9 +81,19 @@ def prepare(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
 ) -> RunContext:
-    """Lay out the prompt, tokenize it, check its length and resolve the target."""
+    """Lay out the prompt, tokenize it, check its length and resolve the target.
+
+    The length is checked in characters, then in bounded chunks of tokens
+    (``core.attribution.prompt_length``), before a long text is cut into features or tokenized whole.
+    """
+    if "text" in spec.prompt:
+        check_prompt_length(spec.prompt["text"], lm)
+    for field in ("text", "contrast"):
+        if isinstance(spec.target.get(field), str):
+            check_prompt_length(spec.target[field], lm, f"target.{field}", "the target")
     layout = build_layout(spec, lm.tokenizer)
     user_text = layout.render([True] * len(layout.features), {})
+    check_prompt_length(layout.full_prompt(user_text), lm)
     prompt_ids = encode_prompt(lm.tokenizer, layout.full_prompt(user_text), layout.chat)
     if not prompt_ids:
         raise SpecError("prompt", "the prompt is empty; write the text to explain.")

@@ -34,7 +34,7 @@ from core.attribution.uncertainty import trials_stderr
 from core.errors import Cancelled, SpecError, WhyLMError
 from core.models.loading import LoadedModel
 from core.models.output_head import OutputHead, text_body, text_config
-from core.models.sharing import Turns, plan_forward_passes, share_of
+from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
 from core.text import unique_labels
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -209,6 +209,7 @@ class EmbeddingGradients:
         """(points, output rows) target-token log-probabilities, without gradients."""
         out = []
         plan_forward_passes(len(points) * len(self.targets))
+        plan_tokens(len(points) * self._tokens_per_point())
         with self.share.turns(self.should_stop) as turns:
             for start, stop in self._chunks(len(points), with_graph=False):
                 self._check_stop()
@@ -250,7 +251,10 @@ class EmbeddingGradients:
             else None
         )
         chunk, group = self.plan(k)
-        plan_forward_passes(k * len(self.targets))
+        # a point with its gradients is a forward and a backward pass
+        plan_forward_passes(2 * k * len(self.targets))
+        plan_tokens(2 * k * self._tokens_per_point())
+        plan_memory(self._point_bytes(with_graph=True) + self._backward_bytes(), self.budget_bytes)
         with self.share.turns(self.should_stop) as turns:
             self._chunk_gradients(points, directions, turns, chunk, group, logp, dots, grads)
         return PointGradients(logp, dots, grads)
@@ -380,6 +384,10 @@ class EmbeddingGradients:
         logits = self.head(hidden)
         picked = self.target_ids.expand(len(hidden), -1)[..., None]
         return torch.log_softmax(logits, dim=-1).gather(-1, picked)[..., 0]
+
+    def _tokens_per_point(self) -> int:
+        """Tokens one point puts through the model: the prompt and each target sequence."""
+        return sum(len(self.prompt_ids) + len(t) for t in self.targets)
 
     def _shape(self) -> tuple[int, int, int, int, int, int]:
         cfg = self._cfg

@@ -36,7 +36,7 @@ from core.errors import Cancelled
 from core.models.loading import LoadedModel
 from core.models.output_head import OutputHead, text_body, text_config
 from core.models.remote import RemoteModel, RemoteScorer
-from core.models.sharing import Turns, plan_forward_passes, share_of
+from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
 
 __all__ = ["BatchedScorer", "computed_tokens", "default_memory_budget_mb", "scorer_for"]
 
@@ -133,6 +133,9 @@ class BatchedScorer:
         tree = build_tree(uniq, share=self.share_prefix)
         # The work limit counts the tokens the tree computes, in rows of the plan's mean length.
         plan_forward_passes(math.ceil(len(uniq) * tree.computed_tokens / tree.whole_tokens))
+        plan_tokens(tree.computed_tokens)
+        prompt_len, longest = max(uniq, key=lambda row: len(row[1]))
+        plan_memory(self._row_bytes(len(longest), 0, len(longest) - prompt_len), self.budget_bytes)
         results = [np.zeros(len(seq) - prompt_len) for prompt_len, seq in uniq]
         with torch.inference_mode(), self.share.turns(self.should_stop) as turns:
             self._turns = turns

@@ -20,9 +20,11 @@ ends, and :meth:`ModelShare.place` tells a waiting run how many runs go before
 it. Batches are independent, so a run's numbers are the same whether it shares
 the model or not.
 
-The work limit: inside ``with work_limit(n, what_to_lower):`` the scorer and the
-gradient engine call :func:`plan_forward_passes` before their first batch, which
-refuses (``WorkLimitExceeded``, a sentence) a run that needs more than n forward passes.
+The work limit: inside ``with work_limit(n, what_to_lower, max_tokens=t):`` the scorer and the
+gradient engine call :func:`plan_forward_passes`, :func:`plan_tokens` and :func:`plan_memory`
+before their first batch, which refuse (``WorkLimitExceeded``, ``MemoryLimitExceeded``: sentences)
+a run that needs more than n forward passes, more than t tokens through the model, or more memory
+for one prompt than the scorer's budget (``WHYLM_MEMORY_BUDGET_MB``).
 """
 
 from __future__ import annotations
@@ -273,34 +275,69 @@ class Turns:
 
 
 class WorkLimitExceeded(WhyLMError):
-    """A run needs more forward passes than the limit allows."""
+    """A run needs more work than the limit allows: forward passes, tokens through the model, or memory at once."""
 
-    def __init__(self, needed: int, limit: int, what_to_lower: str) -> None:
-        self.needed, self.limit = needed, limit
+    def __init__(self, needed: int, limit: int, what_to_lower: str, unit: str = "forward passes") -> None:
+        self.needed, self.limit, self.unit = needed, limit, unit
+        if unit == "tokens":
+            said = (
+                f"This run puts about {needed:,} tokens through the model, more than the limit of {limit:,} "
+                "for one run"
+            )
+            what_to_lower += " A shorter prompt is less work too."
+        else:
+            said = f"This run needs {needed:,} {unit}, more than the limit of {limit:,} for one run"
+        super().__init__(f"{said}; {what_to_lower}")
+
+
+class MemoryLimitExceeded(WhyLMError):
+    """One prompt (or one gradient point) of a run needs more memory at once than the server's budget."""
+
+    def __init__(self, needed_bytes: float, budget_bytes: float, what_to_lower: str) -> None:
+        self.needed_bytes, self.budget_bytes = needed_bytes, budget_bytes
         super().__init__(
-            f"This run needs {needed:,} forward passes, more than the limit of {limit:,} for one run; "
-            f"{what_to_lower}"
+            f"This run needs about {_size(needed_bytes)} of memory for one prompt at once, more than this "
+            f"server's memory budget of {_size(budget_bytes)} (WHYLM_MEMORY_BUDGET_MB); {what_to_lower}"
         )
+
+
+def _size(nbytes: float) -> str:
+    """Bytes in words: "4.7 GB", "850 MB"."""
+    return f"{nbytes / 2**30:.1f} GB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MB"
 
 
 @dataclass
 class _Budget:
-    limit: int
+    limit: int | None
     what_to_lower: str
     planned: int = 0
+    max_tokens: int | None = None
+    planned_tokens: int = 0
+    memory_to_lower: str = "shorten the prompt or the target."
 
 
 _budget = threading.local()
 
 
 @contextmanager
-def work_limit(max_forward_passes: int | None, what_to_lower: str = "make it smaller.") -> Iterator[None]:
-    """Limit the runs in this block (in this thread) to ``max_forward_passes`` each (None: no limit).
+def work_limit(
+    max_forward_passes: int | None,
+    what_to_lower: str = "make it smaller.",
+    max_tokens: int | None = None,
+    memory_to_lower: str = "shorten the prompt or the target.",
+) -> Iterator[None]:
+    """Limit the runs in this block (in this thread): forward passes, tokens through the model, memory.
 
-    ``what_to_lower`` ends the refusal's sentence (e.g. "lower Samples (now 100,000).").
+    ``max_forward_passes`` and ``max_tokens`` (None: no limit of that kind) bound each run's
+    planned work; while either is set, a prompt (or gradient point) whose planned memory is over
+    the scorer's budget is refused too (:func:`plan_memory`). ``what_to_lower`` ends the work
+    refusals' sentence (e.g. "lower Samples (now 100,000)."), ``memory_to_lower`` the memory one.
     """
     previous = getattr(_budget, "current", None)
-    _budget.current = _Budget(int(max_forward_passes), what_to_lower) if max_forward_passes else None
+    passes = int(max_forward_passes) if max_forward_passes else None
+    tokens = int(max_tokens) if max_tokens else None
+    active = passes is not None or tokens is not None
+    _budget.current = _Budget(passes, what_to_lower, max_tokens=tokens, memory_to_lower=memory_to_lower) if active else None
     try:
         yield
     finally:
@@ -313,5 +350,24 @@ def plan_forward_passes(count: int) -> None:
     if budget is None:
         return
     budget.planned += int(count)
-    if budget.planned > budget.limit:
+    if budget.limit is not None and budget.planned > budget.limit:
         raise WorkLimitExceeded(budget.planned, budget.limit, budget.what_to_lower)
+
+
+def plan_tokens(count: int) -> None:
+    """Before a step's first batch: count the tokens it puts through the model (a backward pass counts as
+    its forward's again) against the limit; refuse the run when over."""
+    budget: _Budget | None = getattr(_budget, "current", None)
+    if budget is None:
+        return
+    budget.planned_tokens += int(count)
+    if budget.max_tokens is not None and budget.planned_tokens > budget.max_tokens:
+        raise WorkLimitExceeded(budget.planned_tokens, budget.max_tokens, budget.what_to_lower, unit="tokens")
+
+
+def plan_memory(needed_bytes: float, budget_bytes: float) -> None:
+    """Before a step's first batch: refuse a run whose smallest batch (one prompt, one gradient point)
+    is planned to need more memory than the budget, while a work limit is on."""
+    budget: _Budget | None = getattr(_budget, "current", None)
+    if budget is not None and needed_bytes > budget_bytes:
+        raise MemoryLimitExceeded(needed_bytes, budget_bytes, budget.memory_to_lower)

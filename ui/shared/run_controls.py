@@ -11,9 +11,10 @@ from typing import Any
 
 import streamlit as st
 
+from ui.shared.errors import show_error
 from ui.shared.links import autorun_key, url_follows_job, url_follows_run
 from ui.shared.page_parts import form_drawn, time_estimate
-from ui.shared.run_job import RunFunction, follow_run, launch_run, show_outcome
+from ui.shared.run_job import RunFunction, follow_run, launch_run, run_refusal, show_outcome
 from ui.shared.spec_form import save_form
 
 
@@ -33,9 +34,15 @@ def run_controls(
     """
     save, title, tags = save_form(prefix, spec)
     running = st.session_state.get(job_key) is not None
-    time_estimate(spec)  # before Run: how long it will take here
-    again = bool(st.session_state.pop(autorun_key(prefix), False))  # a "Run again" link
-    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running) or (again and not running):
+    blocked = run_refusal(spec)  # a prompt too long for the model, or a run over the work limit
+    if blocked:
+        show_error(blocked)
+    else:
+        time_estimate(spec)  # before Run: how long it will take here
+    again = bool(st.session_state.pop(autorun_key(prefix), False)) and not blocked  # a "Run again" link
+    if st.button("Run", type="primary", key=f"{prefix}_run", disabled=running or bool(blocked)) or (
+        again and not running
+    ):
         launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
         url_follows_job(st.session_state.get(job_key))
     form_drawn(prefix)  # the page has been sent the whole form: a loaded preset need not be written again

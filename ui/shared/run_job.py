@@ -38,7 +38,7 @@ import streamlit as st
 from core.errors import Cancelled, WhyLMError
 from core.models.loading import LoadedModel
 from core.models.sharing import ModelShare
-from core.runs.limit import dashboard_max_forward_passes, limited
+from core.runs.limit import dashboard_max_forward_passes, dashboard_max_work_tokens, limited, refusal
 from core.runs.saved import check_can_save, save_run
 from core.store import RunRepository
 from core.store.config import data_dir
@@ -138,7 +138,7 @@ def _describe_failure(exc: BaseException) -> str:
 
 def _run_shared(job: RunJob, lm: LoadedModel, run_fn: RunFunction) -> Any:
     """The job's run, as one of the runs sharing the model, under the server's work limit."""
-    with lm.lock.job(), limited(job.spec, dashboard_max_forward_passes()):
+    with lm.lock.job(), limited(job.spec, dashboard_max_forward_passes(), dashboard_max_work_tokens(), lm):
         return run_fn(job.spec, progress=job.progress, should_stop=job.should_stop, lm=lm)
 
 
@@ -443,3 +443,17 @@ def launch_run(
         return
     st.session_state.pop(f"{result_key}_outcome", None)
     start_run(job_key, spec, lm, repo, title=title, tags=tags, save=save, run_fn=run_fn)
+
+
+def run_refusal(spec: dict[str, Any] | None) -> str | None:
+    """Why Run is disabled for ``spec`` (``core.runs.limit.refusal``, with the sidebar's model once loaded)."""
+    if spec is None:
+        return None
+    from ui.warm_up import loading_model
+
+    lm = None if loading_model() else current_model()[0]
+    try:
+        return refusal(spec, lm)
+    except WhyLMError as exc:  # a malformed limit setting: said when Run is pressed
+        log.info("no refusal check: %s", exc)
+        return None
