@@ -4,7 +4,7 @@ lm-eval 0.4.13 is heavy, so it lives in its own environment, never in the projec
 requirements::
 
     python3 -m venv bench/.venv-peers
-    bench/.venv-peers/bin/pip install "lm-eval[api]==0.4.13" torch==2.13.0   # pin torch, or it pulls CUDA
+    bench/.venv-peers/bin/pip install "lm-eval[api,hf]==0.4.13" torch==2.13.0   # pin torch, or it pulls CUDA
     python bench/bench_lm_eval_server.py
 
 The script writes two small local tasks (no download): ``whylm_greedy``, a

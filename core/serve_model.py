@@ -83,8 +83,7 @@ def complete(lm: Any, body: dict[str, Any], cache: PrefixCache | None = None,
     cache = cache if cache is not None else PrefixCache(lm, enabled=False)
     paths: dict[int, Path] = {}
     for index in sorted(range(len(prompts)), key=lambda i: prompts[i]):  # trie order: each shares most with the last
-        path = cache.score(prompts[index], max_tokens, should_stop)
-        paths[index] = Path(list(path.ids), None, list(path.log_probs), list(path.tops))
+        paths[index] = cache.score(prompts[index], max_tokens, should_stop)
     choices = []
     for index, p in enumerate(prompts):
         path = paths[index]

@@ -137,3 +137,25 @@ def test_a_port_in_use_is_said_before_the_model_loads() -> None:
     assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
     assert "Could not find a model" not in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - started < 60
+
+
+def test_requests_at_once_share_the_prefix_cache_safely(lm) -> None:
+    base = list(lm.tokenizer("Shared words at the start", add_special_tokens=False)["input_ids"])
+    requests = [[base + [100 + i, 200 + j] for j in range(3)] for i in range(4)]
+    cache = PrefixCache(lm)
+    got: dict[int, list] = {}
+
+    def ask(i: int) -> None:
+        got[i] = complete(lm, {"prompt": requests[i], "max_tokens": 0, "echo": True, "logprobs": 1}, cache)["choices"]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    for i, rows in enumerate(requests):
+        alone = complete(lm, {"prompt": rows, "max_tokens": 0, "echo": True, "logprobs": 1})["choices"]
+        for a, b in zip(got[i], alone):
+            assert a["logprobs"]["token_ids"] == b["logprobs"]["token_ids"]
+            np.testing.assert_allclose(a["logprobs"]["token_logprobs"][1:], b["logprobs"]["token_logprobs"][1:],
+                                       rtol=1e-5, atol=1e-5)
