@@ -29,6 +29,7 @@ import select
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +40,7 @@ from core.models.prefix_cache import DEFAULT_BUDGET_MB, TOP_K, Path, PrefixCache
 
 MAX_BODY_BYTES = 64 * 2**20
 MAX_NEW_TOKENS = 512
-ABANDONED: list[float] = []  # when requests whose client hung up were abandoned (for tests and logs)
+ABANDONED: deque[float] = deque(maxlen=100)  # when the last requests whose client hung up were abandoned
 
 
 class BadRequest(Exception):
