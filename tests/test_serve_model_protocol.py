@@ -83,12 +83,12 @@ def test_greedy_tokens_are_the_models_argmax(lm) -> None:
 def test_the_prefix_cache_gives_the_same_numbers_and_feeds_fewer_tokens(lm) -> None:
     base = list(lm.tokenizer("A long shared instruction that every row of a perturbation run starts with:",
                              add_special_tokens=False)["input_ids"])
-    rows = [base + [100 + i, 200 + j, 300] for i in range(4) for j in range(3)]
+    rows = [base + [100 + i, 200 + j, 300] for i in range(3) for j in range(2)]
     rows.reverse()  # any order: the server walks them in lexicographic order
     body = {"prompt": rows, "max_tokens": 1, "echo": True, "logprobs": 2}
     cache = PrefixCache(lm)
-    with_cache = complete(lm, {**body, "prompt": rows[:6]}, cache)["choices"]
-    with_cache += complete(lm, {**body, "prompt": rows[6:]}, cache)["choices"]  # a second request reuses the first
+    with_cache = complete(lm, {**body, "prompt": rows[:3]}, cache)["choices"]
+    with_cache += complete(lm, {**body, "prompt": rows[3:]}, cache)["choices"]  # a second request reuses the first
     without = complete(lm, body, PrefixCache(lm, enabled=False))["choices"]
     for a, b in zip(with_cache, without):
         np.testing.assert_allclose(a["logprobs"]["token_logprobs"][1:], b["logprobs"]["token_logprobs"][1:],
