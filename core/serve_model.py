@@ -29,6 +29,7 @@ import select
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +40,7 @@ from core.models.prefix_cache import DEFAULT_BUDGET_MB, TOP_K, Path, PrefixCache
 
 MAX_BODY_BYTES = 64 * 2**20
 MAX_NEW_TOKENS = 512
-ABANDONED: list[float] = []  # when requests whose client hung up were abandoned (for tests and logs)
+ABANDONED: deque[float] = deque(maxlen=100)  # when the last requests whose client hung up were abandoned
 
 
 class BadRequest(Exception):
@@ -83,8 +84,7 @@ def complete(lm: Any, body: dict[str, Any], cache: PrefixCache | None = None,
     cache = cache if cache is not None else PrefixCache(lm, enabled=False)
     paths: dict[int, Path] = {}
     for index in sorted(range(len(prompts)), key=lambda i: prompts[i]):  # trie order: each shares most with the last
-        path = cache.score(prompts[index], max_tokens, should_stop)
-        paths[index] = Path(list(path.ids), None, list(path.log_probs), list(path.tops))
+        paths[index] = cache.score(prompts[index], max_tokens, should_stop)
     choices = []
     for index, p in enumerate(prompts):
         path = paths[index]

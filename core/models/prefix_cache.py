@@ -72,9 +72,11 @@ class PrefixCache:
 
     def score(self, seq: list[int], new_tokens: int = 0,
               should_stop: Callable[[], bool] | None = None) -> Path:
-        """The path of ``seq`` extended by ``new_tokens`` greedy tokens (kept for reuse when the cache is on).
+        """The path of ``seq`` extended by ``new_tokens`` greedy tokens, as a copy without its key/value cache.
 
-        Raises ``Cancelled`` when ``should_stop`` says so (checked between model calls).
+        The path itself is kept for reuse when the cache is on (another request may cut
+        it back at once, so the caller gets a copy taken under the lock). Raises
+        ``Cancelled`` when ``should_stop`` says so (checked between model calls).
         """
         with self.lock:
             path = self._start(seq)
@@ -84,7 +86,7 @@ class PrefixCache:
                 self._feed(path, [int(torch.argmax(path.last))], should_stop)
             if self.enabled:
                 self._keep(path)
-            return path
+            return Path(list(path.ids), None, list(path.log_probs), list(path.tops))
 
     def _start(self, seq: list[int]) -> Path:
         """A path to extend into ``seq``: the best cached one cut back to what it shares, or an empty one.

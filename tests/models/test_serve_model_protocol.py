@@ -83,12 +83,12 @@ def test_greedy_tokens_are_the_models_argmax(lm) -> None:
 def test_the_prefix_cache_gives_the_same_numbers_and_feeds_fewer_tokens(lm) -> None:
     base = list(lm.tokenizer("A long shared instruction that every row of a perturbation run starts with:",
                              add_special_tokens=False)["input_ids"])
-    rows = [base + [100 + i, 200 + j, 300] for i in range(4) for j in range(3)]
+    rows = [base + [100 + i, 200 + j, 300] for i in range(3) for j in range(2)]
     rows.reverse()  # any order: the server walks them in lexicographic order
     body = {"prompt": rows, "max_tokens": 1, "echo": True, "logprobs": 2}
     cache = PrefixCache(lm)
-    with_cache = complete(lm, {**body, "prompt": rows[:6]}, cache)["choices"]
-    with_cache += complete(lm, {**body, "prompt": rows[6:]}, cache)["choices"]  # a second request reuses the first
+    with_cache = complete(lm, {**body, "prompt": rows[:3]}, cache)["choices"]
+    with_cache += complete(lm, {**body, "prompt": rows[3:]}, cache)["choices"]  # a second request reuses the first
     without = complete(lm, body, PrefixCache(lm, enabled=False))["choices"]
     for a, b in zip(with_cache, without):
         np.testing.assert_allclose(a["logprobs"]["token_logprobs"][1:], b["logprobs"]["token_logprobs"][1:],
@@ -112,15 +112,18 @@ def test_a_client_that_hangs_up_stops_the_work(lm, in_process: str) -> None:
     port = int(in_process.rsplit(":", 1)[1].split("/")[0])
     rows = [[int(t) for t in np.random.default_rng(i).integers(100, 40000, 500)] for i in range(200)]
     body = json.dumps({"prompt": rows, "max_tokens": 0, "echo": True, "logprobs": 1}).encode()
-    before = len(serve_model.ABANDONED)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         time.sleep(0.5)
     hung_up = time.monotonic()
-    while len(serve_model.ABANDONED) == before and time.monotonic() - hung_up < 30:
+
+    def abandoned() -> bool:
+        return bool(serve_model.ABANDONED) and serve_model.ABANDONED[-1] >= hung_up
+
+    while not abandoned() and time.monotonic() - hung_up < 30:
         time.sleep(0.05)
-    assert len(serve_model.ABANDONED) > before, "the request ran on after its client hung up"
+    assert abandoned(), "the request ran on after its client hung up"
     assert serve_model.ABANDONED[-1] - hung_up < 10.0  # 200 rows of 500 tokens take far longer
 
 
@@ -137,3 +140,25 @@ def test_a_port_in_use_is_said_before_the_model_loads() -> None:
     assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
     assert "Could not find a model" not in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - started < 60
+
+
+def test_requests_at_once_share_the_prefix_cache_safely(lm) -> None:
+    base = list(lm.tokenizer("Shared words at the start", add_special_tokens=False)["input_ids"])
+    requests = [[base + [100 + i, 200 + j] for j in range(3)] for i in range(4)]
+    cache = PrefixCache(lm)
+    got: dict[int, list] = {}
+
+    def ask(i: int) -> None:
+        got[i] = complete(lm, {"prompt": requests[i], "max_tokens": 0, "echo": True, "logprobs": 1}, cache)["choices"]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    for i, rows in enumerate(requests):
+        alone = complete(lm, {"prompt": rows, "max_tokens": 0, "echo": True, "logprobs": 1})["choices"]
+        for a, b in zip(got[i], alone):
+            assert a["logprobs"]["token_ids"] == b["logprobs"]["token_ids"]
+            np.testing.assert_allclose(a["logprobs"]["token_logprobs"][1:], b["logprobs"]["token_logprobs"][1:],
+                                       rtol=1e-5, atol=1e-5)
