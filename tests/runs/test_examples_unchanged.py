@@ -3,7 +3,7 @@
 The reference documents in tests/data/examples_before/ were printed by the
 code as it stood before core/ was grouped into subpackages (commit f776f73),
 without their ``meta`` (times differ from run to run). Every number must
-agree to 1e-5 and every text exactly; fields added since (``format``,
+agree within the CPU kernels' movement (below) and every text exactly; fields added since (``format``,
 ``meta.load_seconds``), the spec (now stored normalised) and the bias summary's
 sentences (rewritten for reviewers since) are not compared.
 
@@ -11,6 +11,16 @@ When the bias and few-shot examples were made smaller (issue 14: every preset's 
 result within 30 s), their references were printed again by the code of that commit
 (``python -m core run examples/NAME.json``, without ``meta``, ``spec`` and ``format``);
 the tutorial's is still the one from before the regrouping.
+
+The tolerance is measured, not guessed: ``tools/kernel_variation.py`` runs every example in a
+fresh process under each ``ATEN_CPU_CAPABILITY`` (default, avx2, avx512) and ``MKL_CBWR``
+(unset, COMPATIBLE) and prints how far each number moves from the references. The largest
+movement measured (the prefix-tree scorer's code, an Intel Xeon with AVX-512): 5.9e-5 absolute,
+6.5e-4 relative to numbers above 1e-3 (the tutorial under avx512; avx2 2e-5 and 3.1e-4, the
+plain kernels 2.2e-5 and 3.8e-4; the bias example 1.6e-5 and 2.1e-4). A newcomer's AMD EPYC
+moved the tutorial by 5e-5 relative, past the old 1e-5. The tolerance, ``ABS`` plus ``REL``
+times the number, is about three times the largest movement. Same-machine determinism is its
+own strict test below (1e-6).
 """
 
 from __future__ import annotations
@@ -29,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BEFORE = ROOT / "tests" / "data" / "examples_before"
 # the bias summary's sentences were rewritten for reviewers (issue 14); its numbers are compared in the result
 NOT_COMPARED = {"meta", "spec", "format", "summary"}
-# Numbers agree to 1e-5: how the scorer groups rows into batches moves a log-probability by ~1e-7,
-# which a bootstrap interval of probability ratios can grow to ~1e-6.
-REL = 1e-5
+# Numbers agree within ABS + REL * |number|: about three times the kernels' largest movement (above).
+ABS = 2e-4
+REL = 2e-3
 EXAMPLES = sorted(p.stem for p in BEFORE.glob("*.json"))
 # Every example runs in the suite: each takes well under a minute on two idle cores.
 RUN_IN_SUITE = ["bias_gender_occupation", "few_shot_sentiment", "tutorial"]
@@ -49,13 +59,17 @@ def differences(before: Any, now: Any, where: str = "") -> list[str]:
             return [f"{where}: {len(before)} items before, {len(now)} now"]
         return [d for i, (a, b) in enumerate(zip(before, now)) for d in differences(a, b, f"{where}[{i}]")]
     if isinstance(before, (int, float)) and isinstance(now, (int, float)) and not isinstance(before, bool):
-        return [] if math.isclose(before, now, rel_tol=REL, abs_tol=REL) else [f"{where}: {before} -> {now}"]
+        close = math.isfinite(before) and abs(before - now) <= ABS + REL * abs(before)
+        return [] if close or before == now else [f"{where}: {before} -> {now}"]
     return [] if before == now else [f"{where}: {before!r} -> {now!r}"]
 
 
 def test_the_comparison_notices_a_changed_number() -> None:
-    assert differences({"a": [1.0, 2.0]}, {"a": [1.0, 2.001]}) == [".a[1]: 2.0 -> 2.001"]
+    assert differences({"a": [1.0, 2.0]}, {"a": [1.0, 2.01]}) == [".a[1]: 2.0 -> 2.01"]
     assert differences({"a": "x"}, {"a": "x", "format": 1}) == []
+    # the kernels' largest measured movement passes; ten times it does not
+    assert differences({"a": [0.02, 1.5]}, {"a": [0.02 + 5.9e-5, 1.5 * (1 + 6.5e-4)]}) == []
+    assert differences({"a": 0.02}, {"a": 0.02 + 5.9e-4}) != []
 
 
 def test_every_example_has_a_reference() -> None:
