@@ -40,6 +40,7 @@ def compared(lm, request) -> tuple[CompareResult, list[tuple]]:
     return result, scored
 
 
+@pytest.mark.slow
 def test_each_distinct_prompt_is_scored_once(compared) -> None:
     result, scored = compared
     assert len(scored) == len(set(scored))  # no prompt went to the model twice

@@ -63,6 +63,7 @@ def test_result_round_trips_through_json(shapley_result):
     assert json.loads(again.to_json()) == json.loads(text)
 
 
+@pytest.mark.slow
 def test_per_token_attribution_for_every_method(lm):
     for method in ("kernel_shap", "lime", "shapley_sampling"):
         r = run(_spec(method={"name": method, "n_samples": 12}), lm=lm)
@@ -70,6 +71,7 @@ def test_per_token_attribution_for_every_method(lm):
         assert np.any(np.array(r.token_attr) != 0)
 
 
+@pytest.mark.slow
 def test_seeds_make_sampling_repeatable(lm):
     a = run(_spec(method={"name": "lime", "n_samples": 10}, seed=3), lm=lm)
     b = run(_spec(method={"name": "lime", "n_samples": 10}, seed=3), lm=lm)

@@ -83,6 +83,7 @@ def test_quadrature_is_captums(rule, steps):
     ("rule", "baseline", "baseline_id"),
     [("gausslegendre", 0, 0), ("riemann_trapezoid", "pad", 2)],
 )
+@pytest.mark.slow
 def test_integrated_gradients_match_captum(lm, rule, baseline, baseline_id):
     assert lm.tokenizer.pad_token_id == 2
     seq, tok = _captum(lm, LayerIntegratedGradients, baseline_id, n_steps=8, method=rule)
@@ -115,6 +116,7 @@ def test_input_x_gradient_matches_captum(lm):
     [("log_prob", True, "Paris", "pad", 48), ("prob", False, " Paris", 216, 64)],
     ids=["log_prob-chat", "prob-plain"],
 )
+@pytest.mark.slow
 def test_completeness_with_gauss_legendre(lm, score, chat, target, baseline, steps):
     method = {"name": "integrated_gradients", "steps": steps, "rule": "gausslegendre", "baseline": baseline}
     prompt = {"text": "The capital of France is", "granularity": "token"}
@@ -147,6 +149,7 @@ def test_few_steps_report_their_gap(lm):
     np.testing.assert_allclose(result.seq_attr, np.array(result.token_attr).sum(axis=0), atol=1e-9)
 
 
+@pytest.mark.slow
 def test_contrast_rows_are_the_alternative_negated(lm):
     method = {"name": "integrated_gradients", "steps": 4}
     both = run(_spec(method, target={"text": TARGET, "contrast": " tennis"}), lm=lm)
@@ -189,6 +192,7 @@ def test_gradient_shap_is_seeded(lm):
     assert first.extra["n_samples"] == 2
 
 
+@pytest.mark.slow
 def test_gradient_shap_reports_a_standard_error_that_shrinks_with_its_samples(lm):
     """Gradient SHAP averages random points: its standard error is their spread over root n, per token
     and per slot, and four times the points roughly halve it."""
@@ -226,6 +230,7 @@ def test_feature_aggregate_sums_tokens_over_slots(lm):
         np.testing.assert_allclose(np.array(features.token_attr)[:, column], expected, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_chat_template_tokens_keep_their_embeddings(lm):
     spec = _spec({"name": "integrated_gradients", "steps": 2, "baseline": "unk"}, chat=True)
     result = run(spec, lm=lm)
@@ -323,6 +328,7 @@ def test_bad_inputs_get_a_sentence(lm, method, target, prompt, field, words):
 # ---------------------------------------------------------------- the spine
 
 
+@pytest.mark.slow
 def test_cli_runs_integrated_gradients_and_round_trips(tmp_path):
     spec = _spec({"name": "integrated_gradients", "steps": 3, "rule": "gausslegendre"})
     path = tmp_path / "spec.json"

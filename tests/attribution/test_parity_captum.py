@@ -72,6 +72,7 @@ def _assert_close(ours: np.ndarray, theirs: np.ndarray) -> None:
     ],
     ids=["removal-feature_ablation", "replacement-feature_ablation", "removal-shapley"],
 )
+@pytest.mark.slow
 def test_matches_captum_sequence_path(lm, method, captum_cls, replace):
     slots = 3 if method == "shapley" else 5
     _, values, replacements = SLOTS[slots]
@@ -95,6 +96,7 @@ def test_matches_captum_sequence_path(lm, method, captum_cls, replace):
     ],
     ids=["feature_ablation", "shapley"],
 )
+@pytest.mark.slow
 def test_grouped_slots_match_captum(lm, method, captum_cls, slots, mask, group, features):
     replacements = SLOTS[slots][2]
     seq, tok = _captum(lm, captum_cls, baselines=replacements, mask=mask, slots=slots)

@@ -234,6 +234,7 @@ def test_the_work_limit_counts_the_tokens_the_tree_computes(tiny) -> None:
 # ---------------------------------------------------------------- the bundled model, each run kind's example
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ["tutorial", "few_shot_sentiment", "bias_gender_occupation"])
 def test_each_examples_rows_score_as_whole_rows_on_the_bundled_model(lm, example, monkeypatch) -> None:
     """Every row an example scores through the tree equals that row scored whole (a seeded sample of 24), to 1e-5.

@@ -139,6 +139,7 @@ def test_too_few_or_too_many_pairs_fall_back_to_the_classical_estimates(monkeypa
     assert np.abs(combine_kernel_shap(again, value(again.masks), {}) - weighted).max() > 1e-6
 
 
+@pytest.mark.slow
 def test_on_the_model_paired_sampling_beats_captums_way_at_equal_coalitions(lm) -> None:
     """Seven word features of a real prompt: paired (kriged) against unpaired at the same distinct coalitions."""
     from core.attribution.engine import prepare

@@ -22,6 +22,7 @@ def test_bundled_model_is_a_real_instruction_model(lm):
     assert lm.device.type in ("cpu", "cuda")
 
 
+@pytest.mark.slow
 def test_a_second_load_reads_the_cache_not_the_gguf(lm):
     """Once converted, the bundled model loads from its safetensors cache: a fresh process that cannot
     convert the GGUF (conversion made to fail) still loads it, to the same weights. (How long that takes is

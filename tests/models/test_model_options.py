@@ -80,6 +80,7 @@ def test_a_revision_for_a_model_that_has_none_is_refused() -> None:
 WITHIN = {"bfloat16": 0.5, "float16": 0.05}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(WITHIN))
 def test_reduced_precision_attributions_are_measured_and_say_so(dtype: str, lm) -> None:
     """The tutorial with feature ablation in lower precision: the result says so; its numbers stay near float32's."""

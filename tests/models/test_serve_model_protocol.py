@@ -80,6 +80,7 @@ def test_greedy_tokens_are_the_models_argmax(lm) -> None:
                                                              choice["logprobs"]["top_logprobs"]))
 
 
+@pytest.mark.slow
 def test_the_prefix_cache_gives_the_same_numbers_and_feeds_fewer_tokens(lm) -> None:
     base = list(lm.tokenizer("A long shared instruction that every row of a perturbation run starts with:",
                              add_special_tokens=False)["input_ids"])

@@ -58,6 +58,7 @@ def small_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(remote.CONCURRENCY_ENV, "4")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["feature_ablation", "shapley"])
 def test_attributions_through_the_server_equal_the_local_engine(method: str, endpoint: str, lm, small_requests) -> None:
     spec = {**TUTORIAL, "method": {"name": method}}
@@ -84,6 +85,7 @@ def _apart(a: Any, b: Any, where: str = "") -> list[str]:
     return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bias", "few_shot"])
 def test_the_probes_through_the_server_equal_the_local_engine(name: str, endpoint: str, lm, small_requests) -> None:
     if name == "bias":
@@ -99,6 +101,7 @@ def test_the_probes_through_the_server_equal_the_local_engine(name: str, endpoin
     assert _apart(local, served) == []
 
 
+@pytest.mark.slow
 def test_a_generated_target_comes_from_the_server(endpoint: str, lm) -> None:
     spec = {**TUTORIAL, "target": {"generate": {"max_new_tokens": 4}}}
     local, served = run(spec, lm=lm), run({**spec, "model": _served(endpoint)})
@@ -170,6 +173,7 @@ def proxy(endpoint: str) -> Iterator[Callable[..., _Proxy]]:
         p.close()
 
 
+@pytest.mark.slow
 def test_busy_answers_are_retried(proxy, lm, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(remote, "_sleep", lambda seconds, should_stop: None)
     failures = {"left": 3}
@@ -186,6 +190,7 @@ def test_busy_answers_are_retried(proxy, lm, monkeypatch: pytest.MonkeyPatch) ->
     assert failures["left"] == 0
 
 
+@pytest.mark.slow
 def test_scoring_asks_no_generated_token_unless_the_server_needs_one(proxy, lm) -> None:
     seen: list[int] = []
 
@@ -241,6 +246,7 @@ def test_a_server_that_takes_no_token_ids_is_refused(proxy) -> None:
         run({**TUTORIAL, "model": _served(proxy(text_only).url)})
 
 
+@pytest.mark.slow
 def test_a_server_that_reads_max_tokens_0_as_no_limit_is_asked_for_one(proxy, lm) -> None:
     seen: list[int] = []
 

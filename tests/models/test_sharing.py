@@ -284,6 +284,7 @@ def test_a_short_run_finishes_beside_a_long_one_with_the_numbers_of_a_run_alone(
 # ---------------------------------------------------------------- the work limit
 
 
+@pytest.mark.slow
 def test_a_run_over_the_limit_is_refused_before_its_first_batch(lm) -> None:
     calls: list[tuple[int, int]] = []
     for spec, lower in [

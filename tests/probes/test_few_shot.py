@@ -93,6 +93,7 @@ def small_result(lm) -> FewShotResult:
 # ---------------------------------------------------------------- right numbers
 
 
+@pytest.mark.slow
 def test_table_probabilities_equal_direct_forward(lm, small_result):
     labels = [" positive", " negative"]
     coalitions = {"zero_shot": [], "all": [0, 1, 2]}
@@ -180,6 +181,7 @@ def test_instruction_as_feature_keeps_efficiency(lm):
 # ---------------------------------------------------------------- order sensitivity
 
 
+@pytest.mark.slow
 def test_order_sensitivity_is_repeatable_with_a_seed(lm):
     spec = small_spec(queries=QUERIES[:1], order_trials=3, seed=7)
     first = run_few_shot(spec, lm=lm).order_sensitivity
@@ -229,6 +231,7 @@ def test_label_not_in_set_names_the_label_set():
         parse_few_shot_spec(small_spec(examples=[*EXAMPLES, {"input": "Meh.", "label": "neutral"}]))
 
 
+@pytest.mark.slow
 def test_more_examples_than_exact_allows_switches_to_sampling(lm):
     words = ["good", "bad", "great", "awful", "nice", "poor", "fine", "dull", "superb", "weak", "lovely"]
     examples = [{"input": w.capitalize() + ".", "label": "positive" if i % 2 == 0 else "negative"} for i, w in enumerate(words)]

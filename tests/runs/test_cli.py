@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -21,6 +23,7 @@ def _cli(*args: str, cwd: Path = ROOT, env_dir: Path | None = None) -> subproces
     )
 
 
+@pytest.mark.slow
 def test_run_prints_result_json_and_saves(tmp_path):
     spec = json.loads((ROOT / "examples" / "tutorial.json").read_text())
     spec["method"] = {"name": "feature_ablation"}
@@ -38,6 +41,7 @@ def test_run_prints_result_json_and_saves(tmp_path):
     assert "feature_ablation" in listing.stdout
 
 
+@pytest.mark.slow
 def test_bad_spec_exits_nonzero_with_a_sentence(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"prompt": {"template": "{name} is", "values": {}}, "target": {"text": "x"}}))

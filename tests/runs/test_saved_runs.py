@@ -75,6 +75,7 @@ def _texts(elements) -> str:
     return " ".join(e.value for e in elements).replace("\\", "")
 
 
+@pytest.mark.slow
 def test_page_lists_every_saved_run(saved, no_engine) -> None:
     repo, ids = saved
     at = _page()

@@ -62,6 +62,7 @@ def test_sidebar_shows_model_and_database(data_dir, lm) -> None:
     assert "whylm.db" in captions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", [p.id for p in presets_for("explain")])
 def test_explain_presets_match_the_engine(data_dir, lm, example) -> None:
     at = _app()

@@ -141,6 +141,7 @@ def test_page_renders_and_presets_load(data_dir) -> None:
     assert at.text_input(key="fs_title").value == other.get("title", "")
 
 
+@pytest.mark.slow
 def test_small_run_matches_the_engine_and_is_saved(data_dir, lm) -> None:
     at = _page()
     _fill_small(at)

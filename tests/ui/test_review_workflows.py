@@ -316,6 +316,7 @@ def test_the_highlighted_prompt_takes_the_page_text_colour() -> None:
 # ---------------------------------------------------------------- 11: an example whose integrated gradients converge
 
 
+@pytest.mark.slow
 def test_the_token_gradients_example_converges(lm) -> None:
     result = core.engine.run(presets_for("token_gradients")[0].spec_copy(), lm=lm).to_dict()
     sequence = result["extra"]["completeness"]["sequence"]
@@ -334,6 +335,7 @@ def _saved_page(**params: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_links_open_a_run_a_comparison_and_a_form(data_dir, lm) -> None:
     from tests.saved_runs_support import save_three
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -29,6 +31,7 @@ print("warm")
 """
 
 
+@pytest.mark.slow
 def test_warm_up_imports_the_pages_modules_and_loads_the_model() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
