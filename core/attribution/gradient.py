@@ -33,7 +33,7 @@ from core.attribution.targets import score_matrix
 from core.attribution.uncertainty import trials_stderr
 from core.errors import Cancelled, SpecError, WhyLMError
 from core.models.loading import LoadedModel
-from core.models.output_head import OutputHead, text_body, text_config
+from core.models.output_head import text_body, text_config
 from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
 from core.text import unique_labels
 
@@ -168,7 +168,7 @@ class EmbeddingGradients:
         self.device = lm.device
         model = lm.model
         self.base = text_body(model)
-        self.head = getattr(lm, "output_head", None) or OutputHead(model)  # float32 logits, as the model's forward makes them
+        self.head = lm.output_head  # float32 logits, as the model's forward makes them
         self.embedding = model.get_input_embeddings()
         self.prompt_ids = [int(t) for t in prompt_ids]
         self.attributed = torch.tensor(list(attributed), dtype=torch.long, device=self.device)
@@ -494,7 +494,7 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
     params = spec.params
     method = spec.method_name
     target = ctx.target
-    if getattr(lm, "model", None) is None:  # a served model: its server gives log-probabilities, not gradients
+    if not lm.capabilities.gradients:  # a served model: its server gives log-probabilities, not gradients
         raise SpecError(
             "method", f"{method} needs the model's weights on this machine, and this model is served "
             "elsewhere; pick a perturbation method (feature ablation, Shapley values, ...) or a local model."

@@ -33,9 +33,9 @@ from transformers import DynamicCache
 
 from core.attribution.prefix_tree import Chain, PrefixTree, build_tree, computed_tokens
 from core.errors import Cancelled
+from core.models.backend import Backend, Scorer
 from core.models.loading import LoadedModel
-from core.models.output_head import OutputHead, text_body, text_config
-from core.models.remote import RemoteModel, RemoteScorer
+from core.models.output_head import text_body, text_config
 from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
 
 __all__ = ["BatchedScorer", "computed_tokens", "default_memory_budget_mb", "scorer_for"]
@@ -92,7 +92,7 @@ class BatchedScorer:
         self.share_prefix = share_prefix
         self.max_batch_rows = max_batch_rows or (256 if self.device.type == "cuda" else 64)
         self.base = text_body(lm.model)
-        self.head = getattr(lm, "output_head", None) or OutputHead(lm.model)  # float32 logits, as the model's forward makes them
+        self.head = lm.output_head  # float32 logits, as the model's forward makes them
         params = inspect.signature(self.base.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._cfg = text_config(lm.model)
@@ -356,9 +356,8 @@ class _TreeRun:
 
 
 def scorer_for(
-    lm: Any, progress: Progress | None = None, should_stop: ShouldStop | None = None
-) -> BatchedScorer | RemoteScorer:
-    """The scorer for ``lm``: the batched local scorer, or requests to the server of a served model."""
-    if isinstance(lm, RemoteModel):
-        return RemoteScorer(lm, progress=progress, should_stop=should_stop)
-    return BatchedScorer(lm, progress=progress, should_stop=should_stop)
+    lm: Backend, progress: Progress | None = None, should_stop: ShouldStop | None = None
+) -> BatchedScorer | Scorer:
+    """The scorer for ``lm``: the backend's own (a served model's requests), else the batched local scorer."""
+    own = lm.own_scorer(progress, should_stop)
+    return own if own is not None else BatchedScorer(lm, progress=progress, should_stop=should_stop)

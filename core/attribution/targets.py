@@ -92,7 +92,7 @@ def generate_target(lm: LoadedModel, prompt_ids: list[int], settings: dict[str, 
     """
     tokenizer = lm.tokenizer
     eos = tokenizer.eos_token_id
-    if getattr(lm, "endpoint", None):  # a served model generates on its server
+    if lm.capabilities.served:  # a served model generates on its server
         new = lm.generate(
             prompt_ids, int(settings["max_new_tokens"]),
             seed=int(settings["seed"]) if settings["do_sample"] else None,

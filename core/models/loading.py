@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from core.errors import ModelLoadError
+from core.models.backend import Capabilities
 from core.models.catalog import ALLOW_HUB_ENV, hub_allowed
 from core.models.output_head import OutputHead, verified_output_head
 from core.models.request import ModelRequest, parse_model
@@ -69,9 +70,21 @@ class LoadedModel:
     lock: ModelShare = field(default_factory=ModelShare)
     output_head: OutputHead | None = None
 
+    endpoint: None = None  # a model loaded here has no server (``core.models.backend.Backend``)
+
     def __post_init__(self) -> None:
         if self.output_head is None:
             self.output_head = OutputHead(self.model)
+
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """A model loaded here: gradients can run, nothing is served."""
+        return Capabilities(gradients=True, served=False)
+
+    def own_scorer(self, progress: Any = None, should_stop: Any = None) -> None:
+        """None: the engine's batched scorer runs this model (``core.models.backend.Backend``)."""
+        return None
 
     @property
     def n_parameters(self) -> int:

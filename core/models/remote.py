@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import Cancelled, ModelLoadError, WhyLMError
+from core.models.backend import Capabilities
 from core.models.sharing import ModelShare
 
 API_KEY_ENV = "WHYLM_ENDPOINT_API_KEY"
@@ -171,6 +172,15 @@ class RemoteModel:
         import torch
 
         return torch.device("cpu")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """A served model: scored and generated on its server; no gradients (no weights here)."""
+        return Capabilities(gradients=False, served=True)
+
+    def own_scorer(self, progress: Any = None, should_stop: Any = None) -> RemoteScorer:
+        """Requests to its server (``core.models.backend.Backend``)."""
+        return RemoteScorer(self, progress=progress, should_stop=should_stop)
 
     @property
     def url(self) -> str:

@@ -55,8 +55,7 @@ def check_same_model(model: Any, lm: Any) -> None:
         SpecError: the spec names another model than the one given to run on.
     """
     request = parse_model(model)
-    served = getattr(lm, "endpoint", None)
-    if request.name == lm.name and (request.endpoint is None or request.endpoint == served):
+    if request.name == lm.name and (request.endpoint is None or request.endpoint == lm.endpoint):
         return
     raise SpecError(
         "model",

@@ -30,6 +30,7 @@ from core.attribution.result import RunResult
 from core.attribution.scorer import BatchedScorer
 from core.engine import run
 from core.errors import Cancelled, SpecError
+from core.models.output_head import OutputHead
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Dave lives in Palm Coast. He likes"
@@ -268,7 +269,7 @@ def _tiny_lm():
     model = LlamaForCausalLM(config).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return SimpleNamespace(model=model, device=torch.device("cpu"))
+    return SimpleNamespace(model=model, device=torch.device("cpu"), output_head=OutputHead(model))
 
 
 def test_chunking_does_not_change_the_numbers():
