@@ -46,10 +46,10 @@ MODEL_CALL_TOKENS = 32
 BACKWARD_PER_OUTPUT = 2.0
 """A gradient point's backward pass for one output token costs about this many forwards of the point
 (``GradientEngine`` runs one backward per output token over each chunk's graph)."""
-CONTEXT_TOKENS = 3000.0
+CONTEXT_TOKENS = 12000.0
 """A token computed after this many tokens of context costs twice one at the start (attention reads the
-context): the bundled model's weights per token over its attention work per context token
-(about 214 M multiply-adds over 30 layers x 4 x 576)."""
+context). Set from ``bench/bench_presets.py``: on a CPU, 3,000 words (about 4,000 tokens) cost little more per
+token than short prompts (3,000 here overestimated that case 3x in CPU time); attention's share grows past that."""
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
