@@ -47,17 +47,20 @@ MODEL_CALL_TOKENS = 32
 BACKWARD_PER_OUTPUT = 2.0
 """A gradient point's backward pass for one output token costs about this many forwards of the point
 (``GradientEngine`` runs one backward per output token over each chunk's graph)."""
-CONTEXT_TOKENS = 3000.0
+CONTEXT_TOKENS = 12000.0
 """A token computed after this many tokens of context costs twice one at the start (attention reads the
-context): the bundled model's weights per token over its attention work per context token
-(about 214 M multiply-adds over 30 layers x 4 x 576)."""
+context). Set from ``bench/bench_presets.py``: on a CPU, 3,000 words (about 4,000 tokens) cost little more per
+token than short prompts (3,000 here overestimated that case 3x in CPU time); attention's share grows past that."""
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
-FAMILY_FACTORS = {"perturbation": 0.35, "gradient": 0.45, "bias": 0.8, "few_shot": 0.55}
-"""A run's seconds per token of work over the calibration's, per family: the ratios ``bench/bench_presets.py``
-measured on two CPU cores at a calibration of 4.2 ms per token (perturbation 0.20 to 0.52, gradient 0.47,
-bias 0.69 to 0.92, few-shot 0.43 to 0.67); on a busier machine the ratios move, and finished runs correct them."""
+FAMILY_FACTORS = {"perturbation": 0.53, "gradient": 0.34, "bias": 0.8, "few_shot": 1.36}
+"""A run's seconds per token of work over the calibration's, per family. ``bench/bench_presets.py`` measured
+them on two idle CPU cores (calibration 4.2 ms per token) with the earlier count of work (every prompt whole,
+a gradient point as three forwards): perturbation 0.35, gradient 0.45, bias 0.8, few-shot 0.55; here they are
+carried over to the count of work above (prefixes shared, context, a backward per output token) by the two
+counts' ratio on the same presets (perturbation 1.25 to 2.10, median 1.51; gradient 0.75; few-shot 2.4 to 2.56).
+A busier machine moves them (finished runs correct them)."""
 GUESS_SECONDS_PER_TOKEN = 4e-3
 """The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""
 KEPT_RUNS = 8

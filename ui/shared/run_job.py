@@ -39,7 +39,7 @@ from core.errors import Cancelled, WhyLMError
 from core.models.loading import LoadedModel
 from core.models.sharing import ModelShare
 from core.runs.limit import dashboard_max_forward_passes, dashboard_max_work_tokens, limited, refusal
-from core.runs.saved import check_can_save, save_run
+from core.runs.saved import check_can_save, save_run, title_for
 from core.store import RunRepository
 from core.store.config import data_dir
 from core.text import first_line
@@ -320,7 +320,7 @@ def _runs(count: int) -> str:
     return "1 other run" if count == 1 else f"{count} other runs"
 
 
-def _progress_text(job: RunJob) -> tuple[float, str]:
+def _progress_text(job: RunJob, with_eta: bool = True) -> tuple[float, str]:
     """The progress bar's fraction and words: waiting for the model, preparing, or passes done, time left."""
     elapsed = time.monotonic() - job.started
     fraction = job.done / job.total if job.total else 0.0
@@ -334,16 +334,16 @@ def _progress_text(job: RunJob) -> tuple[float, str]:
         if others and place != 0:
             return 0.0, f"Waiting for another run: {_runs(others)} using the model now… {elapsed:.0f} s"
         return 0.0, f"Preparing (tokenising, generating the target)… {elapsed:.0f} s"
-    left = job.eta_words()
+    left = job.eta_words() if with_eta else ""  # only the tab following the run counts its time down
     waiting = f"; waiting for {_runs(place)} to take their turn" if place else ""
     return fraction, f"{job.done:,} of {job.total:,} forward passes{left}{waiting}"
 
 
 def _running_line(job: RunJob) -> str:
     """One job of "Running now" in words: its title, how long it has run, its progress."""
-    title = job.title.strip() or str(job.spec.get("kind", "attribution")).replace("_", "-") + " run"
+    title = job.title.strip() or title_for(job.spec)
     elapsed = _format_seconds(time.monotonic() - job.started)
-    return f"**{escape_markdown(title)}** · {elapsed} · {escape_markdown(_progress_text(job)[1])}"
+    return f"**{escape_markdown(title)}** · {elapsed} · {escape_markdown(_progress_text(job, with_eta=False)[1])}"
 
 
 def running_now(where: str) -> None:
