@@ -61,7 +61,7 @@ def _run_study(page, url: str, listing: str) -> None:  # noqa: ANN001 - a playwr
     page.wait_for_timeout(1500)
     page.get_by_text("smallest p-value this design can reach").first.wait_for(timeout=WAIT_MS)
     page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_role("heading", name="Per candidate").wait_for(timeout=RUN_MS)
+    page.get_by_role("heading", name="Per candidate", exact=True).wait_for(timeout=RUN_MS)
 
 
 def _expected(data_dir: Path) -> list[tuple[int, dict]]:
@@ -103,7 +103,7 @@ def test_two_bias_studies_keep_their_verdicts_everywhere(browser, server) -> Non
     page = fresh.new_page()
     try:
         page.goto(f"{srv.url}/saved_runs?run={id_b}")
-        page.get_by_role("heading", name="Per candidate").wait_for(timeout=WAIT_MS)
+        page.get_by_role("heading", name="Per candidate", exact=True).wait_for(timeout=WAIT_MS)
         body = page.inner_text("body")
         lead = reading.lead_sentence(second)
         assert lead[:60] in body.replace("\\", "")
