@@ -82,6 +82,13 @@ def _pick(page, run_id: int) -> None:  # noqa: ANN001
     page.get_by_role("option", name=re.compile(rf"^{run_id} ·")).click()
 
 
+def _download(page, label: str) -> None:  # noqa: ANN001
+    """Click the Saved runs download button whose label starts with ``label``."""
+    button = page.locator("[data-testid='stDownloadButton'] button").filter(has_text=label).first
+    button.scroll_into_view_if_needed(timeout=WAIT_MS)
+    button.click(timeout=WAIT_MS)
+
+
 def test_two_bias_studies_keep_their_verdicts_everywhere(browser, server) -> None:
     srv, data_dir = server
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
@@ -145,7 +152,7 @@ def test_two_bias_studies_keep_their_verdicts_everywhere(browser, server) -> Non
             assert f"All {len(shared)} shared candidates keep their verdict in every run." in body
 
         with page.expect_download(timeout=WAIT_MS) as csv_download:
-            page.get_by_role("button", name="CSV (each run's main table)").click()
+            _download(page, "CSV (each run")
         frame = pd.read_csv(io.StringIO(Path(csv_download.value.path()).read_text(encoding="utf-8")))
         for run_id, expected in ((id_a, verdicts[0]), (id_b, verdicts[1])):
             mine = frame[frame["run_id"] == run_id]
@@ -153,7 +160,7 @@ def test_two_bias_studies_keep_their_verdicts_everywhere(browser, server) -> Non
             assert got == expected
 
         with page.expect_download(timeout=WAIT_MS) as html_download:
-            page.get_by_role("button", name="HTML report with charts").click()
+            _download(page, "HTML report with charts")
         html = Path(html_download.value.path()).read_text(encoding="utf-8")
         for result, expected in ((first, verdicts[0]), (second, verdicts[1])):
             labels = dict(zip([_label(e) for e in result["candidates"]],
