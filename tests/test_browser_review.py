@@ -27,7 +27,7 @@ from core.store import RunRepository
 from core.store.database import dispose_engines
 from tests.browser_support import Server, start_server, stop_server
 
-RUN_MS = 300_000
+RUN_MS = 480_000  # a study on a loaded two-core machine
 WAIT_MS = 90_000
 
 pytestmark = [pytest.mark.browser]
