@@ -47,10 +47,11 @@ GRADIENT_FACTOR = 3.0
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
-FAMILY_FACTORS = {"perturbation": 0.35, "gradient": 0.45, "bias": 0.8, "few_shot": 0.55}
+FAMILY_FACTORS = {"perturbation": 0.35, "gradient": 0.45, "bias": 0.8, "few_shot": 1.0}
 """A run's seconds per token of work over the calibration's, per family: the ratios ``bench/bench_presets.py``
 measured on two CPU cores at a calibration of 4.2 ms per token (perturbation 0.20 to 0.52, gradient 0.47,
-bias 0.69 to 0.92, few-shot 0.43 to 0.67); on a busier machine the ratios move, and finished runs correct them."""
+bias 0.69 to 0.92; few-shot, whose work is counted in the tokens its prefix tree runs, about 1: a token
+of the tree costs about a calibration token, not re-measured on an idle machine); on a busier machine the ratios move, and finished runs correct them."""
 GUESS_SECONDS_PER_TOKEN = 4e-3
 """The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""
 KEPT_RUNS = 8
@@ -197,20 +198,16 @@ def _bias_work(spec: Any) -> float:
 
 
 def _few_shot_work(spec: Any) -> float:
-    """Tokens of work of a parsed ``FewShotSpec``: every coalition and order trial, per query."""
+    """Tokens of work of a parsed ``FewShotSpec``: the tokens its prefix tree runs (each shared prefix once)."""
+    from core.probes.few_shot.run import computed_tokens_estimate
     from core.probes.few_shot.settings import few_shot_cost
 
     cost = few_shot_cost(
         spec.n_features, len(spec.queries), len(spec.labels), spec.method, spec.max_exact, spec.n_samples,
         spec.order_trials,
     )
-    examples = [spec.example_format.format(input=e.input, label=e.label) for e in spec.examples]
-    queries = [spec.query_format.format(input=q.input) for q in spec.queries]
-    # a coalition holds half the examples on average
-    prompt = _tokens(spec.instruction) + sum(_tokens(e) for e in examples) / 2
-    prompt += sum(_tokens(q) for q in queries) / max(len(queries), 1) + (CHAT_TOKENS if spec.chat else 0)
-    labels = sum(_tokens(spec.label_prefix + label) for label in spec.labels)
-    return cost.prompts * (prompt + labels + MODEL_CALL_TOKENS / 8)
+    chat = (CHAT_TOKENS + cost.prompts * CHAT_TOKENS / 6) if spec.chat else 0.0  # the system prompt once, the turn's end per prompt
+    return computed_tokens_estimate(spec, _tokens) + chat + cost.prompts * MODEL_CALL_TOKENS / 32
 
 
 def run_work(spec_doc: Any) -> Work | None:
