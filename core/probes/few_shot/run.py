@@ -41,6 +41,7 @@ from core.attribution.prefix_tree import prefix_tree_tokens
 from core.attribution.scorer import Progress, ShouldStop, scorer_for
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
+from core.probes.few_shot.settings import method_reason
 from core.probes.few_shot.spec import (
     FewShotSpec,
     few_shot_presets,
@@ -425,6 +426,7 @@ def _run(
         model_calls=scorer.model_calls,
         tokens_processed=scorer.tokens_processed,
         tokens_whole=getattr(scorer, "tokens_whole", scorer.tokens_processed),
+        method_reason=method_reason(spec.method, nf, spec.max_exact, spec.n_samples),
     )
     return FewShotResult(
         kind="few_shot",
