@@ -287,7 +287,8 @@ def run_compare(
             features = out.pop("features", ctx.layout.labels)
             feature_tokens = out.pop("feature_tokens", ctx.feature_tokens)
             meta = {"method": run.method_name, "forward_passes": out.pop("forward_passes"),
-                    "model_calls": out.pop("model_calls", None), "seconds": round(seconds, 4)}
+                    "model_calls": out.pop("model_calls", None), "seconds": round(seconds, 4),
+                    **{key: out.pop(key) for key in ("tokens_processed", "tokens_whole") if key in out}}
             result = RunResult(
                 kind="attribution", spec=run.raw, features=features, output_tokens=ctx.target.output_tokens,
                 prompt_tokens=ctx.prompt_tokens, feature_tokens=feature_tokens, target=ctx.target.to_dict(),

@@ -138,6 +138,7 @@ def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dic
     if values is None:
         values = PromptValues(lm, layout.chat, ctx.target, spec.score, ctx.progress, ctx.should_stop)
     passes_before, calls_before, empty_before = values.forward_passes, values.model_calls, values.empty_prompts
+    tokens_before = values.tokens
     texts: dict[str, int] = {}
 
     def text_index(mask: np.ndarray, baselines: dict[str, str]) -> int:
@@ -161,6 +162,7 @@ def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dic
     scores = values.values(prompt_texts, poll)
     method_passes = values.forward_passes - passes_before
     method_calls = values.model_calls - calls_before
+    tokens_after = values.tokens
     attrs, errors = [], []
     noise_rng = np.random.default_rng([spec.seed, 11])
     none_values = np.zeros(scores.shape[1])
@@ -185,6 +187,9 @@ def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dic
         "extra": {"distinct_prompts": len(prompt_texts), "empty_prompts": values.empty_prompts - empty_before},
         "forward_passes": method_passes,
         "model_calls": method_calls,
+        # the prefix tree's tokens through the model, and scoring each prompt whole
+        "tokens_processed": tokens_after[0] - tokens_before[0],
+        "tokens_whole": tokens_after[1] - tokens_before[1],
     }
     if stderr is not None:
         out["seq_stderr"] = stderr[0].tolist()
@@ -231,6 +236,7 @@ def run_attribution(
         trials=spec.trials,
         forward_passes=out.pop("forward_passes"),
         model_calls=out.pop("model_calls", None),
+        **{key: out.pop(key) for key in ("tokens_processed", "tokens_whole") if key in out},
     )
     return RunResult(
         kind=spec.kind,

@@ -78,10 +78,6 @@ class PrefixTree:
     computed_tokens: int
     whole_tokens: int
 
-    @property
-    def saved_tokens(self) -> int:
-        """Tokens the tree saves over scoring each row whole."""
-        return self.whole_tokens - self.computed_tokens
 
 
 def _lcp(a: Sequence[int], b: Sequence[int]) -> int:

@@ -66,8 +66,13 @@ class PromptValues:
 
     @property
     def model_calls(self) -> int:
-        """Model calls made so far (prefix extensions and batches)."""
+        """Model calls made so far (batches of the prefix tree)."""
         return self.scorer.model_calls
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """Tokens run through the model so far, and the tokens the same rows take scored each whole."""
+        return self.scorer.tokens_processed, getattr(self.scorer, "tokens_whole", self.scorer.tokens_processed)
 
     def values(self, texts: list[str], poll: Poll) -> np.ndarray:
         """Score rows (texts x outputs) of ``texts``, scoring the distinct unscored ones in one call."""

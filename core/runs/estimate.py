@@ -54,13 +54,14 @@ token than short prompts (3,000 here overestimated that case 3x in CPU time); at
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
-FAMILY_FACTORS = {"perturbation": 0.53, "gradient": 0.34, "bias": 0.8, "few_shot": 1.36}
+FAMILY_FACTORS = {"perturbation": 0.53, "gradient": 0.34, "bias": 0.8, "few_shot": 1.0}
 """A run's seconds per token of work over the calibration's, per family. ``bench/bench_presets.py`` measured
 them on two idle CPU cores (calibration 4.2 ms per token) with the earlier count of work (every prompt whole,
-a gradient point as three forwards): perturbation 0.35, gradient 0.45, bias 0.8, few-shot 0.55; here they are
-carried over to the count of work above (prefixes shared, context, a backward per output token) by the two
-counts' ratio on the same presets (perturbation 1.25 to 2.10, median 1.51; gradient 0.75; few-shot 2.4 to 2.56).
-A busier machine moves them (finished runs correct them)."""
+a gradient point as three forwards): perturbation 0.35, gradient 0.45, bias 0.8; here they are carried over
+to the count of work above (prefixes shared, context, a backward per output token) by the two counts' ratio
+on the same presets (perturbation 1.25 to 2.10, median 1.51; gradient 0.75). Few-shot work is the tokens its
+prefix tree runs (``core.probes.few_shot.run.computed_tokens_estimate``): a token of the tree costs about a
+calibration token. A busier machine moves them (finished runs correct them)."""
 GUESS_SECONDS_PER_TOKEN = 4e-3
 """The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""
 KEPT_RUNS = 8
@@ -252,29 +253,16 @@ def _bias_work(spec: Any) -> float:
 
 
 def _few_shot_work(spec: Any) -> float:
-    """Tokens of work of a parsed ``FewShotSpec``: every coalition and order trial, per query, prefixes shared.
-
-    A prompt is the instruction, its examples in order, then a query and each label: an
-    examples' prefix is computed once for every query and coalition that starts with it.
-    """
+    """Tokens of work of a parsed ``FewShotSpec``: the tokens its prefix tree runs (each shared prefix once)."""
+    from core.probes.few_shot.run import computed_tokens_estimate
     from core.probes.few_shot.settings import few_shot_cost
 
     cost = few_shot_cost(
         spec.n_features, len(spec.queries), len(spec.labels), spec.method, spec.max_exact, spec.n_samples,
         spec.order_trials,
     )
-    examples = [_tokens(spec.example_format.format(input=e.input, label=e.label)) for e in spec.examples]
-    queries = [_tokens(spec.query_format.format(input=q.input)) for q in spec.queries]
-    labels = sum(_tokens(spec.label_prefix + label) for label in spec.labels)
-    head = _tokens(spec.instruction) + (CHAT_TOKENS if spec.chat else 0)
-    suffix = sum(queries) / max(len(queries), 1) + labels + MODEL_CALL_TOKENS / 8
-    coalitions = max(cost.prompts // max(len(queries), 1) - spec.order_trials, 1)
-    work = context_work(head, 0.0)
-    work += prefix_tree_work(examples, _random_prefixes, coalitions, 0.0) if examples else 0.0
-    work += coalitions * len(queries) * context_work(suffix, head + sum(examples) / 2)
-    for _ in range(spec.order_trials):  # a shuffled order shares only the instruction
-        work += context_work(sum(examples), head) + len(queries) * context_work(suffix, head + sum(examples))
-    return work
+    chat = (CHAT_TOKENS + cost.prompts * CHAT_TOKENS / 6) if spec.chat else 0.0  # the system prompt once, the turn's end per prompt
+    return computed_tokens_estimate(spec, _tokens) + chat + cost.prompts * MODEL_CALL_TOKENS / 32
 
 
 def run_work(spec_doc: Any) -> Work | None:

@@ -26,6 +26,8 @@ from core.attribution.scorer import BatchedScorer
 from core.errors import Cancelled
 from core.models.loading import LoadedModel
 from core.models.sharing import ModelShare, WorkLimitExceeded, work_limit
+from core.probes.few_shot.settings import few_shot_cost, uses_exact
+from core.probes.few_shot.spec import few_shot_presets
 
 ROOT = Path(__file__).resolve().parents[2]
 VOCAB = 11
@@ -263,3 +265,26 @@ def test_each_examples_rows_score_as_whole_rows_on_the_bundled_model(lm, example
     assert worst <= 1e-5, worst
     for (prompt, target), values in picked[:3]:
         np.testing.assert_allclose(values, _direct(lm.model, prompt, target), atol=1e-4, rtol=0)
+
+
+# ---------------------------------------------------------------- what the tree changes around it
+
+
+def test_the_time_estimate_counts_the_tokens_the_tree_computes() -> None:
+    """Few-shot 8 examples x 5 queries: the tree runs about 23,000 tokens (294,000 whole); the estimate's work follows the tree."""
+    from core.runs.estimate import run_work
+
+    spec = few_shot_presets()["sentiment"]
+    more = [{"input": f"Another review, number {i}, of a film.", "label": "positive" if i % 2 else "negative"}
+            for i in range(4)]
+    spec.update(examples=spec["examples"] + more, queries=spec["queries"][:5], order_trials=0)
+    work = run_work(spec)
+    assert work is not None and 15_000 < work.tokens["few_shot"] < 40_000
+
+
+def test_the_automatic_method_is_exact_where_sampling_would_score_as_many_subsets() -> None:
+    assert uses_exact("auto", 11, 10, 200) and not uses_exact("auto", 11, 10, 25)
+    cheaper = few_shot_cost(11, 5, 2, "auto", 10, 200)
+    assert cheaper.exact and "as many subsets (2,048)" in cheaper.sentence()
+    sampled = few_shot_cost(12, 6, 2, "auto", 10, 25).sentence()
+    assert "Automatic: Shapley sampling" in sampled and "4,096 subsets" in sampled and "at most 301" in sampled

@@ -85,7 +85,7 @@ def method_note(spec: dict[str, Any]) -> None:
     if not all(number_ok(p, spec[p.name]) for p in (MAX_EXACT, N_SAMPLES, ORDER_TRIALS)):
         return  # each box out of range says so below it; nothing to count yet
     limit = spec["max_exact"]
-    if spec["method"] == "auto" and not uses_exact(spec["method"], n_features, limit):
+    if spec["method"] == "auto" and not uses_exact(spec["method"], n_features, limit, spec["n_samples"]):
         what = f"{n_examples} examples" + (" and the instruction" if n_features > n_examples else "")
         st.info(
             f"With {what} ({n_features} features, more than {limit}), exact Shapley values would need "

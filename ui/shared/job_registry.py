@@ -149,11 +149,6 @@ class JobRegistry:
             jobs = [e.job for e in self._entries.values() if e.job.running]
         return sorted(jobs, key=lambda j: j.started)
 
-    def unseen_seconds(self, job_id: str) -> float | None:
-        """Seconds since a page last showed this job (None: not known)."""
-        with self._lock:
-            entry = self._entries.get(job_id)
-            return None if entry is None else self.clock() - entry.seen
 
     def sweep(self) -> list[Job]:
         """Stop every running job unseen for longer than the timeout; return those stopped now."""

@@ -103,7 +103,7 @@ PRESET_ATTRIBUTED_PROMPTS = 4
 
 Two per compared group are too few for the slot shares' intervals (``core.probes.bias.shares.MIN_PER_GROUP``),
 so a preset's shares read "not estimated" until more prompts are attributed; the gender preset is
-``examples/bias_gender_occupation.json``, whose numbers are kept (tests/test_examples_unchanged.py)."""
+``examples/bias_gender_occupation.json``, whose numbers are kept (tests/runs/test_examples_unchanged.py)."""
 
 
 def _preset(

@@ -37,10 +37,12 @@ from core.attribution.perturbation import (
     plan_shapley_sampling,
     polled,
 )
+from core.attribution.prefix_tree import prefix_tree_tokens
 from core.attribution.scorer import Progress, ShouldStop, scorer_for
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
 from core.probes.few_shot import reading, subset
+from core.probes.few_shot.settings import method_reason
 from core.probes.few_shot.spec import (
     FewShotSpec,
     few_shot_presets,
@@ -189,6 +191,56 @@ def _coalition_order(code: int, n_examples: int) -> list[int]:
     return [i for i in range(n_examples) if (code >> i) & 1]
 
 
+def _plan(spec: FewShotSpec, poll: Callable[[], None] | None = None) -> tuple[Plan, str, list[int], list[int], list[list[int]]]:
+    """The run's coalitions: (plan, method, the plan's codes, every code scored sorted, order trials).
+
+    Codes: bit i = example i present, bit n_examples = the instruction (when it is a feature).
+    Sorted codes write the examples in the prompt's order, so coalitions that share their first
+    examples share a prefix of the prompt (the scorer's prefix tree runs it once).
+    """
+    n_ex, nf = len(spec.examples), spec.n_features
+    instr_bit = (1 << n_ex) if spec.include_instruction_as_feature else 0
+    full_code = (1 << nf) - 1
+    table_codes = [instr_bit, full_code] + [full_code & ~(1 << i) for i in range(n_ex)]
+    if spec.include_instruction_as_feature:
+        table_codes += [0, full_code & ~instr_bit]
+    if spec.uses_exact:
+        plan = Plan(all_masks(nf), {})
+        method = "exact_shapley"
+    else:
+        rng = np.random.default_rng([spec.seed, 2])
+        plan = plan_shapley_sampling(nf, {"n_samples": spec.n_samples}, rng, poll=poll or (lambda: None))
+        method = "shapley_sampling"
+    plan_codes = mask_ints(plan.masks)  # exact for any number of examples
+    codes = sorted(set(plan_codes) | set(table_codes))
+    order_rng = np.random.default_rng([spec.seed, 1])
+    orders = [[int(i) for i in order_rng.permutation(n_ex)] for _ in range(spec.order_trials)]
+    return plan, method, plan_codes, codes, orders
+
+
+def computed_tokens_estimate(spec: FewShotSpec, tokens: Callable[[str], float]) -> float:
+    """Tokens the prefix-tree scorer will run for this spec, with ``tokens(text)`` the tokens of a text.
+
+    The prompts are laid out as pieces (instruction, examples, queries) and counted by
+    ``core.attribution.prefix_tree.prefix_tree_tokens``: each distinct prefix of coalitions once,
+    each query once per coalition; labels of more than one token add their tokens but the last.
+    """
+    _plan_, _method, _codes, codes, orders = _plan(spec)
+    n_ex = len(spec.examples)
+    instr_bit = 1 << n_ex if spec.include_instruction_as_feature else 0
+    instruction = tokens(spec.instruction.rstrip() + "\n\n") if spec.instruction.strip() else 0.0
+    sizes = [instruction] + [tokens(spec.example_format.format(input=e.input, label=e.label)) for e in spec.examples]
+    rows = [
+        ([0] if not instr_bit or code & instr_bit else []) + [1 + i for i in _coalition_order(code, n_ex)]
+        for code in codes
+    ]
+    rows += [[0, *(1 + i for i in order)] for order in orders]
+    queries = sum(tokens(spec.query_format.format(input=q.input)) for q in spec.queries)
+    labels = sum(max(tokens(spec.label_text(lab)) - 1, 0) for lab in spec.labels)
+    prompts = len(rows) * len(spec.queries)
+    return prefix_tree_tokens([r for r in rows if r], sizes) + len(rows) * queries + prompts * labels
+
+
 def run_few_shot(
     spec_doc: dict[str, Any] | FewShotSpec,
     progress: Progress | None = None,
@@ -244,23 +296,8 @@ def _run(
     full = prefix + spec.user_text(range(n_ex), longest_query(spec)) + suffix
     _check_context(len(encode_prompts(tokenizer, [full], spec.chat)[0]), label_ids, lm)
 
-    # Coalitions to evaluate (codes: bit i = example i present; bit n_ex = instruction).
-    table_codes = [instr_bit, full_code] + [full_code & ~(1 << i) for i in range(n_ex)]
-    if spec.include_instruction_as_feature:
-        table_codes += [0, full_code & ~instr_bit]
-    if spec.uses_exact:
-        plan = Plan(all_masks(nf), {})
-        method = "exact_shapley"
-    else:
-        rng = np.random.default_rng([spec.seed, 2])
-        plan = plan_shapley_sampling(nf, {"n_samples": spec.n_samples}, rng, poll=poll)
-        method = "shapley_sampling"
-    plan_codes = mask_ints(plan.masks)  # exact for any number of examples
-    codes = sorted(set(plan_codes) | set(table_codes))
+    plan, method, plan_codes, codes, orders = _plan(spec, poll)
     code_row = {c: r for r, c in enumerate(codes)}
-
-    order_rng = np.random.default_rng([spec.seed, 1])
-    orders = [[int(i) for i in order_rng.permutation(n_ex)] for _ in range(spec.order_trials)]
 
     texts: dict[str, int] = {}
 
@@ -406,6 +443,8 @@ def _run(
         forward_passes=scorer.forward_passes,
         model_calls=scorer.model_calls,
         tokens_processed=scorer.tokens_processed,
+        tokens_whole=getattr(scorer, "tokens_whole", scorer.tokens_processed),
+        method_reason=method_reason(spec.method, nf, spec.max_exact, spec.n_samples),
     )
     return FewShotResult(
         kind="few_shot",

@@ -84,17 +84,45 @@ SETTINGS: tuple[Param, ...] = (CHAT, INSTRUCTION_AS_FEATURE, METHOD, MAX_EXACT, 
 METHOD_PARAMS: tuple[Param, ...] = (MAX_EXACT, N_SAMPLES)
 
 
-def uses_exact(method: str, n_features: int, max_exact: int) -> bool:
+def uses_exact(method: str, n_features: int, max_exact: int, n_samples: int = N_SAMPLES.default) -> bool:
     """Whether Shapley values are computed exactly (else estimated by Shapley sampling).
 
     ``method`` "exact" and "sampling" decide by themselves; "auto" is exact up to
-    ``max_exact`` features.
+    ``max_exact`` features, and above it (up to :data:`EXACT_LIMIT`) wherever exact values
+    cost no more than sampling: when ``n_samples`` random orders would score at least as
+    many subsets as there are (the prefix tree makes every subset cost about the same).
     """
     if method == "exact":
         return True
     if method == "sampling":
         return False
-    return n_features <= max_exact
+    return n_features <= max_exact or (n_features <= EXACT_LIMIT and 2**n_features <= _sampled(n_features, n_samples))
+
+
+def _sampled(n_features: int, n_samples: int) -> int:
+    """Subsets Shapley sampling scores at most: each random order adds one subset per feature, all share the empty one."""
+    return n_samples * n_features + 1
+
+
+def method_reason(method: str, n_features: int, max_exact: int, n_samples: int = N_SAMPLES.default) -> str:
+    """Why the run computes its Shapley values as it does, and what the other way would cost, in one sentence."""
+    exact = uses_exact(method, n_features, max_exact, n_samples)
+    subsets, sampled = 2**n_features, min(2**n_features, _sampled(n_features, n_samples))
+    if method != "auto":
+        chosen = "Exact Shapley values" if exact else "Shapley sampling"
+        other = (f"sampling {n_samples} orders would score up to {sampled:,} subsets instead" if exact
+                 else f"exact values would score all {subsets:,}")
+        return f"{chosen}, as asked: {other}."
+    if exact and n_features <= max_exact:
+        return (f"Automatic: exact Shapley values, since {n_features} features is within the limit of {max_exact} "
+                f"({subsets:,} subsets per query, each shared prefix scored once); sampling {n_samples} orders "
+                f"would score up to {sampled:,}.")
+    if exact:
+        return (f"Automatic: exact Shapley values although {n_features} features is more than {max_exact}, since "
+                f"sampling {n_samples} orders would score as many subsets ({subsets:,}) as exact values.")
+    return (f"Automatic: Shapley sampling, since exact values over {n_features} features would score "
+            f"{subsets:,} subsets per query and {n_samples} random orders score at most {sampled:,}; "
+            "fewer examples (or a higher limit) give exact values.")
 
 
 def exact_problem(method: str, n_features: int) -> str | None:
@@ -119,6 +147,7 @@ class FewShotCost:
         queries: test queries.
         labels: labels scored after each prompt.
         prompts: prompts to score, over all queries (coalitions and order trials).
+        reason: why exact or sampling, and what the other would cost (``method_reason``).
     """
 
     exact: bool
@@ -128,6 +157,7 @@ class FewShotCost:
     queries: int
     labels: int
     prompts: int
+    reason: str = ""
 
     @property
     def scores(self) -> int:
@@ -142,7 +172,7 @@ class FewShotCost:
             how = f"Shapley sampling: {self.n_samples} random orders, up to {self.coalitions:,} subsets"
         return (
             f"This run uses {how}, for each of the {self.queries} queries: about {self.prompts:,} prompts x "
-            f"{self.labels} labels = {self.scores:,} scores."
+            f"{self.labels} labels = {self.scores:,} scores." + (f" {self.reason}" if self.reason else "")
         )
 
 
@@ -156,7 +186,7 @@ def few_shot_cost(
     order_trials: int = ORDER_TRIALS.default,
 ) -> FewShotCost:
     """The cost of a few-shot run: per query, each evaluated coalition and order trial, times the labels."""
-    exact = uses_exact(method, n_features, max_exact)
+    exact = uses_exact(method, n_features, max_exact, n_samples)
     coalitions = 2**n_features if exact else min(2**n_features, n_samples * n_features + 1)
     return FewShotCost(
         exact=exact,
@@ -166,6 +196,7 @@ def few_shot_cost(
         queries=n_queries,
         labels=n_labels,
         prompts=(coalitions + order_trials) * n_queries,
+        reason=method_reason(method, n_features, max_exact, n_samples),
     )
 
 

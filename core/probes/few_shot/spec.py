@@ -152,7 +152,7 @@ class FewShotSpec:
     @property
     def uses_exact(self) -> bool:
         """Whether Shapley values are computed exactly (else by Shapley sampling); see ``settings.uses_exact``."""
-        return uses_exact(self.method, self.n_features, self.max_exact)
+        return uses_exact(self.method, self.n_features, self.max_exact, self.n_samples)
 
     def label_index(self, label: str) -> int:
         """Position of a label in the label set."""
