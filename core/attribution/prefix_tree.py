@@ -79,7 +79,6 @@ class PrefixTree:
     whole_tokens: int
 
 
-
 def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the common prefix of two tuples (binary search on slices: compared in C)."""
     lo, hi = 0, min(len(a), len(b))
