@@ -139,6 +139,7 @@ def prefix_tree_work(segments: list[float], distinct: Callable[[int], float], ro
     ``suffix`` (the target, or a query and its labels) after the whole prompt.
     This is the one place to switch to the scorer's own count of computed tokens.
     """
+    rows = float(min(rows, 1e300))  # 2**n prompts of a huge n: an estimate past any limit, not an overflow
     work, context = 0.0, 0.0
     for k, length in enumerate(segments):
         work += min(distinct(k + 1), rows) * context_work(length, context)

@@ -16,8 +16,9 @@ from core.attribution.methods import METHODS
 from core.errors import SpecError
 from core.kinds import parse
 from ui.explain.compare_view import show_compare_result
+from ui.shared.errors import show_error
 from ui.shared.page_parts import time_estimate
-from ui.shared.run_job import follow_run, launch_run, show_outcome
+from ui.shared.run_job import follow_run, launch_run, run_refusal, show_outcome
 
 PREFIX = "cmp"
 """The Explain page's keys (``cmp_methods``, ``cmp_job``, ``cmp_result``, ...); another page passes its own prefix."""
@@ -72,10 +73,14 @@ def compare_controls(
             key=f"{prefix}_methods",
         )
         doc = compare_spec(spec, chosen)
-        time_estimate(doc if chosen else None)  # before Compare: how long all the methods take here
+        blocked = run_refusal(doc) if chosen else None  # too long for the model, or over the work limit
+        if blocked:
+            show_error(blocked)
+        else:
+            time_estimate(doc if chosen else None)  # before Compare: how long all the methods take here
 
         running = st.session_state.get(job_key) is not None
-        if st.button("Compare", key=f"{prefix}_run", disabled=running or not chosen):
+        if st.button("Compare", key=f"{prefix}_run", disabled=running or not chosen or bool(blocked)):
             launch_run(job_key, result_key, doc, compare_problem(doc, form_check()), True, "", [])
         follow_run(job_key, result_key)
         show_outcome(result_key)
