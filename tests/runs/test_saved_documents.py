@@ -300,7 +300,7 @@ def test_a_database_from_before_the_regrouping_opens_reads_and_reports(tmp_path:
         assert f'id="run-{record.id}"' in html
     assert "could not be drawn" not in html
     assert html.count("<svg") >= 5  # each done run draws at least one chart
-    assert "Run specification" in html and "Gap: female minus male" in html
+    assert "Run specification" in html and "Gap per candidate (female minus male)" in html
     dispose_engines()
 
 
