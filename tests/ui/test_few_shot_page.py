@@ -254,15 +254,14 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
     from tests.result_samples import FEW_SHOT_RESULT as RESULT
 
     result = copy.deepcopy(RESULT)
-    result["summary"] = "Example 3 ('I loved every <b>minute</b>', see [here](http://x)) lowers it."
+    result["examples"][2]["input"] = "I loved every <b>minute</b>, see [here](http://x)"
     at = draw_stored("ui.few_shot.view", "show_few_shot_result", result, tmp_path)
-    summary = at.info[0].value
-    assert "\\<b\\>" in summary and "\\[here\\]" in summary  # shown literally, not as HTML or a link
-    assert any("Hurting: example 3" in w.value.replace("\\", "") for w in at.warning)
+    hurting = next(w.value for w in at.warning if "Hurting: example 3" in w.value.replace("\\", ""))
+    assert "\\<b\\>" in hurting and "\\[here\\]" in hurting  # shown literally, not as HTML or a link
     assert any("Best subset: examples 1 and 2" in m.value.replace("\\", "") for m in at.markdown)
     assert len(at.get("vega_lite_chart")) == 2
     per_example = next(d.value for d in at.dataframe if "example" in d.value.columns)
-    assert per_example["example"][2] == "I loved every <b>minute</b> of it."
+    assert per_example["example"][2] == "I loved every <b>minute</b>, see [here](http://x)"
 
 
 def test_saved_runs_uses_this_view() -> None:
