@@ -228,7 +228,9 @@ class RemoteModel:
         if not isinstance(text, str):
             raise EndpointError(f"The server at {self.url} answered with a continuation that is not text.")
         cut = text[: max_new_tokens * CHARS_PER_TOKEN]
-        return list(self.tokenizer(cut, add_special_tokens=False)["input_ids"])[:max_new_tokens]
+        # the server's text is text: "<|im_end|>" written out stays its characters, never a control token
+        ids = self.tokenizer(cut, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return list(ids)[:max_new_tokens]
 
 
 # ---------------------------------------------------------------- checking what comes back

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, start_server, stop_server  # noqa: F401
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, scaled, start_server, stop_server  # noqa: F401
 
-RUN_TIMEOUT_MS = 180_000
+RUN_TIMEOUT_MS = scaled(180_000)  # tests.browser_support.scaled: longer on a slower or busy machine
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,7 +25,7 @@ def run_tutorial(page) -> None:  # noqa: ANN001 - a playwright Page
     page.wait_for_function(
         "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('playing golf'))"
         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=60_000,
+        timeout=scaled(60_000),
     )
     page.wait_for_timeout(300)
     page.get_by_role("button", name="Run", exact=True).click()
@@ -57,7 +57,7 @@ def page(browser, server):
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     pg.dialogs = dialogs
     pg.goto(server.url)
-    pg.get_by_role("heading", name="Explain a prompt").wait_for(timeout=60_000)
+    pg.get_by_role("heading", name="Explain a prompt").wait_for(timeout=scaled(60_000))
     try:
         yield pg
     finally:
@@ -117,10 +117,10 @@ def test_a_link_to_a_page_is_the_first_visit_after_a_start(browser, tmp_path) ->
         context = browser.new_context(viewport={"width": 1000, "height": 900})
         page = context.new_page()
         page.goto(f"{fresh.url}/token_gradients")
-        page.get_by_role("heading", name="Token gradients").wait_for(timeout=120_000)
+        page.get_by_role("heading", name="Token gradients").wait_for(timeout=scaled(120_000))
         sidebar = page.locator("[data-testid=stSidebar]")
-        sidebar.get_by_text("Explain a prompt").wait_for(timeout=60_000)
-        sidebar.get_by_text("Model", exact=True).first.wait_for(timeout=60_000)
+        sidebar.get_by_text("Explain a prompt").wait_for(timeout=scaled(60_000))
+        sidebar.get_by_text("Model", exact=True).first.wait_for(timeout=scaled(60_000))
         text = sidebar.inner_text()
         assert "Bias associations" in text and "Saved runs" in text
         assert "token gradients" not in text  # the folder mode's file-name links

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import start_server, stop_server
+from tests.browser_support import scaled, start_server, stop_server
 
 pytestmark = [pytest.mark.browser]
 
@@ -34,10 +34,10 @@ def test_a_closed_tab_stops_its_run_which_is_saved_as_stopped(browser, tmp_path)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.goto(f"{server.url}/bias")
-        page.get_by_role("heading", name="Bias associations").wait_for(timeout=120_000)
+        page.get_by_role("heading", name="Bias associations").wait_for(timeout=scaled(120_000))
         page.wait_for_timeout(1000)
         page.get_by_role("button", name="Run", exact=True).click()
-        page.get_by_role("button", name="Stop", exact=True).first.wait_for(timeout=120_000)  # it runs
+        page.get_by_role("button", name="Stop", exact=True).first.wait_for(timeout=scaled(120_000))  # it runs
         closed = time.monotonic()
         context.close()  # the tab is gone; nobody stops the run by hand
         runs: list = []
@@ -58,7 +58,7 @@ def test_at_1000_px_no_button_is_cut(browser, tmp_path) -> None:
         for path, heading in (("", "Explain a prompt"), ("/token_gradients", "Token gradients"),
                               ("/bias", "Bias associations"), ("/few_shot", "Few-shot prompts")):
             page.goto(server.url + path)
-            page.get_by_role("heading", name=heading).wait_for(timeout=120_000)
+            page.get_by_role("heading", name=heading).wait_for(timeout=scaled(120_000))
             page.wait_for_timeout(1500)
             assert page.evaluate(CUT_BUTTONS) == [], heading
         context.close()

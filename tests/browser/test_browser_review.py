@@ -25,10 +25,10 @@ from core.probes.bias import charts as bias_charts
 from core.probes.bias import reading
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import Server, start_server, stop_server
+from tests.browser_support import Server, scaled, start_server, stop_server
 
-RUN_MS = 480_000  # a study on a loaded two-core machine
-WAIT_MS = 90_000
+RUN_MS = scaled(480_000)  # tests.browser_support.scaled: longer on a slower or busy machine  # a study on a loaded two-core machine
+WAIT_MS = scaled(90_000)  # tests.browser_support.scaled: longer on a slower or busy machine
 
 pytestmark = [pytest.mark.browser]
 

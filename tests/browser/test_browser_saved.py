@@ -13,10 +13,10 @@ import pytest
 
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import start_server, stop_server
+from tests.browser_support import scaled, start_server, stop_server
 from tests.saved_runs_support import HOSTILE, real_results
 
-WAIT_MS = 90_000
+WAIT_MS = scaled(90_000)  # tests.browser_support.scaled: longer on a slower or busy machine
 
 pytestmark = [
     pytest.mark.browser,

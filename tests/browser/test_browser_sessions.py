@@ -32,7 +32,7 @@ import core.engine
 from core.attribution.spec import parse_spec
 from core.store import RunRepository
 from core.store.config import sqlite_url
-from tests.browser_support import Server, start_server, stop_server
+from tests.browser_support import Server, scaled, start_server, stop_server
 
 pytestmark = [pytest.mark.browser]
 
@@ -58,7 +58,7 @@ ONE_BY_ONE = (0, 4, 6)  # a session of each kind runs alone, then one after anot
 # (measured on a busy 2-core machine: up to 2.4x the alone time, waiting included).
 SLACK_SECONDS = 3.0
 SLOWER = 2.0
-TIMEOUT_MS = 120_000
+TIMEOUT_MS = scaled(120_000)  # tests.browser_support.scaled: longer on a slower or busy machine
 # text each example puts in the form's text boxes
 MARKS = {
     TUTORIAL: "{} lives in", GROUPED: "{name} lives in", CHAT: "nurse from Lagos", CAPITAL: "capital of France"
