@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 
 
 REFERENCE_SECONDS = 0.05
-"""The slowness probe's time on two idle cores (this project's machines; measured: 0.046-0.052 s)."""
+"""The slowness probe's time on an idle core, one thread as under pytest-xdist (measured here: 0.045-0.048 s)."""
 
 
 @functools.cache
