@@ -99,6 +99,10 @@ def test_hostile_prompt_is_shown_as_text(page) -> None:
     target.fill(" Hello <b>bold</b>")
     target.press("Tab")
     page.wait_for_timeout(500)
+    # a click while the form still reruns can be swallowed by that rerun: wait until the page is idle
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=scaled(60_000)
+    )
     page.get_by_role("button", name="Run", exact=True).click()
     wait_for_charts(page)
     page.locator(".whylm-highlight").first.wait_for()
