@@ -57,6 +57,16 @@ def scaled(ms: float) -> float:
     return ms * slowness()
 
 
+IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+"""True when the page's script run is over (Streamlit's running-status widget is gone)."""
+
+
+def settle(page, timeout_ms: float = 60_000) -> None:  # noqa: ANN001 - a playwright Page
+    """Wait until the page's script run has finished: a click during a rerun can be swallowed by it."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(IDLE, timeout=scaled(timeout_ms))
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -71,6 +81,11 @@ class Server:
     process: subprocess.Popen
     url: str
     started: float
+    log: Path | None = None
+
+
+RUNNING: list[Server] = []
+"""The servers started and not yet stopped: a failed browser test prints their threads' stacks (conftest)."""
 
 
 def start_server(
@@ -93,26 +108,50 @@ def start_server(
     else:
         command = [sys.executable, "-m", "ui.serve", *options]
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    log = data_dir.parent / f"{data_dir.name}-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
+    server = Server(process, url, started, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with code {process.returncode}")
+            raise RuntimeError(f"the dashboard exited with code {process.returncode}: {log_tail(server)}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
                 if reply.status == 200:
-                    return Server(process, url, started)
+                    RUNNING.append(server)
+                    return server
         except OSError:
             time.sleep(0.1)
-    stop_server(Server(process, url, started))
+    stop_server(server)
     raise RuntimeError("the dashboard did not become healthy in time")
+
+
+def log_tail(server: Server, chars: int = 20000) -> str:
+    """The end of what the server printed (its log file)."""
+    if server.log is None or not server.log.exists():
+        return ""
+    return server.log.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+
+def stacks(server: Server) -> str:
+    """Every thread's stack in the running server (``ui.serve`` dumps them on SIGUSR1), with its log's end."""
+    if server.process.poll() is None and server.process.args[0] != "make":  # make would die of SIGUSR1
+        try:
+            server.process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+        except ProcessLookupError:
+            pass
+    return log_tail(server)
 
 
 def stop_server(server: Server) -> None:
     """Stop the server started by :func:`start_server` (its whole process group)."""
+    if server in RUNNING:
+        RUNNING.remove(server)
     try:
         os.killpg(server.process.pid, signal.SIGTERM)
     except ProcessLookupError:

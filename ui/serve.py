@@ -8,6 +8,8 @@ command go to Streamlit, e.g. ``--server.port 8600``.
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     # page's own address (a shared link, after a restart) would get that page's script alone,
     # without app.py's sidebar and navigation. Decide it here: never.
     PagesManager.uses_pages_directory = False
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck server is waiting on
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     start_warm_up()
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     cli.main()

@@ -25,7 +25,7 @@ from core.probes.bias import charts as bias_charts
 from core.probes.bias import reading
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import Server, scaled, start_server, stop_server
+from tests.browser_support import Server, scaled, settle, start_server, stop_server
 
 RUN_MS = scaled(480_000)  # tests.browser_support.scaled: longer on a slower or busy machine  # a study on a loaded two-core machine
 WAIT_MS = scaled(90_000)  # tests.browser_support.scaled: longer on a slower or busy machine
@@ -60,6 +60,7 @@ def _run_study(page, url: str, listing: str) -> None:  # noqa: ANN001 - a playwr
     page.get_by_role("button", name="Use the pasted list").click()
     page.wait_for_timeout(1500)
     page.get_by_text("smallest p-value this design can reach").first.wait_for(timeout=WAIT_MS)
+    settle(page)
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("heading", name="Per candidate", exact=True).wait_for(timeout=RUN_MS)
 

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from core.attribution.methods import METHODS, MethodInfo, Param, methods_of_family
-from ui.shared.param_inputs import param_input
+from ui.shared.param_inputs import hold, param_input
 
 TOKEN_ID = "a token id"
 
@@ -51,7 +51,7 @@ def _param_widget(prefix: str, info: MethodInfo, p: Param) -> Any:
     key = param_key(prefix, info.name, p.name)
     if p.kind != "int_or_choice":
         return param_input(p, key)
-    st.session_state.setdefault(key, p.default)
+    hold(key, p.default)
     choice = st.selectbox(
         p.label,
         [*p.choices, TOKEN_ID],
@@ -61,7 +61,7 @@ def _param_widget(prefix: str, info: MethodInfo, p: Param) -> Any:
     )
     if choice != TOKEN_ID:
         return choice
-    st.session_state.setdefault(key + "_id", int(p.minimum or 0))
+    hold(key + "_id", int(p.minimum or 0))
     return int(
         st.number_input(f"{p.label}: token id", min_value=int(p.minimum or 0), step=1, key=key + "_id", help=p.help)
     )

@@ -17,6 +17,18 @@ from core.attribution.methods import Param
 from core.errors import SpecError
 
 
+def hold(key: str, default: Any) -> None:
+    """Give the widget ``key`` its value from session state (``default`` the first time), sent again every run.
+
+    Setting it only once (``setdefault``) loses it in a race: a widget first drawn in a
+    script run that a click interrupts gets its value in that run alone; the next run draws it
+    without one, so a number box drawn with ``value=None`` comes up empty in the browser,
+    which sends the empty value back (seen: Trials and Random seed blank after a quick
+    Plain text / Text I give sequence). Set every run, the value travels with each drawing.
+    """
+    st.session_state[key] = st.session_state.get(key, default)
+
+
 def widget_value(p: Param, doc: Mapping[str, Any]) -> Any:
     """What the widget of ``p`` shows for the spec object ``doc`` (the declared default when left out)."""
     value = doc.get(p.name, p.default)
@@ -63,7 +75,7 @@ def param_input(
     when it is missing or out of the declared bounds), or a select
     box of the ``suggested`` values when the declaration offers some.
     """
-    st.session_state.setdefault(key, p.default)
+    hold(key, p.default)
     if p.kind == "bool":
         draw = where.toggle if widget == "toggle" else where.checkbox
         return bool(draw(p.label, key=key, help=p.help, disabled=disabled))
