@@ -48,6 +48,7 @@ from ui.shared.page_parts import (
 )
 from ui.shared.param_inputs import number_ok
 from ui.shared.spec_form import example_state, split_alternatives
+from ui.shared.widget_state import hold
 
 PREFIX = "bi"
 JOB_KEY = "bi_job"
@@ -287,8 +288,8 @@ def fixed_form(order: list[str], swept: list[str]) -> tuple[dict[str, str], dict
 
 def candidates_form() -> list[str]:
     """The candidate box and the leading-space box; returns the spec's candidates."""
-    st.session_state.setdefault(k("candidates"), "")
-    st.session_state.setdefault(k("space"), True)
+    hold(k("candidates"), "")
+    hold(k("space"), True)
     candidates_text = st.text_area(
         "Candidates: the continuations to compare, one per line",
         key=k("candidates"),

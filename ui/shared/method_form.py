@@ -14,7 +14,8 @@ from typing import Any
 import streamlit as st
 
 from core.attribution.methods import METHODS, MethodInfo, Param, methods_of_family
-from ui.shared.param_inputs import hold, param_input
+from ui.shared.param_inputs import param_input
+from ui.shared.widget_state import hold
 
 TOKEN_ID = "a token id"
 

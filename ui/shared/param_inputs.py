@@ -15,18 +15,7 @@ import streamlit as st
 
 from core.attribution.methods import Param
 from core.errors import SpecError
-
-
-def hold(key: str, default: Any) -> None:
-    """Give the widget ``key`` its value from session state (``default`` the first time), sent again every run.
-
-    Setting it only once (``setdefault``) loses it in a race: a widget first drawn in a
-    script run that a click interrupts gets its value in that run alone; the next run draws it
-    without one, so a number box drawn with ``value=None`` comes up empty in the browser,
-    which sends the empty value back (seen: Trials and Random seed blank after a quick
-    Plain text / Text I give sequence). Set every run, the value travels with each drawing.
-    """
-    st.session_state[key] = st.session_state.get(key, default)
+from ui.shared.widget_state import hold
 
 
 def widget_value(p: Param, doc: Mapping[str, Any]) -> Any:

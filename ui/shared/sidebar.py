@@ -43,6 +43,7 @@ from ui.shared.model import (
 )
 from ui.shared.run_job import running_now
 from ui.shared.store import open_store
+from ui.shared.widget_state import hold
 from ui.warm_up import loading_model
 
 ABOUT = (
@@ -64,7 +65,7 @@ def render_sidebar() -> Callable[[], None]:
         st.subheader("Model")
         _model_picker()
         if st.session_state[MODEL_CHOICE_KEY] == OTHER_CHOICE:
-            st.session_state.setdefault(MODEL_NAME_KEY, "")
+            hold(MODEL_NAME_KEY, "")
             st.text_input(
                 "Hugging Face model id or local folder",
                 key=MODEL_NAME_KEY,
@@ -99,7 +100,7 @@ def _model_picker() -> None:
     """The model radio; a choice this server does not offer (an old session's) is refused with a sentence."""
     options = model_options()
     state = st.session_state
-    state.setdefault(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
+    hold(MODEL_CHOICE_KEY, BUNDLED_CHOICE)
     if state[MODEL_CHOICE_KEY] not in options:
         state[REFUSED_KEY] = model_choice()[1] or not_offered(str(state[MODEL_CHOICE_KEY]))
         state[MODEL_CHOICE_KEY] = BUNDLED_CHOICE
@@ -144,7 +145,7 @@ def _precision_picker() -> None:
 def _served_inputs() -> None:
     """A served model typed in: the name its server knows, the server's address, and where its tokenizer is."""
     for key in (SERVED_NAME_KEY, ENDPOINT_KEY, TOKENIZER_KEY):
-        st.session_state.setdefault(key, "")
+        hold(key, "")
     st.text_input(
         "Model name on the server",
         key=SERVED_NAME_KEY,

@@ -22,6 +22,7 @@ from core.errors import SpecError
 from core.runs.saved import normalised_spec, title_for
 from ui.shared.markdown import escape_markdown
 from ui.shared.param_inputs import param_input
+from ui.shared.widget_state import hold
 
 SLOT_COLUMNS = ["slot", "value", "baseline", "alternatives", "group"]
 
@@ -217,7 +218,7 @@ def target_form(prefix: str, allow_contrast: bool = True) -> dict[str, Any]:
         help="Explain what the model writes itself, a text you give, or why it prefers one text to another.",
     )
     if kind == TARGET_GENERATE:
-        st.session_state.setdefault(f"{prefix}_decoding", SAMPLING if GENERATE["do_sample"].default else GREEDY)
+        hold(f"{prefix}_decoding", SAMPLING if GENERATE["do_sample"].default else GREEDY)
         c1, c2 = st.columns(2)
         max_new = param_input(GENERATE["max_new_tokens"], f"{prefix}_max_new", c1)
         decoding = c2.radio(
@@ -230,14 +231,14 @@ def target_form(prefix: str, allow_contrast: bool = True) -> dict[str, Any]:
             gen["top_p"] = param_input(GENERATE["top_p"], f"{prefix}_top_p", c4)
             gen["seed"] = param_input(GENERATE["seed"], f"{prefix}_gen_seed", c5)
         return {"generate": gen}
-    st.session_state.setdefault(f"{prefix}_target_text", "")
+    hold(f"{prefix}_target_text", "")
     label = "Output A (explained)" if kind == TARGET_CONTRAST else "Output text"
     text = st.text_area(
         label, key=f"{prefix}_target_text", height=68, help="Start it with a space if it continues a sentence."
     )
     target: dict[str, Any] = {"text": text}
     if kind == TARGET_CONTRAST:
-        st.session_state.setdefault(f"{prefix}_contrast_text", "")
+        hold(f"{prefix}_contrast_text", "")
         target["contrast"] = st.text_area(
             "Output B (the alternative)", key=f"{prefix}_contrast_text", height=68
         )
@@ -246,7 +247,7 @@ def target_form(prefix: str, allow_contrast: bool = True) -> dict[str, Any]:
 
 def score_form(prefix: str) -> str:
     """Draw the score choice; return "log_prob" or "prob"."""
-    st.session_state.setdefault(f"{prefix}_score", "log_prob")
+    hold(f"{prefix}_score", "log_prob")
     return st.radio(
         "Score",
         list(SCORE_LABELS),
@@ -304,9 +305,9 @@ def save_form(prefix: str, spec: dict[str, Any] | None = None) -> tuple[bool, st
 
     The title follows the form (:func:`auto_title`) until the person types one.
     """
-    st.session_state.setdefault(f"{prefix}_save", True)
-    st.session_state.setdefault(f"{prefix}_title", "")
-    st.session_state.setdefault(f"{prefix}_tags", "")
+    hold(f"{prefix}_save", True)
+    hold(f"{prefix}_title", "")
+    hold(f"{prefix}_tags", "")
     follow_title(prefix, auto_title(prefix, spec))
     c1, c2, c3 = st.columns([1.5, 3, 2])
     save = c1.checkbox("Save the run", key=f"{prefix}_save")
@@ -328,7 +329,7 @@ def chat_from_key(prefix: str) -> str:
 def chat_input(prefix: str) -> bool:
     """The chat-mode checkbox; when an example turned it on, a caption says so (it never stays on silently)."""
     key = f"{prefix}_chat"
-    st.session_state.setdefault(key, False)
+    hold(key, False)
     chat = st.checkbox(
         "Chat mode: wrap the prompt in the model's chat template",
         key=key,
