@@ -51,17 +51,24 @@ CONTEXT_TOKENS = 12000.0
 """A token computed after this many tokens of context costs twice one at the start (attention reads the
 context). Set from ``bench/bench_presets.py``: on a CPU, 3,000 words (about 4,000 tokens) cost little more per
 token than short prompts (3,000 here overestimated that case 3x in CPU time); attention's share grows past that."""
+PROMPT_ROW_TOKENS = 8.0
+"""Reading a prompt's candidates at its end costs about this many tokens (bias sweeps; fitted with
+``bench/bench_presets.py`` on the bias presets, with :data:`CANDIDATE_ROW_TOKENS`)."""
+CANDIDATE_ROW_TOKENS = 10.0
+"""A candidate of more than one token is a row of its own after its prompt: this many tokens besides its own."""
+SHORT_WORD_CHARS = 10
+"""Without the model's tokenizer, a one-word candidate this short or shorter counts as one token."""
+TOKENIZERS: dict[str, Any] = {}
+"""The tokenizer of each calibrated model (by :func:`model_key`): candidates' lengths are counted with it."""
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
-FAMILY_FACTORS = {"perturbation": 0.53, "gradient": 0.34, "bias": 0.8, "few_shot": 1.0}
-"""A run's seconds per token of work over the calibration's, per family. ``bench/bench_presets.py`` measured
-them on two idle CPU cores (calibration 4.2 ms per token) with the earlier count of work (every prompt whole,
-a gradient point as three forwards): perturbation 0.35, gradient 0.45, bias 0.8; here they are carried over
-to the count of work above (prefixes shared, context, a backward per output token) by the two counts' ratio
-on the same presets (perturbation 1.25 to 2.10, median 1.51; gradient 0.75). Few-shot work is the tokens its
-prefix tree runs (``core.probes.few_shot.run.computed_tokens_estimate``): a token of the tree costs about a
-calibration token. A busier machine moves them (finished runs correct them)."""
+FAMILY_FACTORS = {"perturbation": 1.2, "gradient": 0.6, "bias": 0.6, "few_shot": 1.5}
+"""A run's seconds per token of work over the calibration's, per family, as ``bench/bench_presets.py``
+measured them on two idle CPU cores (2026-12-07, calibration 0.77 ms per token; each preset's measured over
+calibration in wall time): perturbation 0.86 to 1.66 (six presets and a 3,000-word prompt), gradient 0.57 to
+0.68, bias 0.54 and 0.68, few-shot 1.17 to 1.86. Each factor sits in the middle of its family's range, so
+every preset's estimate is within 2x. A busier machine moves them (finished runs correct them)."""
 GUESS_SECONDS_PER_TOKEN = 4e-3
 """The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""
 KEPT_RUNS = 8
@@ -232,22 +239,43 @@ def _attribution_work(spec: Any) -> tuple[str, float]:
     return "perturbation", extra + work * targets
 
 
+def _candidate_tokens(text: str, tokenizer: Any | None) -> float:
+    """A candidate's length in tokens: by the model's tokenizer when calibrated, else from its characters."""
+    if tokenizer is not None:
+        return float(max(len(tokenizer(text, add_special_tokens=False)["input_ids"]), 1))
+    if len(text) <= SHORT_WORD_CHARS and len(text.split()) == 1:
+        return 1.0
+    return _tokens(text)
+
+
 def _bias_work(spec: Any) -> float:
-    """Tokens of work of a parsed ``BiasSpec``: the sweep, its attribution and its statistics."""
+    """Tokens of work of a parsed ``BiasSpec``: the sweep, its attribution and its statistics.
+
+    The sweep's prompts go through the prefix tree: the template's text before its first
+    slot once, the rest per prompt. A prompt's next-token distribution scores every
+    one-token candidate at once; a longer candidate is a row of its own after its prompt.
+    The attribution's prompts are counted at half: about half of them are sweep prompts
+    again (a slot swapped for the other group's value), scored once.
+    """
     prompts = sum(len(values) for values in spec.groups.values())
     for options in spec.vary.values():
         prompts *= len(options)
-    filled = spec.template + "".join(spec.values.values()) + " ".join(v[0] for v in next(iter(spec.groups.values())))
+    first = next(iter(spec.groups.values()))[0]
+    filled = spec.prompt_template + "".join(spec.values.values()) + " ".join(first)
     prompt_tokens = _tokens(filled) + (CHAT_TOKENS if spec.chat else 0)
-    candidate_tokens = sum(_tokens(c) for c in spec.candidates)
-    one_prompt = prompt_tokens + candidate_tokens + MODEL_CALL_TOKENS / 8
-    tokens = prompts * one_prompt
+    head = "".join(part.text for part in spec.parts[: next((i for i, p in enumerate(spec.parts) if p.slot), 0)])
+    shared = _tokens(head) if head and not spec.chat else 0.0
+    tokenizer = TOKENIZERS.get(model_key(spec.model))
+    lengths = [_candidate_tokens(c, tokenizer) for c in spec.scored_candidates()]
+    per_prompt = PROMPT_ROW_TOKENS + sum(n - 1 + CANDIDATE_ROW_TOKENS for n in lengths if n > 1)
+    one_prompt = context_work(prompt_tokens - shared + per_prompt, shared)
+    tokens = context_work(shared, 0.0) + prompts * one_prompt
     settings = spec.attribution
     if settings.enabled:
         n = max(len(spec.slots) - sum(max(len(m) - 1, 0) for m in settings.groups.values()), 1)
         attributed = min(settings.prompts, prompts)
         rows = plan_rows(settings.method, n, settings.params) * settings.trials
-        tokens += attributed * rows * one_prompt
+        tokens += 0.5 * attributed * rows * one_prompt
     sizes = {name: len(values) for name, values in spec.groups.items()}
     resampled = resampled_values(sizes, spec.compare, len(spec.candidates), spec.bootstrap, spec.permutations)
     return tokens + resampled / STATS_VALUES_PER_TOKEN
@@ -388,6 +416,8 @@ def calibrate(
         fastest = min(fastest, time.perf_counter() - began)
     per_token = fastest / (rows * (length + 1) + MODEL_CALL_TOKENS)
     speeds.set_calibration(model_key(model), per_token)
+    if getattr(lm, "tokenizer", None) is not None:
+        TOKENIZERS[model_key(model)] = lm.tokenizer
     return per_token
 
 

@@ -259,3 +259,44 @@ def test_a_csv_with_the_wrong_columns_is_refused(text: str) -> None:
 def test_csv_columns_must_match_the_swept_slots() -> None:
     with pytest.raises(SpecError, match="this template sweeps name, pronoun"):
         sweep_from_csv("group,first_name,pronoun\nf,Mary,She\nm,John,He\n", slots=["name", "pronoun"])
+
+
+# ---------------------------------------------------------------- the candidates' place in the template
+
+
+MIDDLE = "{name} has worked in the same job for ten years. {pronoun} works as a {candidate} at the hospital."
+
+
+def test_a_candidate_placed_mid_template_is_scored_with_the_text_after_it(lm) -> None:
+    """``{candidate}`` in the template: each prompt is the text before it, and the text after it is scored after
+    each candidate: the numbers of a direct forward over prompt + candidate + the rest."""
+    spec = parse_bias_spec(small(template=MIDDLE, candidates=[" nurse", " carpenter"]))
+    assert spec.slots == ["name", "pronoun"]
+    assert spec.scored_candidates() == [" nurse at the hospital.", " carpenter at the hospital."]
+    assert parse_bias_spec(spec.raw).raw == spec.raw  # the document keeps {candidate}: parsing it again changes nothing
+    assert spec.raw["template"] == MIDDLE
+    result = run_bias(spec.raw, lm=lm)
+    prefix = MIDDLE.split("{candidate}")[0]
+    for cand in (" nurse", " carpenter"):
+        entry = result.candidate(cand)
+        for group, entries in SMALL["sweep"]["groups"].items():
+            direct = [direct_log_prob(lm, prefix.format(name=n, pronoun=p), cand + " at the hospital.") for n, p in entries]
+            assert entry["groups"][group]["mean"] == pytest.approx(np.mean(direct), abs=1e-4)
+    # the text after {candidate} counts: the gaps differ from the candidates scored alone after the same prompt
+    alone = run_bias(small(template=prefix.rstrip(), candidates=[" nurse", " carpenter"]), lm=lm)
+    assert result.candidate(" nurse")["gap"] != pytest.approx(alone.candidate(" nurse")["gap"], abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("{name} is a {candidate} and {candidate}.", "more than once"),
+        ("{name} is a {candidate}, says {pronoun}.", "the slot {pronoun} comes after {candidate}"),
+        ("{candidate} is {name}'s job. {pronoun}", "the slot {name} comes after {candidate}"),
+    ],
+)
+def test_a_misplaced_candidate_mark_is_refused_with_a_sentence(template: str, words: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_bias_spec(small(template=template))
+    assert info.value.field == "template"
+    assert words in info.value.sentence

@@ -155,3 +155,21 @@ def test_few_shot_prompts_share_their_examples_prefixes() -> None:
     chars = sum(len(e["input"]) + len(e["label"]) + 24 for e in few["examples"]) / 2 + 60
     flat = (2 ** 8 + 3) * len(few["queries"]) * chars / 4  # every coalition's prompt computed whole
     assert work.total < flat / 2
+
+
+def test_a_bias_templates_text_before_its_first_slot_is_counted_once() -> None:
+    """The prefix tree computes the text before the first slot once for the whole sweep: 2,500 words there add
+    a few thousand tokens of work, the same words after the first slot add them to every prompt."""
+    from core.probes.bias.data import bias_presets
+    from core.runs.estimate import run_work
+
+    base = bias_presets()["gender_occupation"]
+    filler = " ".join(["filler"] * 2500)
+    before, after = dict(base), dict(base)
+    before["template"] = filler + " " + base["template"]
+    after["template"] = base["template"].replace("{name} ", "{name} " + filler + " ", 1)
+    plain, shared, unshared = (run_work(doc).total for doc in (base, before, after))
+    words_tokens = len(filler) / 4
+    assert shared - plain < 2 * words_tokens  # about once
+    prompts = sum(len(v) for v in base["sweep"]["groups"].values())
+    assert unshared - plain > prompts * words_tokens  # once per prompt at least

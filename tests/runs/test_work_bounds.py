@@ -170,7 +170,8 @@ def _bias_2500() -> dict:
     from core.probes.bias.data import bias_presets
 
     spec = bias_presets()["gender_occupation"]
-    spec["template"] = " ".join(["filler"] * 2500) + " " + spec["template"]
+    # after the first slot, so every prompt has its own 2,500 words (text before it is shared by the prefix tree)
+    spec["template"] = spec["template"].replace("{name} ", "{name} " + " ".join(["filler"] * 2500) + " ", 1)
     return spec
 
 

@@ -236,3 +236,18 @@ def test_saved_runs_uses_this_view() -> None:
     from ui.shared.kind_views import view_for
 
     assert view_for("bias") is show_bias_result
+
+
+def test_a_template_marks_the_candidates_place(data_dir) -> None:
+    """{candidate} in the template is no slot: the page lists the slots without it and says where candidates go;
+    a slot after it is refused with the parser's sentence."""
+    at = _page()
+    at.text_area(key="bi_template").input("{name} worked as a {candidate} for years, said {pronoun}.").run()
+    no_exception(at)
+    assert any("comes after {candidate}" in e for e in main_errors(at)), main_errors(at)
+    at.text_area(key="bi_template").input("{name} is sure that {pronoun} works as a {candidate} at the hospital.").run()
+    no_exception(at)
+    captions = [c.value for c in at.caption]
+    assert any("Slots found: {name}, {pronoun}; the candidates go where {candidate} is." in c.replace("\\", "")
+               for c in captions), captions
+    assert not [e for e in main_errors(at) if "Template" in e or "candidate" in e], main_errors(at)

@@ -16,12 +16,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.attribution.features import parse_template
 from core.errors import SpecError
 from core.probes.bias.data import bias_presets
 from core.probes.bias.power import spec_design
 from core.probes.bias.settings import ATTRIBUTION_PROMPTS, bias_cost
-from core.probes.bias.spec import plural
+from core.probes.bias.spec import plural, template_slots
 from core.text import counted
 from ui.bias.convert import (
     candidates_from_text,
@@ -130,7 +129,7 @@ def load_preset() -> None:
 def _apply_list_text(text: str, source: str) -> None:
     state = st.session_state
     try:
-        _, order = parse_template(state.get(k("template"), ""))
+        order = template_slots(state.get(k("template"), ""))
     except SpecError:
         order = []
     try:
@@ -172,14 +171,20 @@ def template_form() -> tuple[str, list[str] | None]:
         "Template",
         key=k("template"),
         height=80,
-        help="The prompt, with each part that changes written as a {slot}; the model continues it.",
+        help=(
+            "The prompt, with each part that changes written as a {slot}; the model continues it with each "
+            "candidate. Write {candidate} where the candidates go when text follows them (it is scored too)."
+        ),
     )
     try:
-        _, order = parse_template(template)
+        order = template_slots(template)
     except SpecError as exc:
         show_error("Template: " + exc.sentence)
         return template, None
-    st.caption("Slots found: " + escape_markdown(", ".join(f"{{{s}}}" for s in order)))
+    place = "where {candidate} is" if "{candidate}" in template else "at the end"
+    st.caption(
+        "Slots found: " + escape_markdown(", ".join(f"{{{s}}}" for s in order)) + f"; the candidates go {escape_markdown(place)}."
+    )
     return template, order
 
 

@@ -211,7 +211,7 @@ def _plan_attribution(
         for slot, j in index.items():
             baselines[slot] = [entry[j] for entry in other]
         try:
-            layout = layout_from_template(spec.template, prompt.values, baselines, settings.groups or None)
+            layout = layout_from_template(spec.prompt_template, prompt.values, baselines, settings.groups or None)
         except SpecError as exc:
             raise SpecError("attribution", exc.sentence) from None
         if spec.chat:
@@ -435,7 +435,7 @@ def run_bias(
         if spec.attribution.enabled:
             jobs, labels, chosen = _plan_attribution(spec, prompts, lm.tokenizer, texts, poll)
         scorer = scorer_for(lm, progress=progress, should_stop=should_stop)
-        logp_all = score_sweep(lm, list(texts), spec.candidates, spec.chat, scorer, poll)
+        logp_all = score_sweep(lm, list(texts), spec.scored_candidates(), spec.chat, scorer, poll)
     logp = logp_all[sweep_rows]
     entries = _compare(spec, prompts, logp, poll)
     attribution = None

@@ -16,6 +16,11 @@ A spec (JSON) looks like::
      "attribution": {"enabled": true, "method": "feature_ablation", "trials": 3,
                      "prompts": 8, "params": {}, "baselines": {}, "groups": {}}}
 
+The candidates follow the template's text, unless the template marks their place with
+``{candidate}``: then the prompt is the text before it, and the text after it (no slots
+there) follows each candidate in what is scored, e.g. ``"{name} worked as a {candidate}
+at the hospital."`` scores " nurse at the hospital." after "Mary worked as a".
+
 One value of the swept slots (a name with its pronoun) is one unit of the
 statistics: bootstrap and permutation tests resample units, and a unit's
 score is its mean over the ``vary`` combinations.
@@ -104,6 +109,12 @@ class BiasSpec:
     seed: int
     attribution: AttributionSettings
     raw: dict[str, Any]
+    prompt_template: str = ""  # the template before {candidate} (all of it when there is none)
+    candidate_suffix: str = ""  # the template's text after {candidate}, scored after each candidate
+
+    def scored_candidates(self) -> list[str]:
+        """The texts scored after each prompt: each candidate, then the text after ``{candidate}``."""
+        return [c + self.candidate_suffix for c in self.candidates]
 
 
 @dataclass
@@ -241,6 +252,42 @@ def _parse_attribution(raw: Any, order: list[str], sweep_slots: list[str]) -> At
     )
 
 
+CANDIDATE_SLOT = "candidate"
+
+
+def _escaped(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def split_candidate(template: Any) -> tuple[str, str]:
+    """(the template before ``{candidate}``, the text after it); (template, "") when it has no ``{candidate}``.
+
+    Raises SpecError when ``{candidate}`` is written twice or a slot follows it.
+    """
+    parts, _ = parse_template(template)
+    marks = [i for i, part in enumerate(parts) if part.slot == CANDIDATE_SLOT]
+    if not marks:
+        return template, ""
+    if len(marks) > 1:
+        raise SpecError("template", "{candidate} is written more than once; mark the candidates' place once.")
+    before, after = parts[: marks[0]], parts[marks[0] + 1 :]
+    late = [part.slot for part in after if part.slot is not None]
+    if late:
+        raise SpecError(
+            "template",
+            f"the slot {{{late[0]}}} comes after {{candidate}}; put every slot before the candidates' place.",
+        )
+    head = "".join(_escaped(part.text) if part.slot is None else f"{{{part.slot}}}" for part in before)
+    if not head.strip():
+        raise SpecError("template", "nothing comes before {candidate}; write the prompt the candidates follow.")
+    return head, "".join(part.text for part in after)
+
+
+def template_slots(template: Any) -> list[str]:
+    """The slots of a bias template in first-use order (``{candidate}`` is none); SpecError when it is malformed."""
+    return parse_template(split_candidate(template)[0])[1]
+
+
 def parse_bias_spec(doc: Any) -> BiasSpec:
     """Validate a bias spec document; raise SpecError with one sentence on the first problem."""
     if not isinstance(doc, dict):
@@ -252,7 +299,8 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
     chat = CHAT.read(doc)
     template = doc.get("template")
     try:
-        parts, order = parse_template(template)
+        prompt_template, candidate_suffix = split_candidate(template)
+        parts, order = parse_template(prompt_template)
     except SpecError as exc:
         raise SpecError("template", exc.sentence) from None
     sweep_slots, groups = _parse_sweep(doc.get("sweep"), order)
@@ -342,6 +390,8 @@ def parse_bias_spec(doc: Any) -> BiasSpec:
         seed=SEED.read(doc),
         attribution=_parse_attribution(doc.get("attribution"), order, sweep_slots),
         raw=doc,
+        prompt_template=prompt_template,
+        candidate_suffix=candidate_suffix,
     )
     _check_attribution_plan(spec)
     spec.raw = bias_spec_document(spec)
@@ -381,7 +431,7 @@ def _check_attribution_plan(spec: BiasSpec) -> None:
     for j, slot in enumerate(spec.sweep_slots):
         baselines[slot] = [entry[j] for entry in spec.groups[second]]
     try:
-        layout = layout_from_template(spec.template, values, baselines, settings.groups or None)
+        layout = layout_from_template(spec.prompt_template, values, baselines, settings.groups or None)
     except SpecError as exc:
         raise SpecError("attribution", exc.sentence) from None
     n = len(layout.features)
