@@ -125,6 +125,14 @@ def test_two_bias_studies_keep_their_verdicts_everywhere(browser, server) -> Non
         design = reading.power_sentence(second)
         if design:
             assert design[:50] in body
+        # at 1000 px the verdict table keeps every column in view (its texts wrap; nothing scrolls sideways)
+        page.set_viewport_size({"width": 1000, "height": 1000})
+        page.wait_for_timeout(1000)
+        cut = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=stTable]')]"
+            ".filter(t => t.scrollWidth > t.clientWidth + 1).length"
+        )
+        assert page.locator("[data-testid=stTable]").count() >= 1 and cut == 0
     finally:
         fresh.close()
 

@@ -153,7 +153,7 @@ def test_small_run_matches_the_engine_and_is_saved(data_dir, lm) -> None:
     # the form built the small spec
     assert parse_few_shot_spec(shown["spec"]).raw == parse_few_shot_spec(SMALL).raw
     expected = core.engine.run(copy.deepcopy(SMALL), lm=lm).to_dict()
-    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    tables = {tuple(d.value.columns): d.value for d in [*at.dataframe, *at.table]}
     per_example = next(t for cols, t in tables.items() if "Shapley value (points)" in cols)
     assert list(per_example["example"]) == [e["input"] for e in SMALL["examples"]]
     np.testing.assert_allclose(
@@ -261,7 +261,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
     assert "\\<b\\>" in hurting and "\\[here\\]" in hurting  # shown literally, not as HTML or a link
     assert any("Best subset: examples 1 and 2" in m.value.replace("\\", "") for m in at.markdown)
     assert len(at.get("vega_lite_chart")) == 2
-    per_example = next(d.value for d in at.dataframe if "example" in d.value.columns)
+    per_example = next(d.value for d in at.table if "example" in d.value.columns)
     assert per_example["example"][2] == "I loved every <b>minute</b>, see [here](http://x)"
 
 

@@ -251,7 +251,7 @@ def test_the_bias_view_leads_with_the_reading_and_keeps_the_statistics_one_click
     text = (" ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)).replace("\\", "")
     assert "Finding:" in text and "No evidence:" in text and "Likely, add values:" in text
     assert "log-probabilitys" not in text
-    first = at.dataframe[0].value
+    first = at.table[0].value  # drawn whole: every column in view at 1000 px
     assert list(first.columns) == ["Candidate", "Verdict", "Gap", "Interval", "Corrected p"]
     assert list(first["Verdict"])[:3] == [
         "finding: more likely with female names",

@@ -16,6 +16,7 @@ from core.probes.bias import charts as bias_charts
 from core.probes.bias import reading, shares
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_parts import json_and_csv_downloads
+from ui.shared.tables import whole_table
 
 SCALES = {"log_prob": "Log-probability", "prob": "Probability among the candidates"}
 
@@ -51,22 +52,13 @@ def show_bias_result(result: dict[str, Any], key: str) -> None:
     _attribution(result, key, a, b)
 
     st.subheader("Per candidate")
-    st.dataframe(
-        bias_charts.reading_table(result),
-        hide_index=True,
-        width="stretch",
-        key=f"{key}_reading",
-        column_config={
-            "Gap": st.column_config.NumberColumn(format="%+.2f", help=f"{a} minus {b}, in {noun_score(result)}"),
-            "Verdict": st.column_config.TextColumn(
-                help="Finding; likely, add values (interval off zero, but the design cannot reach significance); "
-                "or no evidence."
-            ),
-            "Interval": st.column_config.TextColumn(help=f"The {level} confidence interval of the gap."),
-            "Corrected p": st.column_config.NumberColumn(
-                format="%.3f", help="The p-value corrected (Holm) for the number of candidates."
-            ),
-        },
+    whole_table(bias_charts.reading_table(result), {"Gap": "%+.2f", "Corrected p": "%.3f"})
+    st.caption(
+        escape_markdown(
+            f"Gap: {a} minus {b}, in {noun_score(result)}; interval: its {level} confidence interval; corrected p: "
+            "the p-value corrected (Holm) for the number of candidates. Verdict: finding; likely, add values "
+            "(interval off zero, but the design cannot reach significance); or no evidence."
+        )
     )
     with st.expander("All the statistics: means, intervals, p-values, effect sizes, ratios"):
         st.caption(

@@ -17,9 +17,9 @@ from core.probes.few_shot import charts, reading
 from core.probes.few_shot.spec import parse_few_shot_spec
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_parts import json_and_csv_downloads
+from ui.shared.tables import whole_table
 
 PERCENT = st.column_config.NumberColumn(format="%.1f")
-POINTS = st.column_config.NumberColumn(format="%+.2f")
 
 
 def show_few_shot_result(result: dict[str, Any], key: str) -> None:
@@ -73,25 +73,16 @@ def show_few_shot_result(result: dict[str, Any], key: str) -> None:
             "The order spread is the same examples shuffled into random orders."
         )
     )
-    st.dataframe(
-        charts.accuracy_table(result),
-        hide_index=True,
-        width="stretch",
-        key=f"{key}_accuracy",
-        column_config={"accuracy (%)": PERCENT, "right-label probability (%)": PERCENT},
-    )
+    whole_table(charts.accuracy_table(result), {"accuracy (%)": "%.1f", "right-label probability (%)": "%.1f"})
 
     st.subheader("Per example")
-    st.dataframe(
+    whole_table(
         charts.examples_table(result),
-        hide_index=True,
-        width="stretch",
-        key=f"{key}_examples",
-        column_config={
-            "Shapley value (points)": POINTS,
-            "spread across queries (points)": st.column_config.NumberColumn(format="%.2f"),
-            "accuracy without it (%)": PERCENT,
-            "right-label probability without it (%)": PERCENT,
+        {
+            "Shapley value (points)": "%+.2f",
+            "spread across queries (points)": "%.2f",
+            "accuracy without it (%)": "%.1f",
+            "right-label probability without it (%)": "%.1f",
         },
     )
     json_and_csv_downloads(

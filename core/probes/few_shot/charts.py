@@ -41,7 +41,7 @@ HURTS = "hurts (lowers the right label)"
 NO_EFFECT = "no effect"
 POINTS = 100.0  # probability -> percentage points
 LABEL_WIDTH = 42
-VALUE_TITLE = "Change in the probability of the right label (points)"
+VALUE_TITLE = "Change in right-label probability (points)"
 
 
 # ---------------------------------------------------------------- small helpers
@@ -345,7 +345,7 @@ def example_bar_chart(result: dict[str, Any]) -> alt.LayerChart | None:
     if frame.empty:
         return None
     features = list(frame["feature"])
-    y = alt.Y("feature:N", sort=features, title=None, axis=category_axis(labelLimit=360))
+    y = alt.Y("feature:N", sort=features, title=None, axis=category_axis(labelLimit=240))
     color = direction_color([HELPS, HURTS, NO_EFFECT], [TOWARD_COLOR, AGAINST_COLOR, NEUTRAL_COLOR])
     tooltip = [
         alt.Tooltip("input:N", title="Text"),

@@ -20,7 +20,7 @@ import pandas as pd
 from core.errors import WhyLMError
 from core.present.charts import category_axis, finite_or_none, titled, zero_rule
 from core.present.compare import MAX_COMPARED, ComparedRun
-from core.probes.few_shot.charts import HELPS, HURTS, NO_EFFECT, POINTS, direction, short_text
+from core.probes.few_shot.charts import HELPS, HURTS, NO_EFFECT, POINTS, VALUE_TITLE, direction, short_text
 from core.probes.few_shot.reading import n_queries, numbers, right
 
 ACCURACY_ROWS = (
@@ -171,7 +171,7 @@ def comparison_chart(comparison: FewShotComparison, title: str | None = None) ->
         .encode(
             y=y,
             yOffset=alt.YOffset("run:N", sort=names),
-            x=alt.X("value:Q", title="Change in the probability of the right label (points)"),
+            x=alt.X("value:Q", title=VALUE_TITLE),
             color=alt.Color("run:N", sort=names, legend=alt.Legend(title=None, orient="bottom")),
             opacity=alt.Opacity(
                 "direction:N", scale=alt.Scale(domain=[HELPS, HURTS, NO_EFFECT], range=[1.0, 1.0, 0.35]), legend=None
