@@ -416,8 +416,7 @@ def calibrate(
         fastest = min(fastest, time.perf_counter() - began)
     per_token = fastest / (rows * (length + 1) + MODEL_CALL_TOKENS)
     speeds.set_calibration(model_key(model), per_token)
-    if getattr(lm, "tokenizer", None) is not None:
-        TOKENIZERS[model_key(model)] = lm.tokenizer
+    TOKENIZERS[model_key(model)] = lm.tokenizer
     return per_token
 
 

@@ -127,6 +127,7 @@ def test_two_bias_studies_keep_their_verdicts_everywhere(browser, server) -> Non
             assert design[:50] in body
         # at 1000 px the verdict table keeps every column in view (its texts wrap; nothing scrolls sideways)
         page.set_viewport_size({"width": 1000, "height": 1000})
+        page.locator("[data-testid=stTable]").first.wait_for(timeout=WAIT_MS)
         page.wait_for_timeout(1000)
         cut = page.evaluate(
             "() => [...document.querySelectorAll('[data-testid=stTable]')]"

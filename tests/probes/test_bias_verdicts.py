@@ -164,5 +164,5 @@ def test_the_bias_view_shows_the_design_limit_and_the_likely_verdict(tmp_path) -
     assert isinstance(at, AppTest)
     warnings = [w.value.replace("\\", "") for w in at.warning]
     assert any("never below 0.05" in w for w in warnings), warnings
-    table = at.dataframe[0].value
+    table = at.table[0].value  # the verdict table, drawn whole
     assert "likely, add values: more likely with Muslim religions" in list(table["Verdict"])

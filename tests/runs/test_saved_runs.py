@@ -55,8 +55,8 @@ def _pick(at: AppTest, ids) -> AppTest:
 
 
 def _table(at: AppTest, column: str):
-    """The first dataframe on the page that has ``column``."""
-    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    """The first table on the page (a scrolling grid or one drawn whole) that has ``column``."""
+    frames = [d.value for d in [*at.dataframe, *at.table] if column in d.value.columns]
     assert frames, f"no table with a {column!r} column"
     return frames[0]
 
