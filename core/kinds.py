@@ -20,11 +20,14 @@ from core.attribution.comparison import CompareResult, CompareSpec, parse_compar
 from core.attribution.engine import run_attribution
 from core.attribution.result import RunResult
 from core.attribution.spec import RunSpec, parse_spec
+from core.attribution.work import attribution_lower, attribution_work, compare_work
 from core.errors import SpecError, WhyLMError
 from core.probes.bias.run import BiasResult, run_bias
 from core.probes.bias.spec import BiasSpec, parse_bias_spec
+from core.probes.bias.work import bias_lower, bias_work
 from core.probes.few_shot.run import FewShotResult, run_few_shot
 from core.probes.few_shot.spec import FewShotSpec, parse_few_shot_spec
+from core.probes.few_shot.work import few_shot_lower, few_shot_work
 from core.result_json import JsonResult
 from core.text import shown
 
@@ -41,6 +44,9 @@ class RunKind:
         result: the result class (a ``JsonResult``) of this kind.
         spec_type: the class ``parse_spec`` returns (its ``raw`` is the document with defaults);
             the runner accepts it as well as a document, so a spec parsed once is handed down.
+        work: its work in tokens through the model, per family, from a parsed spec (``core.runs.work``):
+            what the time estimate and the work limit count.
+        lower: from a spec document, the end of the work limit's sentence: the settings that make it smaller.
     """
 
     name: str
@@ -49,15 +55,26 @@ class RunKind:
     run: Callable[..., JsonResult]
     result: type[JsonResult]
     spec_type: type
+    work: Callable[[Any], dict[str, float]]
+    lower: Callable[[dict[str, Any]], str]
 
 
 RUN_KINDS: dict[str, RunKind] = {
     kind.name: kind
     for kind in (
-        RunKind("attribution", "Attribution", parse_spec, run_attribution, RunResult, RunSpec),
-        RunKind("bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec),
-        RunKind("few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult, FewShotSpec),
-        RunKind("compare", "Methods compared", parse_compare_spec, run_compare, CompareResult, CompareSpec),
+        RunKind(
+            "attribution", "Attribution", parse_spec, run_attribution, RunResult, RunSpec,
+            attribution_work, attribution_lower,
+        ),
+        RunKind("bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec, bias_work, bias_lower),
+        RunKind(
+            "few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult, FewShotSpec,
+            few_shot_work, few_shot_lower,
+        ),
+        RunKind(
+            "compare", "Methods compared", parse_compare_spec, run_compare, CompareResult, CompareSpec,
+            compare_work, attribution_lower,
+        ),
     )
 }
 

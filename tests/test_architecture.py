@@ -20,9 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE_RULES: dict[str, set[str]] = {
     "core.models": {"core.errors", "core.text"},
     "core.store": {"core.errors", "core.text"},
-    "core.attribution": {"core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta"},
+    # core.runs.meta and core.runs.work are leaves (they import nothing of the project): a kind's folder counts
+    # its own work with core.runs.work's helpers (RunKind.work)
+    "core.attribution": {
+        "core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta", "core.runs.work",
+    },
     "core.probes": {
-        "core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta",
+        "core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta", "core.runs.work",
         "core.attribution", "core.present",
     },
 }

@@ -23,45 +23,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
-import string
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.attribution.perturbation import plan_rows
 from core.errors import WhyLMError
 from core.kinds import parse, parsed_kind
-from core.probes.bias.settings import resampled_values
+from core.runs.work import MODEL_CALL_TOKENS, TOKENIZERS
 
-CHARS_PER_TOKEN = 4.0
-"""Characters per token of English text with the bundled model's tokenizer (about 4.2)."""
-CHAT_TOKENS = 30
-"""Tokens a chat template adds around the prompt (the bundled model's system prompt and markers)."""
-MODEL_CALL_TOKENS = 32
-"""One more model call costs about as much as this many tokens (``BatchedScorer.call_cost_tokens`` on a CPU)."""
-BACKWARD_PER_OUTPUT = 2.0
-"""A gradient point's backward pass for one output token costs about this many forwards of the point
-(``GradientEngine`` runs one backward per output token over each chunk's graph)."""
-CONTEXT_TOKENS = 12000.0
-"""A token computed after this many tokens of context costs twice one at the start (attention reads the
-context). Set from ``bench/bench_presets.py``: on a CPU, 3,000 words (about 4,000 tokens) cost little more per
-token than short prompts (3,000 here overestimated that case 3x in CPU time); attention's share grows past that."""
-PROMPT_ROW_TOKENS = 8.0
-"""Reading a prompt's candidates at its end costs about this many tokens (bias sweeps; fitted with
-``bench/bench_presets.py`` on the bias presets, with :data:`CANDIDATE_ROW_TOKENS`)."""
-CANDIDATE_ROW_TOKENS = 10.0
-"""A candidate of more than one token is a row of its own after its prompt: this many tokens besides its own."""
-SHORT_WORD_CHARS = 10
-"""Without the model's tokenizer, a one-word candidate this short or shorter counts as one token."""
-TOKENIZERS: dict[str, Any] = {}
-"""The tokenizer of each calibrated model (by :func:`model_key`): candidates' lengths are counted with it."""
-STATS_VALUES_PER_TOKEN = 500_000.0
-"""Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
 FAMILY_FACTORS = {"perturbation": 1.2, "gradient": 0.6, "bias": 0.6, "few_shot": 1.5}
 """A run's seconds per token of work over the calibration's, per family, as ``bench/bench_presets.py``
@@ -127,190 +99,14 @@ def format_seconds(seconds: float) -> str:
 # ---------------------------------------------------------------- work, from the spec
 
 
-def _tokens(text: str) -> float:
-    """Tokens of a text, from its characters (at least one)."""
-    return max(len(text) / CHARS_PER_TOKEN, 1.0)
-
-
-def context_work(tokens: float, context: float) -> float:
-    """Work of ``tokens`` computed after ``context`` tokens: each costs more the more it attends to."""
-    return tokens * (1.0 + (context + tokens / 2) / CONTEXT_TOKENS)
-
-
-def prefix_tree_work(segments: list[float], distinct: Callable[[int], float], rows: float, suffix: float) -> float:
-    """Tokens through the model of ``rows`` prompts scored by a prefix-sharing scorer, with their context.
-
-    The prompts are ``segments`` (token lengths, in order, each kept or swapped per prompt);
-    ``distinct(k)`` says how many distinct prefixes the prompts have over the first ``k``
-    segments: each distinct prefix is computed once, and every prompt computes its own
-    ``suffix`` (the target, or a query and its labels) after the whole prompt.
-    This is the one place to switch to the scorer's own count of computed tokens.
-    """
-    rows = float(min(rows, 1e300))  # 2**n prompts of a huge n: an estimate past any limit, not an overflow
-    work, context = 0.0, 0.0
-    for k, length in enumerate(segments):
-        work += min(distinct(k + 1), rows) * context_work(length, context)
-        context += length
-    return work + rows * context_work(suffix, context)
-
-
-def _ablation_prefixes(k: int) -> float:
-    """Distinct prefixes over k features of feature ablation's prompts: all kept, or one of them removed."""
-    return k + 1.0
-
-
-def _random_prefixes(k: int) -> float:
-    """Distinct prefixes over k features of prompts with random coalitions (each feature in or out)."""
-    return 2.0 ** min(k, 60)
-
-
-def _text_features(text: str, granularity: str) -> int:
-    """About how many features a plain-text prompt is cut into."""
-    if granularity == "token":
-        return math.ceil(_tokens(text))
-    if granularity == "word":
-        return len(re.findall(r"\S+", text))
-    if granularity == "sentence":
-        return len([s for s in re.split(r"(?<=[.!?。])\s*", text) if s.strip()])
-    if granularity == "line":
-        return len([s for s in text.splitlines() if s.strip()])
-    return len([s for s in re.split(r"\n\s*\n", text) if s.strip()])
-
-
-def _template_text(prompt: dict[str, Any]) -> tuple[str, int]:
-    """A template prompt filled with its values, and its number of features (slots, groups as one)."""
-    template = str(prompt.get("template", ""))
-    values = prompt.get("values") or {}
-    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    slots = list(dict.fromkeys(fields)) if not isinstance(values, list) else list(range(len(values)))
-    grouped = sum(max(len(members) - 1, 0) for members in (prompt.get("groups") or {}).values())
-    filled = template
-    for value in values.values() if isinstance(values, dict) else values:
-        filled += str(value)
-    return filled, max(len(slots) - grouped, 1)
-
-
-def _prompt_segments(prompt: dict[str, Any]) -> list[float]:
-    """A prompt's features as token lengths in order (the text between them spread over them)."""
-    if "template" in prompt:
-        text, n = _template_text(prompt)
-    else:
-        text = str(prompt.get("text", ""))
-        n = _text_features(text, prompt["granularity"])
-    n = max(n, 1)
-    return [_tokens(text) / n] * n
-
-
-def _attribution_work(spec: Any) -> tuple[str, float]:
-    """(family, tokens) of one parsed attribution ``RunSpec``: tokens through the model with their context."""
-    prompt = spec.prompt
-    segments = _prompt_segments(prompt)
-    if spec.chat:
-        segments[0] += CHAT_TOKENS
-    n = len(segments)
-    prompt_tokens = sum(segments)
-    target = spec.target
-    generate = target.get("generate")
-    if generate is not None:
-        target_tokens = float(generate.get("max_new_tokens", 25))
-        extra = target_tokens * MODEL_CALL_TOKENS + prompt_tokens  # generating it, token by token
-    else:
-        target_tokens = _tokens(str(target.get("text", "")))
-        extra = 0.0
-    targets = 2 if target.get("contrast") is not None else 1
-    if targets == 2:
-        target_tokens = (target_tokens + _tokens(str(target["contrast"]))) / 2
-    if spec.method.family == "gradient":
-        params = spec.params
-        points = int(params.get("steps", params.get("n_samples", 1)) or 1)
-        # each point: a forward over prompt + target, and a backward per output token (no prefix shared)
-        per_point = context_work(prompt_tokens + target_tokens, 0.0) * (1 + BACKWARD_PER_OUTPUT * target_tokens)
-        return "gradient", extra + (points + 2) * targets * per_point
-    rows = plan_rows(spec.method_name, n, spec.params) * spec.trials
-    bases = prompt.get("baselines") or {}
-    per_slot = bases.values() if isinstance(bases, dict) else bases  # by slot name, or positional
-    if "template" not in prompt or not any(isinstance(b, list) for b in per_slot):
-        rows = min(rows, 2**n) if n < 40 else rows  # the same prompts in every trial are scored once
-    one_change = spec.method_name == "feature_ablation" and rows <= n + 1
-    suffix = target_tokens + MODEL_CALL_TOKENS / 8
-    work = prefix_tree_work(segments, _ablation_prefixes if one_change else _random_prefixes, rows, suffix)
-    if spec.faithfulness:  # deletion and insertion curves: random-looking coalitions
-        work += prefix_tree_work(segments, _random_prefixes, 2 * n, suffix)
-    return "perturbation", extra + work * targets
-
-
-def _candidate_tokens(text: str, tokenizer: Any | None) -> float:
-    """A candidate's length in tokens: by the model's tokenizer when calibrated, else from its characters."""
-    if tokenizer is not None:
-        return float(max(len(tokenizer(text, add_special_tokens=False)["input_ids"]), 1))
-    if len(text) <= SHORT_WORD_CHARS and len(text.split()) == 1:
-        return 1.0
-    return _tokens(text)
-
-
-def _bias_work(spec: Any) -> float:
-    """Tokens of work of a parsed ``BiasSpec``: the sweep, its attribution and its statistics.
-
-    The sweep's prompts go through the prefix tree: the template's text before its first
-    slot once, the rest per prompt. A prompt's next-token distribution scores every
-    one-token candidate at once; a longer candidate is a row of its own after its prompt.
-    The attribution's prompts are counted at half: about half of them are sweep prompts
-    again (a slot swapped for the other group's value), scored once.
-    """
-    prompts = sum(len(values) for values in spec.groups.values())
-    for options in spec.vary.values():
-        prompts *= len(options)
-    first = next(iter(spec.groups.values()))[0]
-    filled = spec.prompt_template + "".join(spec.values.values()) + " ".join(first)
-    prompt_tokens = _tokens(filled) + (CHAT_TOKENS if spec.chat else 0)
-    head = "".join(part.text for part in spec.parts[: next((i for i, p in enumerate(spec.parts) if p.slot), 0)])
-    shared = _tokens(head) if head and not spec.chat else 0.0
-    tokenizer = TOKENIZERS.get(model_key(spec.model))
-    lengths = [_candidate_tokens(c, tokenizer) for c in spec.scored_candidates()]
-    per_prompt = PROMPT_ROW_TOKENS + sum(n - 1 + CANDIDATE_ROW_TOKENS for n in lengths if n > 1)
-    one_prompt = context_work(prompt_tokens - shared + per_prompt, shared)
-    tokens = context_work(shared, 0.0) + prompts * one_prompt
-    settings = spec.attribution
-    if settings.enabled:
-        n = max(len(spec.slots) - sum(max(len(m) - 1, 0) for m in settings.groups.values()), 1)
-        attributed = min(settings.prompts, prompts)
-        rows = plan_rows(settings.method, n, settings.params) * settings.trials
-        tokens += 0.5 * attributed * rows * one_prompt
-    sizes = {name: len(values) for name, values in spec.groups.items()}
-    resampled = resampled_values(sizes, spec.compare, len(spec.candidates), spec.bootstrap, spec.permutations)
-    return tokens + resampled / STATS_VALUES_PER_TOKEN
-
-
-def _few_shot_work(spec: Any) -> float:
-    """Tokens of work of a parsed ``FewShotSpec``: the tokens its prefix tree runs (each shared prefix once)."""
-    from core.probes.few_shot.run import computed_tokens_estimate
-    from core.probes.few_shot.settings import few_shot_cost
-
-    cost = few_shot_cost(
-        spec.n_features, len(spec.queries), len(spec.labels), spec.method, spec.max_exact, spec.n_samples,
-        spec.order_trials,
-    )
-    chat = (CHAT_TOKENS + cost.prompts * CHAT_TOKENS / 6) if spec.chat else 0.0  # the system prompt once, the turn's end per prompt
-    return computed_tokens_estimate(spec, _tokens) + chat + cost.prompts * MODEL_CALL_TOKENS / 32
-
-
 def run_work(spec_doc: Any) -> Work | None:
-    """The work of a spec, in tokens through the model per family; None when the spec cannot run as it is."""
+    """The work of a spec, in tokens through the model per family (its kind's count, ``RunKind.work``);
+    None when the spec cannot run as it is."""
     try:
         parsed = parse(spec_doc)
     except (WhyLMError, ValueError, TypeError, KeyError):
         return None
-    kind = parsed_kind(parsed).name
-    if kind == "bias":
-        return Work({"bias": _bias_work(parsed)})
-    if kind == "few_shot":
-        return Work({"few_shot": _few_shot_work(parsed)})
-    runs = parsed.runs if kind == "compare" else [parsed]
-    tokens: dict[str, float] = {}
-    for run in runs:
-        family, work = _attribution_work(run)
-        tokens[family] = tokens.get(family, 0.0) + work
-    return Work(tokens)
+    return Work(parsed_kind(parsed).work(parsed))
 
 
 # ---------------------------------------------------------------- speed, measured here

@@ -24,11 +24,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from core.attribution.methods import METHODS
-from core.attribution.spec import TRIALS
-from core.errors import WhyLMError
+from core.errors import SpecError, WhyLMError
+from core.kinds import run_kind
 from core.models.sharing import WorkLimitExceeded, work_limit
-from core.probes.bias.settings import ATTRIBUTION_PROMPTS, ATTRIBUTION_TRIALS
-from core.probes.few_shot.settings import MAX_EXACT, N_SAMPLES, ORDER_TRIALS
 
 LIMIT_ENV = "WHYLM_MAX_FORWARD_PASSES"
 DEFAULT_MAX_FORWARD_PASSES = 20_000
@@ -73,55 +71,12 @@ def dashboard_max_work_tokens() -> int | None:
     return _setting(TOKENS_LIMIT_ENV, DEFAULT_MAX_WORK_TOKENS, "tokens", 200000)
 
 
-def _named(label: str, value: Any) -> str:
-    """A form label in quotes, with the spec's value when it is a number: '"Samples" (now 30)'."""
-    quoted = f'"{label}"'
-    return f"{quoted} (now {value:,})" if isinstance(value, int) and not isinstance(value, bool) else quoted
-
-
-def _attribution_hint(spec: dict[str, Any]) -> str:
-    method = spec.get("method") if isinstance(spec.get("method"), dict) else {}
-    info = METHODS.get(str(method.get("name")))
-    trials = _named(TRIALS.label, spec.get("trials", TRIALS.default))
-    if info is None:
-        return f"lower the method's samples or steps, or {trials}."
-    work = [p for p in info.params if p.name in ("n_samples", "steps")]
-    if work:
-        p = work[0]
-        named = _named(p.label, method.get(p.name, p.default))
-        return f"lower {named}" + ("." if info.family == "gradient" else f" or {trials}.")
-    if info.name == "shapley":
-        return (
-            "exact Shapley values double with every feature: group slots into fewer features, or choose "
-            f"{METHODS['shapley_sampling'].title}; or lower {trials}."
-        )
-    return f"explain fewer parts (fewer slots, or a coarser granularity), or lower {trials}."
-
-
 def what_to_lower(spec: Any) -> str:
-    """The end of the refusal's sentence: the settings of this spec that make it smaller."""
-    if not isinstance(spec, dict):
+    """The end of the refusal's sentence: the settings of this spec that make it smaller (its kind's ``lower``)."""
+    try:
+        return run_kind(spec).lower(spec)
+    except SpecError:
         return "make the run smaller."
-    kind = spec.get("kind", "attribution")
-    if kind == "bias":
-        attribution = spec.get("attribution") if isinstance(spec.get("attribution"), dict) else {}
-        prompts = _named(ATTRIBUTION_PROMPTS.label, attribution.get("prompts", ATTRIBUTION_PROMPTS.default))
-        trials = _named(ATTRIBUTION_TRIALS.label, attribution.get("trials", ATTRIBUTION_TRIALS.default))
-        return (
-            f"use fewer values per group or fewer candidates, or lower the attribution's {prompts} "
-            f"or {trials}, or turn the attribution off."
-        )
-    if kind == "few_shot":
-        method = spec.get("method") if isinstance(spec.get("method"), dict) else {}
-        numbers = {**method, **spec}  # max_exact and n_samples may sit in the method object
-        samples = _named(N_SAMPLES.label, numbers.get("n_samples", N_SAMPLES.default))
-        orders = _named(ORDER_TRIALS.label, numbers.get("order_trials", ORDER_TRIALS.default))
-        exact = _named(MAX_EXACT.label, numbers.get("max_exact", MAX_EXACT.default))
-        return (
-            f"use fewer examples or queries, lower {samples} or {orders}, or lower {exact}: "
-            "exact values double with every example."
-        )
-    return _attribution_hint(spec)
 
 
 def memory_to_lower(spec: Any) -> str:

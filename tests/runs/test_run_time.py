@@ -116,7 +116,7 @@ def test_every_form_shows_its_time_before_run(data_dir, page: str) -> None:
 
 
 def test_a_gradient_point_counts_a_backward_pass_per_output_token() -> None:
-    from core.runs.estimate import BACKWARD_PER_OUTPUT
+    from core.runs.work import BACKWARD_PER_OUTPUT
 
     ig = preset("capital_ig").spec_copy()
     one = run_work(ig)
@@ -129,7 +129,7 @@ def test_a_gradient_point_counts_a_backward_pass_per_output_token() -> None:
 
 
 def test_long_prompts_cost_more_than_their_length_and_ablation_shares_prefixes() -> None:
-    from core.runs.estimate import CONTEXT_TOKENS
+    from core.runs.work import CONTEXT_TOKENS
 
     def ablation(words: int) -> float:
         text = "\n\n".join(" ".join(["word"] * (words // 10)) for _ in range(10))
