@@ -22,9 +22,15 @@ from core.attribution.result import RunResult
 from core.attribution.spec import RunSpec, parse_spec
 from core.attribution.work import attribution_lower, attribution_work, compare_work
 from core.errors import SpecError, WhyLMError
+from core.present.export_tables import attribution_rows
+from core.present.method_comparison import methods_table
+from core.probes.bias.charts import verdict_rows
+from core.probes.bias.compare import compare as compare_bias_runs
 from core.probes.bias.run import BiasResult, run_bias
 from core.probes.bias.spec import BiasSpec, parse_bias_spec
 from core.probes.bias.work import bias_lower, bias_work
+from core.probes.few_shot.charts import export_frame
+from core.probes.few_shot.compare import compare as compare_few_shot_runs
 from core.probes.few_shot.run import FewShotResult, run_few_shot
 from core.probes.few_shot.spec import FewShotSpec, parse_few_shot_spec
 from core.probes.few_shot.work import few_shot_lower, few_shot_work
@@ -47,6 +53,10 @@ class RunKind:
         work: its work in tokens through the model, per family, from a parsed spec (``core.runs.work``):
             what the time estimate and the work limit count.
         lower: from a spec document, the end of the work limit's sentence: the settings that make it smaller.
+        words: one run of it in words, for a sentence ("a bias probe").
+        main_table: its stored result -> the table its CSV export holds (one row per feature, candidate, ...).
+        compare: two to four saved runs of it (``ComparedRun``) -> their comparison; None when the kind has
+            no rule of its own (attribution runs compare feature by feature in ``core.present.compare``).
     """
 
     name: str
@@ -57,6 +67,9 @@ class RunKind:
     spec_type: type
     work: Callable[[Any], dict[str, float]]
     lower: Callable[[dict[str, Any]], str]
+    words: str
+    main_table: Callable[[dict[str, Any]], Any]
+    compare: Callable[..., Any] | None = None
 
 
 RUN_KINDS: dict[str, RunKind] = {
@@ -64,16 +77,19 @@ RUN_KINDS: dict[str, RunKind] = {
     for kind in (
         RunKind(
             "attribution", "Attribution", parse_spec, run_attribution, RunResult, RunSpec,
-            attribution_work, attribution_lower,
+            attribution_work, attribution_lower, "an attribution run", attribution_rows,
         ),
-        RunKind("bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec, bias_work, bias_lower),
+        RunKind(
+            "bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec,
+            bias_work, bias_lower, "a bias probe", verdict_rows, compare_bias_runs,
+        ),
         RunKind(
             "few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult, FewShotSpec,
-            few_shot_work, few_shot_lower,
+            few_shot_work, few_shot_lower, "a few-shot probe", export_frame, compare_few_shot_runs,
         ),
         RunKind(
             "compare", "Methods compared", parse_compare_spec, run_compare, CompareResult, CompareSpec,
-            compare_work, attribution_lower,
+            compare_work, attribution_lower, "a comparison of methods", methods_table,
         ),
     )
 }

@@ -14,23 +14,15 @@ Columns that one kind lacks stay empty on its rows. A run without a result adds 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from core.kinds import RUN_KINDS
 from core.present.compare import ComparedRun, is_attribution_result
-from core.present.method_comparison import methods_table
-from core.probes.bias.charts import verdict_rows
-from core.probes.few_shot.charts import export_frame
 
 LEAD = ["run_id", "title", "kind"]
-
-
-def _attribution_rows(result: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"feature": [str(f) for f in result["features"]], "seq_attr": [float(v) for v in result["seq_attr"]]}
-    )
 
 
 def _kind(result: dict[str, Any]) -> str:
@@ -39,19 +31,10 @@ def _kind(result: dict[str, Any]) -> str:
     return str(result.get("kind") or "")
 
 
-MAIN_TABLES: dict[str, Callable[[dict[str, Any]], pd.DataFrame]] = {
-    "attribution": _attribution_rows,
-    "bias": verdict_rows,
-    "few_shot": export_frame,
-    "compare": methods_table,
-}
-"""Each kind's main table (the lead will hang these on ``core.kinds.RunKind``)."""
-
-
 def run_table(run: ComparedRun) -> pd.DataFrame:
     """One run's main table with its run_id, title and kind in front (empty when it has none)."""
     kind = _kind(run.result or {})
-    table = MAIN_TABLES.get(kind)
+    table = RUN_KINDS[kind].main_table if kind in RUN_KINDS else None
     if table is None:
         return pd.DataFrame(columns=LEAD)
     frame = table(run.result).copy()

@@ -3,7 +3,7 @@
 Every kind compares: bias runs by candidate (``core.probes.bias.compare``),
 few-shot runs by example (``core.probes.few_shot.compare``), attribution runs by
 feature (``core.present.compare``). :data:`KIND_COMPARES` holds the probes'
-rules until they hang on ``core.kinds.RunKind``; :func:`probe_kind` says which
+rules (``core.kinds.RunKind.compare``); :func:`probe_kind` says which
 rule a set of runs takes, and :func:`kinds_sentence` why runs of different kinds
 cannot be compared.
 """
@@ -13,18 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.kinds import RUN_KINDS
 from core.present.compare import ComparedRun, is_attribution_result
-from core.probes.bias import compare as bias_compare
-from core.probes.few_shot import compare as few_shot_compare
 
 KIND_COMPARES: dict[str, Callable[[Sequence[ComparedRun]], Any]] = {
-    "bias": bias_compare.compare,
-    "few_shot": few_shot_compare.compare,
+    name: kind.compare for name, kind in RUN_KINDS.items() if kind.compare is not None
 }
-"""A probe kind -> its compare rule (two to four runs of that kind -> a comparison)."""
+"""A probe kind -> its compare rule (``RunKind.compare``: two to four runs of that kind -> a comparison)."""
 
-KIND_WORDS = {"attribution": "an attribution run", "bias": "a bias probe", "few_shot": "a few-shot probe",
-              "compare": "a comparison of methods"}
+KIND_WORDS = {name: kind.words for name, kind in RUN_KINDS.items()}
 
 
 def result_kind(result: Any) -> str | None:
