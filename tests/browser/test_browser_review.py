@@ -78,13 +78,16 @@ def _label(entry: dict) -> str:
 
 
 def _pick(page, run_id: int) -> None:  # noqa: ANN001
+    settle(page)  # a pick during a rerun can be lost
     picker = page.locator("[data-testid='stMultiSelect'] input").first
     picker.click()
     page.get_by_role("option", name=re.compile(rf"^{run_id} ·")).click()
 
 
 def _download(page, label: str) -> None:  # noqa: ANN001
-    """Click the Saved runs download button whose label starts with ``label``."""
+    """Click the Saved runs download button whose label starts with ``label`` (once the page is idle: a button
+    clicked during a rerun holds the data of the drawing before it)."""
+    settle(page)
     button = page.locator("[data-testid='stDownloadButton'] button").filter(has_text=label).first
     button.scroll_into_view_if_needed(timeout=WAIT_MS)
     button.click(timeout=WAIT_MS)
