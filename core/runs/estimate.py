@@ -21,7 +21,6 @@ the forms show ("about 12 s on this machine").
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import threading
@@ -32,7 +31,7 @@ from typing import Any
 
 from core.errors import WhyLMError
 from core.kinds import parse, parsed_kind
-from core.runs.work import MODEL_CALL_TOKENS, TOKENIZERS
+from core.runs.work import MODEL_CALL_TOKENS, TOKENIZERS, model_key
 
 FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
 FAMILY_FACTORS = {"perturbation": 1.2, "gradient": 0.6, "bias": 0.6, "few_shot": 1.5}
@@ -110,13 +109,6 @@ def run_work(spec_doc: Any) -> Work | None:
 
 
 # ---------------------------------------------------------------- speed, measured here
-
-
-def model_key(model: Any) -> str:
-    """The key speeds are kept under: the spec's model field ("default", or its object as JSON)."""
-    if isinstance(model, dict):
-        return json.dumps(model, sort_keys=True)
-    return str(model or "default")
 
 
 class SpeedLog:

@@ -8,6 +8,7 @@ a run over the work limit with the kind's own hint of what to lower (``RunKind.l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ CANDIDATE_ROW_TOKENS = 10.0
 SHORT_WORD_CHARS = 10
 """Without the model's tokenizer, a one-word candidate this short or shorter counts as one token."""
 TOKENIZERS: dict[str, Any] = {}
-"""The tokenizer of each calibrated model (by ``core.runs.estimate.model_key``): candidates' lengths are counted with it."""
+"""The tokenizer of each calibrated model (by :func:`model_key`): candidates' lengths are counted with it."""
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 
@@ -61,6 +62,13 @@ def prefix_tree_work(segments: list[float], distinct: Callable[[int], float], ro
         work += min(distinct(k + 1), rows) * context_work(length, context)
         context += length
     return work + rows * context_work(suffix, context)
+
+
+def model_key(model: Any) -> str:
+    """The key speeds and tokenizers are kept under: the spec's model field ("default", or its object as JSON)."""
+    if isinstance(model, dict):
+        return json.dumps(model, sort_keys=True)
+    return str(model or "default")
 
 
 def named(label: str, value: Any) -> str:

@@ -14,15 +14,10 @@ from core.runs.work import (
     STATS_VALUES_PER_TOKEN,
     TOKENIZERS,
     context_work,
+    model_key,
     named,
     tokens_of,
 )
-
-
-def _model_key(model: Any) -> str:
-    import json
-
-    return json.dumps(model, sort_keys=True) if isinstance(model, dict) else str(model or "default")
 
 
 def _candidate_tokens(text: str, tokenizer: Any | None) -> float:
@@ -51,7 +46,7 @@ def bias_work(spec: Any) -> dict[str, float]:
     prompt_tokens = tokens_of(filled) + (CHAT_TOKENS if spec.chat else 0)
     head = "".join(part.text for part in spec.parts[: next((i for i, p in enumerate(spec.parts) if p.slot), 0)])
     shared = tokens_of(head) if head and not spec.chat else 0.0
-    tokenizer = TOKENIZERS.get(_model_key(spec.model))
+    tokenizer = TOKENIZERS.get(model_key(spec.model))
     lengths = [_candidate_tokens(c, tokenizer) for c in spec.scored_candidates()]
     per_prompt = PROMPT_ROW_TOKENS + sum(n - 1 + CANDIDATE_ROW_TOKENS for n in lengths if n > 1)
     one_prompt = context_work(prompt_tokens - shared + per_prompt, shared)
