@@ -26,11 +26,13 @@ from core.present.export_tables import attribution_rows
 from core.present.method_comparison import methods_table
 from core.probes.bias.charts import verdict_rows
 from core.probes.bias.compare import compare as compare_bias_runs
+from core.probes.bias.report import bias_report
 from core.probes.bias.run import BiasResult, run_bias
 from core.probes.bias.spec import BiasSpec, parse_bias_spec
 from core.probes.bias.work import bias_lower, bias_work
 from core.probes.few_shot.charts import export_frame
 from core.probes.few_shot.compare import compare as compare_few_shot_runs
+from core.probes.few_shot.report import few_shot_report
 from core.probes.few_shot.run import FewShotResult, run_few_shot
 from core.probes.few_shot.spec import FewShotSpec, parse_few_shot_spec
 from core.probes.few_shot.work import few_shot_lower, few_shot_work
@@ -57,6 +59,8 @@ class RunKind:
         main_table: its stored result -> the table its CSV export holds (one row per feature, candidate, ...).
         compare: two to four saved runs of it (``ComparedRun``) -> their comparison; None when the kind has
             no rule of its own (attribution runs compare feature by feature in ``core.present.compare``).
+        report: its stored result -> its part of the HTML report (``core.present.report_parts.ReportSection``:
+            the page's sentences, charts and tables); None: the report draws attribution results itself.
     """
 
     name: str
@@ -70,6 +74,7 @@ class RunKind:
     words: str
     main_table: Callable[[dict[str, Any]], Any]
     compare: Callable[..., Any] | None = None
+    report: Callable[[dict[str, Any]], Any] | None = None
 
 
 RUN_KINDS: dict[str, RunKind] = {
@@ -81,11 +86,11 @@ RUN_KINDS: dict[str, RunKind] = {
         ),
         RunKind(
             "bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec,
-            bias_work, bias_lower, "a bias probe", verdict_rows, compare_bias_runs,
+            bias_work, bias_lower, "a bias probe", verdict_rows, compare_bias_runs, bias_report,
         ),
         RunKind(
             "few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult, FewShotSpec,
-            few_shot_work, few_shot_lower, "a few-shot probe", export_frame, compare_few_shot_runs,
+            few_shot_work, few_shot_lower, "a few-shot probe", export_frame, compare_few_shot_runs, few_shot_report,
         ),
         RunKind(
             "compare", "Methods compared", parse_compare_spec, run_compare, CompareResult, CompareSpec,

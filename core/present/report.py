@@ -36,11 +36,8 @@ from core.present.compare import (
 )
 from core.present.highlight import legend_html, result_highlight_html
 from core.present.probe_compare import KIND_COMPARES, probe_kind
-from core.probes.bias import charts as bias_charts
+from core.present.report_parts import ReportSection
 from core.probes.bias import compare as bias_compare
-from core.probes.bias import reading as bias_reading
-from core.probes.bias import shares as bias_shares
-from core.probes.few_shot import charts as few_shot_charts
 from core.probes.few_shot import compare as few_shot_compare
 from core.store.records import RunRecord
 
@@ -116,69 +113,17 @@ def summary_lines(result: dict[str, Any] | None) -> list[str]:
     return []
 
 
-def _is_bias(result: dict[str, Any]) -> bool:
-    return result.get("kind") == "bias" or ("candidates" in result and "kind" not in result)
+def _report_part(result: Any) -> ReportSection | None:
+    """The result's part of the report by its kind's ``RunKind.report`` (None: the kind has none).
 
-
-def _is_few_shot(result: dict[str, Any]) -> bool:
-    return result.get("kind") == "few_shot" or ("examples" in result and "kind" not in result)
-
-
-def probe_sentences(result: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """The page's sentences of a probe result as (css class, text): the lead, warnings, then the rest.
-
-    Bias: ``core.probes.bias.reading`` (verdicts, the design's floor); few-shot:
-    ``core.probes.few_shot.reading``; other results: their stored summary.
+    A result saved without a ``kind`` field (an older format) is a bias study when it has
+    candidates, a few-shot run when it has examples.
     """
     if not isinstance(result, dict):
-        return []
-    if _is_bias(result):
-        lines = bias_reading.reading_lines(result)
-        power = bias_reading.power_sentence(result)
-        out = [("summary", lines[0])]
-        out += [("warning" if line == power else "", line) for line in lines[1:]]
-        missing = bias_shares.not_estimated_sentence(result)
-        if missing:
-            out.append(("warning", missing))
-        return out
-    if _is_few_shot(result):
-        return few_shot_charts.report_sentences(result)
-    return [("summary", line) for line in summary_lines(result)]
-
-
-def probe_tables(result: dict[str, Any] | None) -> list[tuple[str, pd.DataFrame]]:
-    """Captioned tables of a bias or few-shot result, the page's own (empty for other kinds).
-
-    Bias: the verdict table (verdict, gap, interval, corrected p), then every number per candidate;
-    few-shot: the accuracy table and the per-example values.
-    """
-    if not isinstance(result, dict):
-        return []
-    if _is_bias(result):
-        return [
-            ("Per candidate: verdict, gap, interval and corrected p", bias_charts.reading_table(result)),
-            ("All the statistics, ranked by the size of the gap", bias_charts.candidates_table(result)),
-        ]
-    if _is_few_shot(result):
-        return [
-            ("Accuracy", few_shot_charts.accuracy_table(result)),
-            ("Per example", few_shot_charts.examples_table(result)),
-        ]
-    return []
-
-
-def probe_charts(result: dict[str, Any] | None) -> list[tuple[str, alt.TopLevelMixin]]:
-    """Captioned charts of a probe result, the page's own (same colours and intervals)."""
-    if not isinstance(result, dict):
-        return []
-    out: list[tuple[str, Any]] = []
-    if _is_bias(result):
-        a, b = bias_charts.compared(result)
-        out.append((f"Gap per candidate ({a} minus {b}), with its interval", bias_charts.gap_chart(result)))
-        out.append(("Which slot carries each gap", bias_charts.attribution_chart(result)))
-    elif _is_few_shot(result):
-        out.append(("Each example's effect on the right label's probability", few_shot_charts.example_bar_chart(result)))
-    return [(caption, chart) for caption, chart in out if chart is not None]
+        return None
+    kind = result.get("kind") or ("bias" if "candidates" in result else "few_shot" if "examples" in result else None)
+    report = RUN_KINDS[kind].report if kind in RUN_KINDS else None
+    return report(result) if report is not None else None
 
 
 # ---------------------------------------------------------------- one run
@@ -253,15 +198,14 @@ def _attribution_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str
 
 
 def _probe_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str]) -> str:
-    """The page's sentences, charts and tables of a bias or few-shot result."""
-    parts = [
-        f'<p class="{css}">{esc(line)}</p>' if css else f"<p>{esc(line)}</p>"
-        for css, line in probe_sentences(result)
-    ]
-    for caption, chart in probe_charts(result):
-        parts.append(f"<h4>{esc(caption)}</h4>")
-        parts.append(chart_fn(chart, caption))
-    for caption, frame in probe_tables(result):
+    """The page's sentences, charts and tables of a probe result (its kind's report part), else its summary."""
+    part = _report_part(result) or ReportSection(sentences=[("summary", line) for line in summary_lines(result)])
+    parts = [f'<p class="{css}">{esc(line)}</p>' if css else f"<p>{esc(line)}</p>" for css, line in part.sentences]
+    for caption, chart in part.charts:
+        if chart is not None:
+            parts.append(f"<h4>{esc(caption)}</h4>")
+            parts.append(chart_fn(chart, caption))
+    for caption, frame in part.tables:
         parts.append(f"<h4>{esc(caption)}</h4>")
         parts.append(table_html(frame))
     return "".join(parts)
