@@ -20,7 +20,7 @@ from core.errors import SpecError
 from core.probes.bias.data import bias_presets
 from core.probes.bias.power import spec_design
 from core.probes.bias.settings import ATTRIBUTION_PROMPTS, bias_cost
-from core.probes.bias.spec import plural, template_slots
+from core.probes.bias.spec import plural, split_candidate, template_slots
 from core.text import counted
 from ui.bias.convert import (
     candidates_from_text,
@@ -177,11 +177,12 @@ def template_form() -> tuple[str, list[str] | None]:
         ),
     )
     try:
-        order = template_slots(template)
+        head, _ = split_candidate(template)
+        order = template_slots(head)
     except SpecError as exc:
         show_error("Template: " + exc.sentence)
         return template, None
-    place = "where {candidate} is" if "{candidate}" in template else "at the end"
+    place = "at the end" if head == template else "where {candidate} is"  # the parser's reading, not a substring
     st.caption(
         "Slots found: " + escape_markdown(", ".join(f"{{{s}}}" for s in order)) + f"; the candidates go {escape_markdown(place)}."
     )
