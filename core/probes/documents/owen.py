@@ -1,0 +1,206 @@
+"""Hierarchical attribution over a source tree: paragraphs first, then inside the paragraphs that matter.
+
+The game is ``v(S)``, the answer's score with only the leaves in ``S`` kept. The root's game has
+the paragraphs as players; a node's game has its children as players, each read *inside the
+node's coalition*:
+
+    u_k(T) = sum over contexts (R, w):  w * (v(R + leaves of T) - v(R))
+
+- ``contexts="owen"``: every coalition R of the node's siblings (and, further up, of its
+  ancestors' siblings), weighted as Shapley weighs coalitions at each level. With exact Shapley
+  at every node these are the Owen values of the partition (Owen 1977): a sentence's value is
+  its Shapley value inside its paragraph, averaged over the coalitions of the other paragraphs,
+  and the values of a node's children add up to the node's.
+- ``contexts="document"`` (the default): one context, the rest of the document present; the
+  children's values are then shifted equally so that they add up to the node's value.
+
+Refinement is adaptive: the root's children are valued first; at each next level only the
+``refine`` nodes of largest absolute value are opened, while the forward-pass allowance lasts.
+A node not opened hands its value down to its children in proportion to their leaves
+(``refined`` False), so cost grows with what matters, not with the document's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import combinations
+from math import factorial
+
+import numpy as np
+
+from core.probes.documents.node_methods import NodeValues, cost, node_values, resolved
+from core.probes.documents.sources import SourceTree
+
+LeafValueFn = Callable[[np.ndarray], np.ndarray]
+CONTEXTS = ("document", "owen")
+"""How a node's game reads its children: inside the rest of the document, or over every coalition (Owen)."""
+
+
+class Memo:
+    """The game's value of leaf masks, each distinct mask asked of ``value_fn`` once (a forward pass each)."""
+
+    def __init__(self, value_fn: LeafValueFn) -> None:
+        self.value_fn = value_fn
+        self.known: dict[bytes, float] = {}
+
+    @property
+    def passes(self) -> int:
+        """Distinct masks scored so far."""
+        return len(self.known)
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        """Values of the rows of ``masks`` (new ones scored in one call)."""
+        keys = [np.packbits(m).tobytes() + bytes([len(m) % 8]) for m in masks]
+        todo = {}
+        for key, mask in zip(keys, masks):
+            if key not in self.known and key not in todo:
+                todo[key] = mask
+        if todo:
+            values = np.asarray(self.value_fn(np.vstack(list(todo.values()))), dtype=float)
+            self.known.update(zip(todo, values.tolist()))
+        return np.array([self.known[k] for k in keys])
+
+
+@dataclass
+class TreeValues:
+    """Every node's value (root: all kept minus none), its standard error, whether it was refined, and how."""
+
+    values: np.ndarray
+    stderr: np.ndarray
+    refined: np.ndarray
+    methods: list[str]
+    passes: int
+
+
+def _shapley_weight(size: int, players: int) -> float:
+    return factorial(size) * factorial(players - size - 1) / factorial(players)
+
+
+def _leaf_mask(n: int, leaves: tuple[int, ...] | list[int]) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[list(leaves)] = True
+    return mask
+
+
+class _Game:
+    """A node's game over its children, inside its contexts."""
+
+    def __init__(
+        self, memo: Memo, tree: SourceTree, node: int, contexts: list[tuple[np.ndarray, float]]
+    ) -> None:
+        n = len(tree.leaves)
+        self.memo = memo
+        self.sets = [_leaf_mask(n, tree.under[k]) for k in tree.children[node]]
+        self.contexts = contexts
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        kept = np.array(
+            [
+                np.any([s for s, t in zip(self.sets, row) if t], axis=0)
+                if row.any()
+                else np.zeros_like(self.sets[0])
+                for row in masks
+            ]
+        )
+        rs = np.vstack([r for r, _ in self.contexts])
+        weights = np.array([w for _, w in self.contexts])
+        rows = (kept[:, None, :] | rs[None, :, :]).reshape(-1, kept.shape[1])
+        values = self.memo(np.vstack([rows, rs]))
+        inside = values[: len(rows)].reshape(len(masks), len(rs))
+        return (inside - values[len(rows) :][None, :]) @ weights
+
+
+def _child_contexts(
+    tree: SourceTree, node: int, contexts: list[tuple[np.ndarray, float]]
+) -> dict[int, list[tuple[np.ndarray, float]]]:
+    """Owen contexts of each child: the node's contexts joined with every coalition of its siblings."""
+    kids = tree.children[node]
+    n = len(tree.leaves)
+    out = {}
+    for kid in kids:
+        others = [k for k in kids if k != kid]
+        made = []
+        for r, w in contexts:
+            for size in range(len(others) + 1):
+                weight = w * _shapley_weight(size, len(kids))
+                for group in combinations(others, size):
+                    leaves = [i for k in group for i in tree.under[k]]
+                    made.append((r | _leaf_mask(n, leaves), weight))
+        out[kid] = made
+    return out
+
+
+def hierarchical_values(
+    tree: SourceTree,
+    value_fn: LeafValueFn,
+    method: str,
+    passes: int,
+    refine: int,
+    contexts: str = "document",
+    rng: np.random.Generator | None = None,
+) -> TreeValues:
+    """Every node's value: the root's children in the plain game, then refined top-down (module docstring).
+
+    Args:
+        tree: the document's sources.
+        value_fn: the score of each row of a leaf mask matrix (True: the leaf is kept).
+        method: how each node's children are valued (``node_methods.NODE_METHODS``).
+        passes: the forward-pass allowance (distinct leaf masks), the full and empty ones included.
+        refine: the most nodes opened per level below the root.
+        contexts: "document" or "owen" (see the module docstring).
+        rng: draws the sampled methods' coalitions.
+    """
+    rng = rng or np.random.default_rng(0)
+    n = len(tree.leaves)
+    memo = Memo(value_fn)
+    size = len(tree.spans)
+    values, stderr = np.full(size, np.nan), np.zeros(size)
+    refined = np.zeros(size, dtype=bool)
+    methods = [""] * size
+    ends = memo(np.vstack([np.ones(n, bool), np.zeros(n, bool)]))
+    values[0], refined[0] = ends[0] - ends[1], True
+    owen_ctx: dict[int, list[tuple[np.ndarray, float]]] = {0: [(np.zeros(n, bool), 1.0)]}
+    frontier, level = [0], 0
+    deeper = max(tree.depth) > 1
+    while frontier:
+        opened = 0
+        ranked = sorted((f for f in frontier if tree.children[f]), key=lambda f: -abs(values[f]))
+        following = []
+        for idx, node in enumerate(ranked):
+            kids = tree.children[node]
+            c = len(kids)
+            left = passes - memo.passes
+            if node == 0:
+                allowance = passes if not deeper else max(passes // 2, min(c + 1, (3 * passes) // 4))
+            else:
+                allowance = left // max(1, min(refine - opened, len(ranked) - idx))
+            if level > 0 and (opened >= refine or cost(method, c, allowance) > max(left, 0)):
+                continue
+            if contexts == "owen":
+                ctx = owen_ctx[node]
+            else:
+                ctx = [(~_leaf_mask(n, tree.under[node]), 1.0)]
+            game = _Game(memo, tree, node, ctx)
+            found: NodeValues = node_values(game, c, method, allowance, rng)
+            got = found.values.astype(float)
+            se = np.zeros(c) if found.stderr is None else np.asarray(found.stderr, dtype=float)
+            if node != 0 and contexts != "owen":
+                got = got + (values[node] - got.sum()) / c
+                se = np.sqrt(se**2 + (stderr[node] / c) ** 2)
+            for kid, value, error in zip(kids, got, se):
+                values[kid], stderr[kid], refined[kid] = value, error, True
+                methods[kid] = resolved(method, c, allowance)
+            if contexts == "owen":
+                owen_ctx.update(_child_contexts(tree, node, ctx))
+            following.extend(kids)
+            opened += node != 0
+        frontier, level = following, level + 1
+    for node in sorted(
+        range(1, size), key=lambda k: tree.depth[k]
+    ):  # unopened: the parent's value, by leaves
+        if not refined[node]:
+            parent = tree.parent[node]
+            share = len(tree.under[node]) / max(len(tree.under[parent]), 1)
+            values[node], stderr[node] = values[parent] * share, stderr[parent] * share
+    return TreeValues(values, stderr, refined, methods, memo.passes)
