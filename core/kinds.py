@@ -1,9 +1,12 @@
-"""The run kinds: for each kind its spec parser, its runner and its result class, in one registry.
+"""The run kinds, one line each: every kind's ``RunKind`` record (``core.run_kind``), in one registry.
 
 A spec's ``kind`` field names its entry here; ``core.engine.run`` dispatches
 through it, and whatever reads a saved result (the store's import, the
-report, the dashboard's views) picks the kind's result class from it. Adding a
-kind means adding one ``RunKind`` line below, with imports a reader can follow.
+report, the dashboard's views, exports, comparisons, the time estimate and the
+work limit) reads the kind's record from it. A kind's folder writes its record
+(``core/probes/bias/kind.py``); adding a kind is adding its ``KIND`` to :data:`RUN_KINDS`
+below. The two attribution kinds are written here: their presentation lives in
+``core.present``, which ``core.attribution`` may not import.
 """
 
 from __future__ import annotations
@@ -12,90 +15,72 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from core.attribution.comparison import CompareResult, CompareSpec, parse_compare_spec, run_compare
 from core.attribution.engine import run_attribution
+from core.attribution.prompt_length import attribution_prompt_texts
 from core.attribution.result import RunResult
 from core.attribution.spec import RunSpec, parse_spec
 from core.attribution.work import attribution_lower, attribution_work, compare_work
 from core.errors import SpecError, WhyLMError
 from core.present.export_tables import attribution_rows
 from core.present.method_comparison import methods_table
-from core.probes.bias.charts import verdict_rows
-from core.probes.bias.compare import compare as compare_bias_runs
-from core.probes.bias.report import bias_report
-from core.probes.bias.run import BiasResult, run_bias
-from core.probes.bias.spec import BiasSpec, parse_bias_spec
-from core.probes.bias.work import bias_lower, bias_work
-from core.probes.few_shot.charts import export_frame
-from core.probes.few_shot.compare import compare as compare_few_shot_runs
-from core.probes.few_shot.report import few_shot_report
-from core.probes.few_shot.run import FewShotResult, run_few_shot
-from core.probes.few_shot.spec import FewShotSpec, parse_few_shot_spec
-from core.probes.few_shot.work import few_shot_lower, few_shot_work
+from core.probes.bias import kind as bias
+from core.probes.few_shot import kind as few_shot
 from core.result_json import JsonResult
+from core.run_kind import RunKind
 from core.text import shown
 
 
-@dataclass(frozen=True)
-class RunKind:
-    """One kind of run.
+def prompt_text(spec: dict[str, Any]) -> str:
+    """What an attribution run (or a comparison of methods) asks about: its prompt's text or template."""
+    prompt = spec.get("prompt")
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, dict):
+        for key in ("text", "template"):
+            if isinstance(prompt.get(key), str):
+                return prompt[key]
+    return ""
 
-    Attributes:
-        name: the spec's ``kind`` value.
-        title: the kind in words, for tables and reports.
-        parse_spec: validates a spec document of this kind (``SpecError`` on a problem).
-        run: runs a spec document: ``run(doc, progress=, should_stop=, lm=, loader=)``.
-        result: the result class (a ``JsonResult``) of this kind.
-        spec_type: the class ``parse_spec`` returns (its ``raw`` is the document with defaults);
-            the runner accepts it as well as a document, so a spec parsed once is handed down.
-        work: its work in tokens through the model, per family, from a parsed spec (``core.runs.work``):
-            what the time estimate and the work limit count.
-        lower: from a spec document, the end of the work limit's sentence: the settings that make it smaller.
-        words: one run of it in words, for a sentence ("a bias probe").
-        main_table: its stored result -> the table its CSV export holds (one row per feature, candidate, ...).
-        compare: two to four saved runs of it (``ComparedRun``) -> their comparison; None when the kind has
-            no rule of its own (attribution runs compare feature by feature in ``core.present.compare``).
-        report: its stored result -> its part of the HTML report (``core.present.report_parts.ReportSection``:
-            the page's sentences, charts and tables); None: the report draws attribution results itself.
-    """
 
-    name: str
-    title: str
-    parse_spec: Callable[[dict[str, Any]], Any]
-    run: Callable[..., JsonResult]
-    result: type[JsonResult]
-    spec_type: type
-    work: Callable[[Any], dict[str, float]]
-    lower: Callable[[dict[str, Any]], str]
-    words: str
-    main_table: Callable[[dict[str, Any]], Any]
-    compare: Callable[..., Any] | None = None
-    report: Callable[[dict[str, Any]], Any] | None = None
-
+ATTRIBUTION = RunKind(
+    name="attribution",
+    title="Attribution",
+    parse_spec=parse_spec,
+    run=run_attribution,
+    result=RunResult,
+    spec_type=RunSpec,
+    work=attribution_work,
+    lower=attribution_lower,
+    words="an attribution run",
+    main_table=attribution_rows,
+    asks_about=prompt_text,
+    prompt_texts=attribution_prompt_texts,
+)
+METHODS_COMPARED = RunKind(
+    name="compare",
+    title="Methods compared",
+    parse_spec=parse_compare_spec,
+    run=run_compare,
+    result=CompareResult,
+    spec_type=CompareSpec,
+    work=compare_work,
+    lower=attribution_lower,
+    words="a comparison of methods",
+    main_table=methods_table,
+    asks_about=prompt_text,
+    prompt_texts=attribution_prompt_texts,
+)
 
 RUN_KINDS: dict[str, RunKind] = {
     kind.name: kind
     for kind in (
-        RunKind(
-            "attribution", "Attribution", parse_spec, run_attribution, RunResult, RunSpec,
-            attribution_work, attribution_lower, "an attribution run", attribution_rows,
-        ),
-        RunKind(
-            "bias", "Bias associations", parse_bias_spec, run_bias, BiasResult, BiasSpec,
-            bias_work, bias_lower, "a bias probe", verdict_rows, compare_bias_runs, bias_report,
-        ),
-        RunKind(
-            "few_shot", "Few-shot prompts", parse_few_shot_spec, run_few_shot, FewShotResult, FewShotSpec,
-            few_shot_work, few_shot_lower, "a few-shot probe", export_frame, compare_few_shot_runs, few_shot_report,
-        ),
-        RunKind(
-            "compare", "Methods compared", parse_compare_spec, run_compare, CompareResult, CompareSpec,
-            compare_work, attribution_lower, "a comparison of methods", methods_table,
-        ),
+        ATTRIBUTION,
+        bias.KIND,
+        few_shot.KIND,
+        METHODS_COMPARED,
     )
 }
 
@@ -120,6 +105,18 @@ def run_kind(doc: Any) -> RunKind:
     if not isinstance(kind, str) or kind not in RUN_KINDS:
         raise SpecError("kind", f"{shown(kind)} is not a run kind; use {kind_names()}.")
     return RUN_KINDS[kind]
+
+
+def stored_kind(result: Any) -> RunKind | None:
+    """The kind of a stored result: its ``kind`` field, or for a result saved before results carried one,
+    the kind whose ``legacy_fields`` it has; None when it names no kind (an attribution result of an older
+    format, or not a result)."""
+    if not isinstance(result, dict):
+        return None
+    name = result.get("kind")
+    if name is None:
+        name = next((k.name for k in RUN_KINDS.values() if any(f in result for f in k.legacy_fields)), None)
+    return RUN_KINDS.get(name) if isinstance(name, str) else None
 
 
 def parsed_kind(spec: Any) -> RunKind | None:

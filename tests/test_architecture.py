@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE_RULES: dict[str, set[str]] = {
     "core.models": {"core.errors", "core.text"},
     "core.store": {"core.errors", "core.text"},
-    # core.runs.meta and core.runs.work are leaves (they import nothing of the project): a kind's folder counts
-    # its own work with core.runs.work's helpers (RunKind.work)
+    # core.runs.meta, core.runs.work and core.run_kind are leaves (they import nothing of the project): a kind's
+    # folder counts its own work with core.runs.work's helpers (RunKind.work) and writes its core.run_kind.RunKind
     "core.attribution": {
         "core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta", "core.runs.work",
     },
     "core.probes": {
         "core.errors", "core.text", "core.models", "core.result_json", "core.runs.meta", "core.runs.work",
-        "core.attribution", "core.present",
+        "core.attribution", "core.present", "core.run_kind",
     },
 }
 FORBIDDEN_IN_CORE = ("streamlit", "ui", "pages", "app")

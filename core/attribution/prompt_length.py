@@ -49,7 +49,9 @@ def _times(chars: float, tokens: int) -> str:
     return f"about {times:,.0f} times" if times >= 2 else f"about {times:.1f} times"
 
 
-def prompt_length_problem(text: str, tokenizer: Any, max_context: int, what: str = "the prompt") -> str | None:
+def prompt_length_problem(
+    text: str, tokenizer: Any, max_context: int, what: str = "the prompt"
+) -> str | None:
     """Why ``text`` cannot fit a context of ``max_context`` tokens (a sentence), or None when it may.
 
     Never tokenizes more than :data:`CHUNK_CHARS` characters at a time, and stops counting
@@ -95,3 +97,22 @@ def check_prompt_length(text: str, lm: Any, field: str = "prompt", what: str = "
     problem = prompt_length_problem(text, lm.tokenizer, lm.max_context, what)
     if problem:
         raise SpecError(field, problem)
+
+
+def attribution_prompt_texts(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, what, text) of the long texts an attribution spec's model must read: its prompt and targets."""
+    out = []
+    prompt = spec.get("prompt")
+    if isinstance(prompt, dict) and isinstance(prompt.get("text"), str):
+        out.append(("prompt", "the prompt", prompt["text"]))
+    elif isinstance(prompt, dict) and isinstance(prompt.get("template"), str):
+        values = prompt.get("values")
+        filled = (
+            list(values.values()) if isinstance(values, dict) else values if isinstance(values, list) else []
+        )
+        out.append(("prompt", "the prompt", prompt["template"] + "".join(str(v) for v in filled)))
+    target = spec.get("target")
+    for key in ("text", "contrast"):
+        if isinstance(target, dict) and isinstance(target.get(key), str):
+            out.append((f"target.{key}", "the target", target[key]))
+    return out

@@ -76,7 +76,6 @@ def word_groups(tokens: list[str]) -> list[list[int]]:
     return groups
 
 
-
 def at_level(result: dict[str, Any], level: str) -> dict[str, Any]:
     """The result seen per prompt token ("tokens") or per word ("words"), from stored token-level data.
 
@@ -229,7 +228,10 @@ def _feature_frame(result: dict[str, Any], values: list[float] | None) -> pd.Dat
             "feature": list(result["features"]),
             "order": list(range(len(values))),
             "attribution": values,
-            "direction": ["toward the output" if v > 0 else "against the output" if v < 0 else "no effect" for v in values],
+            "direction": [
+                "toward the output" if v > 0 else "against the output" if v < 0 else "no effect"
+                for v in values
+            ],
         }
     )
 
@@ -253,7 +255,10 @@ def sequence_bar_chart(
     color = direction_color(
         ["toward the output", "against the output", "no effect"], [TOWARD_COLOR, AGAINST_COLOR, "#999999"]
     )
-    tooltip = [alt.Tooltip("feature:N", title="Feature"), alt.Tooltip("attribution:Q", title="Attribution", format=".4f")]
+    tooltip = [
+        alt.Tooltip("feature:N", title="Feature"),
+        alt.Tooltip("attribution:Q", title="Attribution", format=".4f"),
+    ]
     layers: list[Any] = []
     if stderr is not None and len(stderr) == len(frame):
         frame["stderr"] = [float(v) for v in stderr]
@@ -324,7 +329,10 @@ def chart_svg(chart: alt.TopLevelMixin) -> str:
 def _fixed_width(spec: dict[str, Any], width: int = 640) -> dict[str, Any]:
     """Replace the "container" width (meaningless outside a page) with pixels, recursively."""
     if isinstance(spec, dict):
-        return {k: (width if k == "width" and v == "container" else _fixed_width(v, width)) for k, v in spec.items()}
+        return {
+            k: (width if k == "width" and v == "container" else _fixed_width(v, width))
+            for k, v in spec.items()
+        }
     if isinstance(spec, list):
         return [_fixed_width(v, width) for v in spec]
     return spec
@@ -367,7 +375,9 @@ def summary_sentence(result: dict[str, Any], values: list[float] | None = None) 
     return sentence[0].upper() + sentence[1:]
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
 
 
 def format_probability(p: float) -> str:

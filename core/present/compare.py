@@ -160,9 +160,7 @@ def compare_runs(runs: Sequence[ComparedRun]) -> Comparison:
         per_run[run.name] = {label: float(v) for label, v in zip(labels, run.result["seq_attr"])}
         order += [label for label in labels if label not in order]
     shared = tuple(label for label in order if all(label in per_run[r.name] for r in runs))
-    missing = {
-        run.name: tuple(label for label in order if label not in per_run[run.name]) for run in runs
-    }
+    missing = {run.name: tuple(label for label in order if label not in per_run[run.name]) for run in runs}
     reasons: list[str] = []
     first = runs[0]
     notes = []
@@ -180,12 +178,16 @@ def compare_runs(runs: Sequence[ComparedRun]) -> Comparison:
         if shared:
             for run in runs:
                 if missing[run.name]:
-                    reasons.append(f"{run.name} lacks {_quoted(missing[run.name])}; only shared features are shown.")
+                    reasons.append(
+                        f"{run.name} lacks {_quoted(missing[run.name])}; only shared features are shown."
+                    )
         else:
             reasons.append("The runs share no feature labels, so there is nothing to line up.")
     methods = _distinct(runs, "method")
     if len(methods) > 1:
-        notes.append(f"The runs use different methods ({', '.join(methods)}); their numbers can differ in scale.")
+        notes.append(
+            f"The runs use different methods ({', '.join(methods)}); their numbers can differ in scale."
+        )
     models = _distinct(runs, "model_name")
     if len(models) > 1:
         notes.append(f"The runs use different models ({', '.join(models)}).")
@@ -265,7 +267,9 @@ def small_multiples(runs: Sequence[ComparedRun]) -> list[alt.Chart]:
                 x=alt.X("attribution:Q", title="Attribution", scale=alt.Scale(domain=[-biggest, biggest])),
                 color=alt.Color(
                     "direction:N",
-                    scale=alt.Scale(domain=["toward", "against", "none"], range=[TOWARD_COLOR, AGAINST_COLOR, "#999999"]),
+                    scale=alt.Scale(
+                        domain=["toward", "against", "none"], range=[TOWARD_COLOR, AGAINST_COLOR, "#999999"]
+                    ),
                     legend=None,
                 ),
                 tooltip=[
@@ -326,8 +330,11 @@ def difference_chart(comparison: Comparison, title: str | None = None) -> alt.La
             "feature": list(comparison.labels),
             "difference": values,
             "direction": [
-                f"higher in {comparison.runs[1].name}" if v > 0 else f"higher in {comparison.runs[0].name}"
-                if v < 0 else "same"
+                f"higher in {comparison.runs[1].name}"
+                if v > 0
+                else f"higher in {comparison.runs[0].name}"
+                if v < 0
+                else "same"
                 for v in values
             ],
         }

@@ -103,7 +103,11 @@ def _user_text(spec: dict[str, Any]) -> str | None:
         from core.attribution.features import layout_from_template
 
         layout = layout_from_template(
-            prompt["template"], prompt.get("values"), prompt.get("baselines"), prompt.get("groups"), prompt.get("paired")
+            prompt["template"],
+            prompt.get("values"),
+            prompt.get("baselines"),
+            prompt.get("groups"),
+            prompt.get("paired"),
         )
     except Exception:  # noqa: BLE001 - a stored spec that no longer lays out: show every token
         return None

@@ -30,7 +30,9 @@ TABLE_COLUMNS = {
 def methods_table(result: dict[str, Any]) -> pd.DataFrame:
     """One row per method: time, forward passes, faithfulness areas and rank agreement with exact Shapley."""
     rows = result.get("rows") or []
-    frame = pd.DataFrame([{key: row.get(key) for key in TABLE_COLUMNS} for row in rows], columns=list(TABLE_COLUMNS))
+    frame = pd.DataFrame(
+        [{key: row.get(key) for key in TABLE_COLUMNS} for row in rows], columns=list(TABLE_COLUMNS)
+    )
     return frame.rename(columns=TABLE_COLUMNS)
 
 

@@ -1,11 +1,10 @@
 """Which compare rule a set of runs takes: attribution runs align features, probes have their own rule.
 
-Every kind compares: bias runs by candidate (``core.probes.bias.compare``),
-few-shot runs by example (``core.probes.few_shot.compare``), attribution runs by
-feature (``core.present.compare``). :data:`KIND_COMPARES` holds the probes'
-rules (``core.kinds.RunKind.compare``); :func:`probe_kind` says which
-rule a set of runs takes, and :func:`kinds_sentence` why runs of different kinds
-cannot be compared.
+Every kind compares: a kind with a rule of its own (``core.kinds.RunKind.compare``:
+bias runs by candidate, few-shot runs by example) by that rule, attribution runs by
+feature (``core.present.compare``). :func:`probe_kind` says which rule a set of runs
+takes, and :func:`kinds_sentence` why runs of different kinds cannot be compared.
+The registry is read when asked, so a kind registered later compares too.
 """
 
 from __future__ import annotations
@@ -13,15 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.kinds import RUN_KINDS
+from core.kinds import RUN_KINDS, stored_kind
 from core.present.compare import ComparedRun, is_attribution_result
+from core.present.report_parts import ReportSection
 
-KIND_COMPARES: dict[str, Callable[[Sequence[ComparedRun]], Any]] = {
-    name: kind.compare for name, kind in RUN_KINDS.items() if kind.compare is not None
-}
-"""A probe kind -> its compare rule (``RunKind.compare``: two to four runs of that kind -> a comparison)."""
 
-KIND_WORDS = {name: kind.words for name, kind in RUN_KINDS.items()}
+def kind_compare(name: str) -> Callable[[Sequence[ComparedRun]], ReportSection] | None:
+    """A kind's compare rule (``RunKind.compare``: two to four of its runs -> their ``ReportSection``), or None."""
+    kind = RUN_KINDS.get(name)
+    return kind.compare if kind is not None else None
+
+
+def _words(name: str | None) -> str:
+    kind = RUN_KINDS.get(name or "")
+    return kind.words if kind is not None else str(name)
 
 
 def result_kind(result: Any) -> str | None:
@@ -30,8 +34,10 @@ def result_kind(result: Any) -> str | None:
         return None
     if is_attribution_result(result):
         return "attribution"
-    kind = result.get("kind")
-    return str(kind) if kind else None
+    kind = stored_kind(result)
+    if kind is not None:
+        return kind.name
+    return str(result["kind"]) if result.get("kind") else None
 
 
 def probe_kind(runs: Sequence[ComparedRun]) -> str | None:
@@ -39,7 +45,7 @@ def probe_kind(runs: Sequence[ComparedRun]) -> str | None:
     kinds = {result_kind(run.result) for run in runs}
     if len(kinds) == 1:
         kind = kinds.pop()
-        return kind if kind in KIND_COMPARES else None
+        return kind if kind is not None and kind_compare(kind) is not None else None
     return None
 
 
@@ -50,6 +56,6 @@ def kinds_sentence(runs: Sequence[ComparedRun]) -> str | None:
         if kind is None:
             return f"{run.name} ({run.title}) has no result to compare (it failed or was stopped); pick finished runs."
     if len({kind for _, kind in kinds}) > 1:
-        described = "; ".join(f"{run.name} is {KIND_WORDS.get(kind or '', kind)}" for run, kind in kinds)
+        described = "; ".join(f"{run.name} is {_words(kind)}" for run, kind in kinds)
         return f"Runs of different kinds cannot be compared ({described}); pick runs of one kind."
     return None

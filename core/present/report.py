@@ -8,8 +8,8 @@ through ``html.escape``; the only markup is the fixed structure built here, the
 escaped highlight fragment of ``core.present.highlight`` and the SVG of vl-convert
 (which writes chart text as escaped XML).
 
-Also here: plain tables and charts of the probe results (bias, few-shot) that
-the Saved runs page shows when the probe pages' own views are not installed.
+A run kind's result and the comparison of its runs are drawn from its ``ReportSection``
+(``core.kinds.RunKind.report`` and ``RunKind.compare``): nothing here names a kind.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import altair as alt
 import pandas as pd
 
 from core.errors import WhyLMError
-from core.kinds import RUN_KINDS
+from core.kinds import RUN_KINDS, stored_kind
 from core.present import charts, trust
 from core.present.compare import (
     ComparedRun,
@@ -35,10 +35,8 @@ from core.present.compare import (
     is_attribution_result,
 )
 from core.present.highlight import legend_html, result_highlight_html
-from core.present.probe_compare import KIND_COMPARES, probe_kind
+from core.present.probe_compare import kind_compare, probe_kind
 from core.present.report_parts import ReportSection
-from core.probes.bias import compare as bias_compare
-from core.probes.few_shot import compare as few_shot_compare
 from core.store.records import RunRecord
 
 STYLE = """
@@ -94,7 +92,9 @@ def chart_svg_html(chart: alt.TopLevelMixin | None, label: str) -> str:
     try:
         svg = charts.chart_svg(chart)
     except Exception as exc:  # noqa: BLE001 - a report without one picture is still useful
-        return f'<p class="warning">The chart "{esc(label)}" could not be drawn ({esc(type(exc).__name__)}).</p>'
+        return (
+            f'<p class="warning">The chart "{esc(label)}" could not be drawn ({esc(type(exc).__name__)}).</p>'
+        )
     return f'<div class="chart" role="img" aria-label="{esc(label)}">{svg}</div>'
 
 
@@ -114,16 +114,9 @@ def summary_lines(result: dict[str, Any] | None) -> list[str]:
 
 
 def _report_part(result: Any) -> ReportSection | None:
-    """The result's part of the report by its kind's ``RunKind.report`` (None: the kind has none).
-
-    A result saved without a ``kind`` field (an older format) is a bias study when it has
-    candidates, a few-shot run when it has examples.
-    """
-    if not isinstance(result, dict):
-        return None
-    kind = result.get("kind") or ("bias" if "candidates" in result else "few_shot" if "examples" in result else None)
-    report = RUN_KINDS[kind].report if kind in RUN_KINDS else None
-    return report(result) if report is not None else None
+    """The result's part of the report by its kind's ``RunKind.report`` (None: the kind has none)."""
+    kind = stored_kind(result)
+    return kind.report(result) if kind is not None and kind.report is not None else None
 
 
 # ---------------------------------------------------------------- one run
@@ -189,7 +182,9 @@ def _attribution_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str
     parts.append(chart_fn(charts.token_heatmap(view, title="Effect on each output token"), "heatmap"))
     faithful = trust.faithfulness_of(result)
     if faithful is not None:
-        parts.append("<h4>Does the picture explain the model? (deletion and insertion against random orders)</h4>")
+        parts.append(
+            "<h4>Does the picture explain the model? (deletion and insertion against random orders)</h4>"
+        )
         parts.append(f"<p>{esc(trust.faithfulness_sentence(faithful) or '')}</p>")
         parts.append(chart_fn(trust.faithfulness_chart(faithful), "faithfulness curves"))
     parts.append("<h4>Numbers</h4>")
@@ -197,10 +192,13 @@ def _attribution_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str
     return "".join(parts)
 
 
-def _probe_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str]) -> str:
-    """The page's sentences, charts and tables of a probe result (its kind's report part), else its summary."""
-    part = _report_part(result) or ReportSection(sentences=[("summary", line) for line in summary_lines(result)])
-    parts = [f'<p class="{css}">{esc(line)}</p>' if css else f"<p>{esc(line)}</p>" for css, line in part.sentences]
+def section_html(part: ReportSection, chart_fn: Callable[[Any, str], str]) -> str:
+    """A kind's section (its result, or a comparison of its runs) as HTML: sentences, bullets, charts, tables."""
+    parts = [
+        f'<p class="{css}">{esc(line)}</p>' if css else f"<p>{esc(line)}</p>" for css, line in part.sentences
+    ]
+    if part.bullets:
+        parts.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in part.bullets) + "</ul>")
     for caption, chart in part.charts:
         if chart is not None:
             parts.append(f"<h4>{esc(caption)}</h4>")
@@ -209,6 +207,14 @@ def _probe_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str]) -> 
         parts.append(f"<h4>{esc(caption)}</h4>")
         parts.append(table_html(frame))
     return "".join(parts)
+
+
+def _probe_body(result: dict[str, Any], chart_fn: Callable[[Any, str], str]) -> str:
+    """The page's sentences, charts and tables of a probe result (its kind's report part), else its summary."""
+    part = _report_part(result) or ReportSection(
+        sentences=[("summary", line) for line in summary_lines(result)]
+    )
+    return section_html(part, chart_fn)
 
 
 def run_section(record: RunRecord, chart_fn: Callable[[Any, str], str] = chart_svg_html) -> str:
@@ -235,33 +241,21 @@ def run_section(record: RunRecord, chart_fn: Callable[[Any, str], str] = chart_s
 def probe_comparison_section(
     records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html
 ) -> str:
-    """A comparison of two to four bias (or few-shot) runs by their kind's own rule; empty otherwise."""
+    """A comparison of two to four runs of one kind by that kind's own rule (``RunKind.compare``); empty otherwise."""
     runs = [ComparedRun(r.id, r.title, r.result) for r in records if r.result]
     kind = probe_kind(runs) if len(runs) == len(records) and 2 <= len(runs) <= 4 else None
     if kind is None:
         return ""
     try:
-        comparison = KIND_COMPARES[kind](runs)
+        part = kind_compare(kind)(runs)
     except WhyLMError:
         return ""
-    module = bias_compare if kind == "bias" else few_shot_compare
-    parts = ['<section id="comparison"><h2>Comparison</h2>']
-    parts.append(f'<p class="summary">{esc(module.lead_sentence(comparison))}</p>')
-    parts += [f'<p class="warning">{esc(reason)}</p>' for reason in comparison.reasons]
-    parts += [f'<p class="muted">{esc(note)}</p>' for note in comparison.notes]
-    if comparison.changes:
-        parts.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in comparison.changes) + "</ul>")
-    if kind == "few_shot":
-        parts.append(table_html(comparison.accuracy, "Accuracy, by run"))
-    chart = module.comparison_chart(comparison, title="By run")
-    if chart is not None:
-        parts.append(chart_fn(chart, "comparison"))
-    parts.append(table_html(comparison.table()))
-    parts.append("</section>")
-    return "".join(parts)
+    return f'<section id="comparison"><h2>Comparison</h2>{section_html(part, chart_fn)}</section>'
 
 
-def comparison_section(records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html) -> str:
+def comparison_section(
+    records: Sequence[RunRecord], chart_fn: Callable[[Any, str], str] = chart_svg_html
+) -> str:
     """A comparison of two to four attribution runs, or of probe runs of one kind (empty when nothing compares)."""
     probes = probe_comparison_section(records, chart_fn)
     if probes:
@@ -277,7 +271,9 @@ def comparison_section(records: Sequence[RunRecord], chart_fn: Callable[[Any, st
     parts += [f'<p class="warning">{esc(reason)}</p>' for reason in comparison.reasons]
     parts += [f'<p class="muted">{esc(note)}</p>' for note in comparison.notes]
     if comparison.labels:
-        parts.append(chart_fn(grouped_bar_chart(comparison, title="Attribution per feature, by run"), "grouped bars"))
+        parts.append(
+            chart_fn(grouped_bar_chart(comparison, title="Attribution per feature, by run"), "grouped bars")
+        )
         if len(runs) == 2:
             parts.append(chart_fn(difference_chart(comparison, title="Difference per feature"), "difference"))
         parts.append(table_html(comparison.wide_frame()))
@@ -298,9 +294,7 @@ def report_html(
     if not records:
         raise WhyLMError("Pick at least one run to put in the report.")
     made = _when(datetime.now(UTC))
-    listing = "".join(
-        f'<li><a href="#run-{r.id}">Run {r.id}</a>: {esc(r.title)}</li>' for r in records
-    )
+    listing = "".join(f'<li><a href="#run-{r.id}">Run {r.id}</a>: {esc(r.title)}</li>' for r in records)
     body = [
         f"<h1>{esc(title)}</h1>",
         f'<p class="muted">Made by WhyLM on {esc(made)}. Blue pushed the model toward the output, '
@@ -310,8 +304,6 @@ def report_html(
         *(run_section(r, chart_fn) for r in records),
     ]
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-        + "".join(body)
-        + "</body></html>\n"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>" + "".join(body) + "</body></html>\n"
     )

@@ -37,7 +37,10 @@ def faithfulness_frame(entry: dict[str, Any]) -> pd.DataFrame:
     records = []
     points = entry.get("k") or list(range(len(entry.get("deletion") or [])))
     for curve in ("deletion", "insertion"):
-        for order, values in (("this attribution", entry.get(curve)), ("random order", (entry.get("random") or {}).get(curve))):
+        for order, values in (
+            ("this attribution", entry.get(curve)),
+            ("random order", (entry.get("random") or {}).get(curve)),
+        ):
             for k, value in zip(points, values or []):
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     records.append({"k": k, "score": float(value), "curve": curve, "order": order})
@@ -48,7 +51,9 @@ LEGEND_GREY = "#8c8c8c"
 """A grey that reads on both the light and the dark theme."""
 
 
-def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title: str | None = None) -> alt.Chart:
+def faithfulness_chart(
+    entry: dict[str, Any], score_title: str = "Score", title: str | None = None
+) -> alt.Chart:
     """Small line chart: deletion and insertion scores against the number of features removed / added.
 
     Solid lines follow the attribution's order, dashed ones the mean of the random orders.
@@ -58,8 +63,11 @@ def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title:
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("k:Q", title="Features removed (deletion) or added (insertion), largest first",
-                    axis=alt.Axis(tickMinStep=1)),
+            x=alt.X(
+                "k:Q",
+                title="Features removed (deletion) or added (insertion), largest first",
+                axis=alt.Axis(tickMinStep=1),
+            ),
             y=alt.Y("score:Q", title=axis_title(score_title), scale=alt.Scale(zero=False)),
             color=alt.Color(
                 "curve:N",
@@ -72,8 +80,12 @@ def faithfulness_chart(entry: dict[str, Any], score_title: str = "Score", title:
                 # drawn as a solid and a dashed line in mid grey: readable on light and dark themes
                 # (the default symbol was the same black dot for both, invisible in dark mode)
                 legend=alt.Legend(
-                    title=None, orient="right", symbolType="stroke", symbolStrokeColor=LEGEND_GREY,
-                    symbolStrokeWidth=2, symbolSize=300,
+                    title=None,
+                    orient="right",
+                    symbolType="stroke",
+                    symbolStrokeColor=LEGEND_GREY,
+                    symbolStrokeWidth=2,
+                    symbolSize=300,
                 ),
             ),
             tooltip=[

@@ -33,13 +33,13 @@ from core.errors import WhyLMError
 from core.kinds import parse, parsed_kind
 from core.runs.work import MODEL_CALL_TOKENS, TOKENIZERS, model_key
 
-FAMILIES = ("perturbation", "gradient", "bias", "few_shot")
 FAMILY_FACTORS = {"perturbation": 1.2, "gradient": 0.6, "bias": 0.6, "few_shot": 1.5}
 """A run's seconds per token of work over the calibration's, per family, as ``bench/bench_presets.py``
 measured them on two idle CPU cores (2026-12-07, calibration 0.77 ms per token; each preset's measured over
 calibration in wall time): perturbation 0.86 to 1.66 (six presets and a 3,000-word prompt), gradient 0.57 to
 0.68, bias 0.54 and 0.68, few-shot 1.17 to 1.86. Each factor sits in the middle of its family's range, so
-every preset's estimate is within 2x. A busier machine moves them (finished runs correct them)."""
+every preset's estimate is within 2x. A busier machine moves them (finished runs correct them). A family not
+measured here (a newly registered kind's) counts 1.0 until its finished runs correct it."""
 GUESS_SECONDS_PER_TOKEN = 4e-3
 """The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""
 KEPT_RUNS = 8
@@ -146,7 +146,7 @@ class SpeedLog:
             if not calibration:
                 return 1.0
             ratios = [
-                speed / (calibration * FAMILY_FACTORS[family])
+                speed / (calibration * FAMILY_FACTORS.get(family, 1.0))
                 for (key, family), kept in self._runs.items()
                 if key == model
                 for speed in kept
@@ -184,7 +184,12 @@ def record_run(spec_doc: Any, seconds: float, speeds: SpeedLog = SPEEDS) -> None
 
 
 def calibrate(
-    lm: Any, model: Any = "default", speeds: SpeedLog = SPEEDS, rows: int = 8, length: int = 48, repeats: int = 3
+    lm: Any,
+    model: Any = "default",
+    speeds: SpeedLog = SPEEDS,
+    rows: int = 8,
+    length: int = 48,
+    repeats: int = 3,
 ) -> float:
     """Measure this machine's speed with a loaded model: score ``rows`` rows of ``length`` tokens.
 
@@ -195,7 +200,10 @@ def calibrate(
     from core.attribution.scorer import BatchedScorer
 
     vocab = max(int(getattr(lm.tokenizer, "vocab_size", 1000) or 1000), 1000)
-    scored = [([(7919 * (r + 1) * (t + 3)) % (vocab - 100) + 50 for t in range(length)], [100 + r]) for r in range(rows)]
+    scored = [
+        ([(7919 * (r + 1) * (t + 3)) % (vocab - 100) + 50 for t in range(length)], [100 + r])
+        for r in range(rows)
+    ]
     BatchedScorer(lm).log_probs(scored[:2])
     fastest = math.inf
     for _ in range(repeats):
@@ -223,10 +231,10 @@ def estimate(spec_doc: Any, speeds: SpeedLog = SPEEDS) -> Estimate | None:
             counted = max(counted, len(measured))
             bases.add("runs")
         elif calibration is not None:
-            seconds += tokens * calibration * FAMILY_FACTORS[family] * speeds.slowdown(key)
+            seconds += tokens * calibration * FAMILY_FACTORS.get(family, 1.0) * speeds.slowdown(key)
             bases.add("calibration")
         else:
-            seconds += tokens * GUESS_SECONDS_PER_TOKEN * FAMILY_FACTORS[family]
+            seconds += tokens * GUESS_SECONDS_PER_TOKEN * FAMILY_FACTORS.get(family, 1.0)
             bases.add("guess")
     basis = "guess" if "guess" in bases else "calibration" if "calibration" in bases else "runs"
     return Estimate(seconds=seconds, basis=basis, runs=counted if basis == "runs" else 0)

@@ -90,7 +90,9 @@ def memory_to_lower(spec: Any) -> str:
 
 
 @contextmanager
-def limited(spec: Any, max_forward_passes: int | None, max_tokens: int | None = None, lm: Any = None) -> Iterator[None]:
+def limited(
+    spec: Any, max_forward_passes: int | None, max_tokens: int | None = None, lm: Any = None
+) -> Iterator[None]:
     """Run ``spec`` in this block under a limit of ``max_forward_passes`` and ``max_tokens`` (None: no limit).
 
     A spec over ``max_tokens`` by the time estimate's count (or, with ``lm``, too long for its
@@ -105,23 +107,6 @@ def limited(spec: Any, max_forward_passes: int | None, max_tokens: int | None = 
         yield
 
 
-def _prompt_texts(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(field, what, text) of the long texts an attribution spec's model must read: its prompt and targets."""
-    out = []
-    prompt = spec.get("prompt")
-    if isinstance(prompt, dict) and isinstance(prompt.get("text"), str):
-        out.append(("prompt", "the prompt", prompt["text"]))
-    elif isinstance(prompt, dict) and isinstance(prompt.get("template"), str):
-        values = prompt.get("values")
-        filled = list(values.values()) if isinstance(values, dict) else values if isinstance(values, list) else []
-        out.append(("prompt", "the prompt", prompt["template"] + "".join(str(v) for v in filled)))
-    target = spec.get("target")
-    for key in ("text", "contrast"):
-        if isinstance(target, dict) and isinstance(target.get(key), str):
-            out.append((f"target.{key}", "the target", target[key]))
-    return out
-
-
 def _refusal(spec: Any, lm: Any, max_tokens: int | None) -> WhyLMError | None:
     """The error that refuses ``spec`` before it runs (too long for ``lm``, over ``max_tokens``), or None."""
     from core.attribution.prompt_length import prompt_length_problem
@@ -130,8 +115,12 @@ def _refusal(spec: Any, lm: Any, max_tokens: int | None) -> WhyLMError | None:
 
     if not isinstance(spec, dict):
         return None
-    if lm is not None and spec.get("kind", "attribution") == "attribution":
-        for field, what, text in _prompt_texts(spec):
+    try:
+        texts = run_kind(spec).prompt_texts if lm is not None else None
+    except SpecError:
+        texts = None  # not a spec of any kind: its parser says so when it runs
+    if texts is not None:
+        for field, what, text in texts(spec):
             problem = prompt_length_problem(text, lm.tokenizer, lm.max_context, what)
             if problem:
                 return SpecError(field, problem)

@@ -24,8 +24,8 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from core.errors import WhyLMError
-from core.kinds import parse, result_from_dict
+from core.errors import SpecError, WhyLMError
+from core.kinds import parse, result_from_dict, run_kind
 from core.result_json import JsonResult
 from core.store import RunRepository
 from core.store.fields import clean_tags, clean_title, default_title
@@ -54,7 +54,9 @@ def normalised_spec(spec: Any) -> Any:
     saved run shows what was asked for.
     """
     try:
-        return copy.deepcopy(parse(spec).raw)  # parsed once per content (core.kinds.parse): the Run's parse serves the save
+        return copy.deepcopy(
+            parse(spec).raw
+        )  # parsed once per content (core.kinds.parse): the Run's parse serves the save
     except WhyLMError:
         return spec
 
@@ -82,7 +84,9 @@ def saved_documents(
     return normalised_spec(spec), None
 
 
-def store_for_saving(title: str | None = None, tags: Iterable[str] = (), url: str | None = None) -> RunRepository:
+def store_for_saving(
+    title: str | None = None, tags: Iterable[str] = (), url: str | None = None
+) -> RunRepository:
     """The run store, checked before a run is computed: it opens, takes a write, and the title and tags fit.
 
     ``python -m core run --save`` and the dashboard call this before they start a run, so a
@@ -112,22 +116,23 @@ IMPORTED_TAG = "imported"
 TITLE_LENGTH = 80
 
 
-def _prompt_text(spec: dict[str, Any]) -> str:
-    """The text a run's spec asks about: the prompt (attribution), the template (bias), the instruction (few-shot)."""
-    prompt = spec.get("prompt")
-    candidates = [prompt.get("text"), prompt.get("template")] if isinstance(prompt, dict) else [prompt]
-    candidates += [spec.get("template"), spec.get("instruction"), spec.get("query_format")]
-    return next((" ".join(c.split()) for c in candidates if isinstance(c, str) and c.strip()), "")
+def asked_text(spec: Any) -> str:
+    """The text a run's spec asks about, by its kind's ``asks_about`` (the prompt, the template, the
+    instruction), whitespace folded; "" when the spec has none or is not a spec of any kind."""
+    if not isinstance(spec, dict):
+        return ""
+    try:
+        text = run_kind(spec).asks_about(spec)
+    except SpecError:
+        return ""
+    return " ".join(text.split()) if isinstance(text, str) else ""
 
 
 def title_for(spec: Any, kind: str | None = None) -> str:
-    """The title a run is saved with when none is typed: the start of what it asks about.
-
-    The prompt's text for an attribution run, the template for a bias probe, the
-    instruction for a few-shot probe; without any, the store's default (kind and model).
-    """
+    """The title a run is saved with when none is typed: the start of what it asks about (``asked_text``);
+    without any, the store's default (kind and model)."""
     kind = kind or (spec.get("kind") if isinstance(spec, dict) else None) or "attribution"
-    text = _prompt_text(spec) if isinstance(spec, dict) else ""
+    text = asked_text(spec)
     if not text:
         return default_title(spec, kind)
     return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"

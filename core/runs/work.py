@@ -37,6 +37,7 @@ TOKENIZERS: dict[str, Any] = {}
 STATS_VALUES_PER_TOKEN = 500_000.0
 """Resampled scores the bias statistics read in the time of one token of work (about 6 ns each)."""
 
+
 def tokens_of(text: str) -> float:
     """Tokens of a text, from its characters (at least one)."""
     return max(len(text) / CHARS_PER_TOKEN, 1.0)
@@ -47,7 +48,9 @@ def context_work(tokens: float, context: float) -> float:
     return tokens * (1.0 + (context + tokens / 2) / CONTEXT_TOKENS)
 
 
-def prefix_tree_work(segments: list[float], distinct: Callable[[int], float], rows: float, suffix: float) -> float:
+def prefix_tree_work(
+    segments: list[float], distinct: Callable[[int], float], rows: float, suffix: float
+) -> float:
     """Tokens through the model of ``rows`` prompts scored by a prefix-sharing scorer, with their context.
 
     The prompts are ``segments`` (token lengths, in order, each kept or swapped per prompt);

@@ -29,9 +29,7 @@ FIELD_NAMES = {
 }
 
 
-def error_sentence(
-    exc: BaseException, names: dict[str, str] | None = None, number_rows: bool = False
-) -> str:
+def error_sentence(exc: BaseException, names: dict[str, str] | None = None, number_rows: bool = False) -> str:
     """The sentence to show for an error: a SpecError's field named in words, never a traceback.
 
     ``names`` maps a page's own spec fields to its form sections (looked up

@@ -149,7 +149,6 @@ class JobRegistry:
             jobs = [e.job for e in self._entries.values() if e.job.running]
         return sorted(jobs, key=lambda j: j.started)
 
-
     def sweep(self) -> list[Job]:
         """Stop every running job unseen for longer than the timeout; return those stopped now."""
         timeout = self.timeout if self.timeout is not None else orphan_seconds()
@@ -163,8 +162,12 @@ class JobRegistry:
             if now - entry.seen > timeout:
                 entry.job.stop(orphan_reason(timeout))
                 stopped.append(entry.job)
-                log.warning("stopped run %s (%r): no page showed it for %.0f s", entry.job.job_id, entry.job.title,
-                            now - entry.seen)
+                log.warning(
+                    "stopped run %s (%r): no page showed it for %.0f s",
+                    entry.job.job_id,
+                    entry.job.title,
+                    now - entry.seen,
+                )
         if self.journal is not None:
             self.journal.refresh([e.job for e in entries if e.job.running])
         return stopped

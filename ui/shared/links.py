@@ -84,7 +84,9 @@ def run_address(run_id: int) -> str:
 
 def copy_link(record: RunRecord) -> None:
     """A "Copy link" action: the run's address, with a copy button, to share with a team."""
-    with st.popover("Copy link", icon=":material/link:", help="The address that opens this run on Saved runs."):
+    with st.popover(
+        "Copy link", icon=":material/link:", help="The address that opens this run on Saved runs."
+    ):
         st.code(run_address(record.id), language=None)
         st.caption("Copy it with the button at its right; whoever opens it on this server sees this run.")
 
@@ -187,7 +189,9 @@ def restore_from_url(
 
     stage_more(prefix, {f"{prefix}_tags": ", ".join(record.tags)})  # re-opened with its tags, not none
     meta = record.result.get("meta") if isinstance(record.result, dict) else None
-    refused = pin_model(record.spec.get("model"), meta.get("model_revision") if isinstance(meta, dict) else None)
+    refused = pin_model(
+        record.spec.get("model"), meta.get("model_revision") if isinstance(meta, dict) else None
+    )
     if refused:
         show_error(refused)
     if st.query_params.get(THEN) == RUN_AGAIN:

@@ -64,7 +64,9 @@ def _param_widget(prefix: str, info: MethodInfo, p: Param) -> Any:
         return choice
     hold(key + "_id", int(p.minimum or 0))
     return int(
-        st.number_input(f"{p.label}: token id", min_value=int(p.minimum or 0), step=1, key=key + "_id", help=p.help)
+        st.number_input(
+            f"{p.label}: token id", min_value=int(p.minimum or 0), step=1, key=key + "_id", help=p.help
+        )
     )
 
 

@@ -110,7 +110,9 @@ def typed_served_model() -> tuple[ModelRequest | None, str | None]:
             "sidebar, or pick another model."
         )
     try:
-        return parse_model({"name": name, "endpoint": endpoint, **({"tokenizer": tokenizer} if tokenizer else {})}), None
+        return parse_model(
+            {"name": name, "endpoint": endpoint, **({"tokenizer": tokenizer} if tokenizer else {})}
+        ), None
     except SpecError as exc:
         return None, error_sentence(exc)
 
@@ -169,7 +171,10 @@ def model_choice() -> tuple[str, str | None]:
     if choice == OTHER_CHOICE and any_model_allowed():
         name = (st.session_state.get(MODEL_NAME_KEY) or "").strip()
         if not name:
-            return "", "Type a Hugging Face model id or a model folder in the sidebar, or pick the bundled model."
+            return (
+                "",
+                "Type a Hugging Face model id or a model folder in the sidebar, or pick the bundled model.",
+            )
         return name, None
     offered = _offered(str(choice))
     if offered is None:

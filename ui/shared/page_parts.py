@@ -143,7 +143,9 @@ def preset_picker(
     c2.button(button, on_click=on_load, key=f"{prefix}_load", width="stretch")
 
 
-def worked_example_picker(prefix: str, page: str, on_load: Callable[[], None], load_first: bool = True) -> None:
+def worked_example_picker(
+    prefix: str, page: str, on_load: Callable[[], None], load_first: bool = True
+) -> None:
     """The chooser of an attribution page's worked examples (``presets_for(page)``).
 
     A first visit finds the first example loaded, ready to run as it is (unless
@@ -155,7 +157,12 @@ def worked_example_picker(prefix: str, page: str, on_load: Callable[[], None], l
         if load_first:
             on_load()
     preset_picker(
-        prefix, "Worked examples", [p.id for p in examples], lambda pid: preset(pid).title, on_load, "Load example"
+        prefix,
+        "Worked examples",
+        [p.id for p in examples],
+        lambda pid: preset(pid).title,
+        on_load,
+        "Load example",
     )
 
 
@@ -163,7 +170,9 @@ def probe_preset_picker(
     prefix: str, label: str, presets: dict[str, dict[str, Any]], on_load: Callable[[], None]
 ) -> None:
     """The chooser of a probe page's ready-made specs, each shown by its title."""
-    preset_picker(prefix, label, list(presets), lambda name: presets[name].get("title", name), on_load, "Load")
+    preset_picker(
+        prefix, label, list(presets), lambda name: presets[name].get("title", name), on_load, "Load"
+    )
 
 
 # ---------------------------------------------------------------- table, paste and upload inputs
@@ -198,7 +207,9 @@ def paste_box(
     st.button(button, key=f"{key}_apply", on_click=on_paste, args=args)
 
 
-def csv_uploader(label: str, key: str, on_upload: Callable[..., None], args: tuple[Any, ...] | None = None) -> None:
+def csv_uploader(
+    label: str, key: str, on_upload: Callable[..., None], args: tuple[Any, ...] | None = None
+) -> None:
     """A CSV (or text) file upload that calls ``on_upload`` when a file is chosen."""
     st.file_uploader(label, type=["csv", "txt"], key=key, on_change=on_upload, args=args)
 

@@ -54,27 +54,42 @@ class Page:
 
 PAGES: list[Page] = [
     Page(
-        "pages/explain.py", "Explain a prompt", ":material/psychology:", "Explain",
+        "pages/explain.py",
+        "Explain a prompt",
+        ":material/psychology:",
+        "Explain",
         "Which parts of the prompt made the model write this output? WhyLM switches parts off (or "
         "swaps them for a baseline) and measures how the output's probability moves.",
-        kinds=("attribution",), family="perturbation", start=True,
+        kinds=("attribution",),
+        family="perturbation",
+        start=True,
     ),
     Page(
-        "pages/token_gradients.py", "Token gradients", ":material/gradient:", "Explain",
+        "pages/token_gradients.py",
+        "Token gradients",
+        ":material/gradient:",
+        "Explain",
         "How strongly does each prompt token steer the model toward the output? Gradient methods "
         "answer from one pass through the model's insides; pick an output token (or a span) to "
         "see what it leaned on, and switch between words and tokens.",
-        kinds=("attribution",), family="gradient",
+        kinds=("attribution",),
+        family="gradient",
     ),
     Page(
-        "pages/bias.py", RUN_KINDS["bias"].title, ":material/balance:", "Probes",
+        "pages/bias.py",
+        RUN_KINDS["bias"].title,
+        ":material/balance:",
+        "Probes",
         "Does the model tie some continuations to some groups? WhyLM fills a template with many values "
         "from two groups (for example women's and men's names), scores each candidate continuation after "
         "every prompt, and compares the groups with confidence intervals and tests.",
         kinds=("bias",),
     ),
     Page(
-        "pages/few_shot.py", RUN_KINDS["few_shot"].title, ":material/format_list_numbered:", "Probes",
+        "pages/few_shot.py",
+        RUN_KINDS["few_shot"].title,
+        ":material/format_list_numbered:",
+        "Probes",
         "Which examples in a few-shot prompt help the model answer right, and which hurt? WhyLM leaves "
         "examples out in every combination, asks the model to label each test query, and measures how much "
         "each example raises or lowers the probability of the right label (its Shapley value). It also "
@@ -82,7 +97,10 @@ PAGES: list[Page] = [
         kinds=("few_shot",),
     ),
     Page(
-        "pages/saved_runs.py", "Saved runs", ":material/history:", "Review",
+        "pages/saved_runs.py",
+        "Saved runs",
+        ":material/history:",
+        "Review",
         "Every run made on the other pages is saved here. Open a run to see its charts as they were, "
         "compare runs, add review notes, and export them. Nothing is recomputed.",
     ),

@@ -113,7 +113,7 @@ class RunJob:
         return elapsed / self.done * max(self.total - self.done, 0)
 
     def eta_words(self) -> str:
-        """", about 20 s left", never a time that grows: a larger estimate says it is re-estimating."""
+        """ ", about 20 s left", never a time that grows: a larger estimate says it is re-estimating."""
         eta = self.eta_seconds()
         if eta is None:
             return ""
@@ -132,7 +132,9 @@ def _describe_failure(exc: BaseException) -> str:
     if isinstance(exc, WhyLMError):
         return error_sentence(exc)
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return "The model ran out of memory; shorten the prompt or the target, or lower the number of samples."
+        return (
+            "The model ran out of memory; shorten the prompt or the target, or lower the number of samples."
+        )
     return f"The run failed inside WhyLM ({type(exc).__name__}: {first_line(exc)}); check the inputs and try again."
 
 
@@ -214,8 +216,13 @@ def _database_key(repo: RunRepository) -> str:
 def _save_interrupted(repo: RunRepository, doc: dict[str, Any]) -> None:
     """Save a run a dead server left in its journal, as "interrupted"."""
     save_run(
-        repo, doc.get("spec") or {}, None, title=str(doc.get("title") or ""), tags=list(doc.get("tags") or []),
-        status="interrupted", error=interrupted_reason(doc),
+        repo,
+        doc.get("spec") or {},
+        None,
+        title=str(doc.get("title") or ""),
+        tags=list(doc.get("tags") or []),
+        status="interrupted",
+        error=interrupted_reason(doc),
     )
 
 
@@ -373,7 +380,11 @@ def running_now(where: str) -> None:
         line.markdown(_running_line(job))
         if job.stop_event.is_set():
             button.caption("Stopping…")
-        elif button.button("Stop", key=f"running_{where}_stop_{job.job_id}", help="Stop this run after its current batch; it is saved as stopped."):
+        elif button.button(
+            "Stop",
+            key=f"running_{where}_stop_{job.job_id}",
+            help="Stop this run after its current batch; it is saved as stopped.",
+        ):
             job.stop("Stopped from the “Running now” list.")
             button.caption("Stopping…")
 
@@ -392,7 +403,9 @@ def show_outcome(result_key: str) -> None:
         if result is None:
             show_error(outcome["save_error"])
         else:  # a failed save never throws a finished run away: it stays below, and can be downloaded
-            show_error(f"The run finished but was not saved: {outcome['save_error']} Its result is shown below.")
+            show_error(
+                f"The run finished but was not saved: {outcome['save_error']} Its result is shown below."
+            )
             st.download_button(
                 "Download the result (JSON)",
                 data=json.dumps(result, indent=1, ensure_ascii=False),

@@ -123,7 +123,11 @@ def _model_picker() -> None:
 def _precision_label(choice: str) -> str:
     """A precision in words; the automatic one says what it is on this machine (short: the sidebar is narrow)."""
     if choice == MACHINE_DEFAULT:
-        return "Automatic: bfloat16 on this GPU" if default_device().type == "cuda" else "Automatic: float32 on this CPU"
+        return (
+            "Automatic: bfloat16 on this GPU"
+            if default_device().type == "cuda"
+            else "Automatic: float32 on this CPU"
+        )
     return PRECISION_LABELS.get(choice, str(choice))
 
 
@@ -178,7 +182,9 @@ def _pinned_note() -> None:
     if pinned is None:
         return
     at = f" at revision {pinned.revision}" if pinned.revision else ""
-    st.caption(f"Running again on the saved run's model, {escape_markdown(pinned.name)}{escape_markdown(at)}.")
+    st.caption(
+        f"Running again on the saved run's model, {escape_markdown(pinned.name)}{escape_markdown(at)}."
+    )
     st.button("Use the model picked above", key="whylm_unpin", on_click=unpin_model)
 
 

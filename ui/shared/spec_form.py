@@ -19,7 +19,7 @@ import streamlit as st
 from core.attribution.features import paired_groups, parse_template
 from core.attribution.spec import GENERATE, GENERATE_DEFAULTS
 from core.errors import SpecError
-from core.runs.saved import normalised_spec, title_for
+from core.runs.saved import asked_text, normalised_spec, title_for
 from ui.shared.markdown import escape_markdown
 from ui.shared.param_inputs import param_input
 from ui.shared.widget_state import hold
@@ -63,7 +63,9 @@ def rows_from_prompt(prompt: dict[str, Any]) -> list[dict[str, str]]:
     values, baselines = per_slot(prompt.get("values")), per_slot(prompt.get("baselines"))
     group_of: dict[str, str] = {}
     groups = prompt.get("groups") or {}
-    items = groups.items() if isinstance(groups, dict) else ((f"group {i + 1}", g) for i, g in enumerate(groups))
+    items = (
+        groups.items() if isinstance(groups, dict) else ((f"group {i + 1}", g) for i, g in enumerate(groups))
+    )
     for label, slots in items:
         for sid in slots:
             group_of[str(sid)] = str(label)
@@ -139,9 +141,7 @@ def slot_table(prefix: str, template: str) -> tuple[list[dict[str, Any]] | None,
         return None, str(exc)
     rows_key = f"{prefix}_slot_rows"
     known: dict[str, dict[str, Any]] = st.session_state.setdefault(rows_key, {})
-    rows = [
-        {c: _cell(known.get(sid, {}).get(c, "")) for c in SLOT_COLUMNS} | {"slot": sid} for sid in order
-    ]
+    rows = [{c: _cell(known.get(sid, {}).get(c, "")) for c in SLOT_COLUMNS} | {"slot": sid} for sid in order]
     version = st.session_state.get(f"{prefix}_slot_version", 0)
     digest = hashlib.sha1("\x1f".join(order).encode()).hexdigest()[:10]
     edited = st.data_editor(
@@ -222,7 +222,11 @@ def target_form(prefix: str, allow_contrast: bool = True) -> dict[str, Any]:
         c1, c2 = st.columns(2)
         max_new = param_input(GENERATE["max_new_tokens"], f"{prefix}_max_new", c1)
         decoding = c2.radio(
-            "Decoding", [GREEDY, SAMPLING], key=f"{prefix}_decoding", horizontal=True, help=GENERATE["do_sample"].help
+            "Decoding",
+            [GREEDY, SAMPLING],
+            key=f"{prefix}_decoding",
+            horizontal=True,
+            help=GENERATE["do_sample"].help,
         )
         gen: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": decoding == SAMPLING}
         if decoding == SAMPLING:
@@ -234,7 +238,10 @@ def target_form(prefix: str, allow_contrast: bool = True) -> dict[str, Any]:
     hold(f"{prefix}_target_text", "")
     label = "Output A (explained)" if kind == TARGET_CONTRAST else "Output text"
     text = st.text_area(
-        label, key=f"{prefix}_target_text", height=68, help="Start it with a space if it continues a sentence."
+        label,
+        key=f"{prefix}_target_text",
+        height=68,
+        help="Start it with a space if it continues a sentence.",
     )
     target: dict[str, Any] = {"text": text}
     if kind == TARGET_CONTRAST:
@@ -282,9 +289,8 @@ def auto_title(prefix: str, spec: dict[str, Any] | None) -> str:
     example = st.session_state.get(f"{prefix}_example")
     if isinstance(example, dict) and example.get("spec") == _comparable(spec):
         return str(example["title"])
-    title = title_for(spec)
     # no prompt yet: the box stays empty ("made from the prompt"), never "attribution run on default"
-    return "" if title == title_for({**spec, "prompt": {}, "template": "", "instruction": ""}) else title
+    return title_for(spec) if asked_text(spec) else ""
 
 
 def follow_title(prefix: str, auto: str) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 from core.errors import WhyLMError
 from core.present.charts import category_axis, finite_or_none, titled, zero_rule
 from core.present.compare import MAX_COMPARED, ComparedRun
+from core.present.report_parts import ReportSection
 from core.probes.bias.charts import candidate_labels, compared, level_words
 from core.probes.bias.reading import FINDING, LIKELY, NO_EVIDENCE, verdict, verdict_of
 
@@ -53,10 +54,14 @@ class BiasComparison:
         for candidate in self.candidates:
             row: dict[str, Any] = {"candidate": candidate}
             for run in self.runs:
-                entry = self.frame[(self.frame["run"] == run.name) & (self.frame["candidate"] == candidate)].iloc[0]
+                entry = self.frame[
+                    (self.frame["run"] == run.name) & (self.frame["candidate"] == candidate)
+                ].iloc[0]
                 low, high = entry["ci_low"], entry["ci_high"]
                 row[f"{run.name}: gap"] = entry["gap"]
-                row[f"{run.name}: interval"] = "" if pd.isna(low) or pd.isna(high) else f"{low:.2f} to {high:.2f}"
+                row[f"{run.name}: interval"] = (
+                    "" if pd.isna(low) or pd.isna(high) else f"{low:.2f} to {high:.2f}"
+                )
                 row[f"{run.name}: corrected p"] = entry["p_holm"]
                 row[f"{run.name}: verdict"] = entry["verdict"]
             rows.append(row)
@@ -78,8 +83,14 @@ def compare(runs: Sequence[ComparedRun]) -> BiasComparison:
     if not 2 <= len(runs) <= MAX_COMPARED:
         raise WhyLMError(f"Pick two to {MAX_COMPARED} runs to compare (you picked {len(runs)}).")
     for run in runs:
-        if not isinstance(run.result, dict) or run.result.get("kind") != "bias" or not run.result.get("candidates"):
-            raise WhyLMError(f"{run.name} ({run.title}) is not a finished bias run; pick bias runs to compare them.")
+        if (
+            not isinstance(run.result, dict)
+            or run.result.get("kind") != "bias"
+            or not run.result.get("candidates")
+        ):
+            raise WhyLMError(
+                f"{run.name} ({run.title}) is not a finished bias run; pick bias runs to compare them."
+            )
     per_run: dict[str, dict[str, dict[str, Any]]] = {}
     order: list[str] = []
     for run in runs:
@@ -114,7 +125,9 @@ def compare(runs: Sequence[ComparedRun]) -> BiasComparison:
         verdicts = [(run.name, verdict(run.result, per_run[run.name][candidate])) for run in runs]
         if len({v for _, v in verdicts}) > 1:
             changes.append(
-                f"\u2018{candidate}\u2019 changes verdict: " + "; ".join(f"{v} in {name}" for name, v in verdicts) + "."
+                f"\u2018{candidate}\u2019 changes verdict: "
+                + "; ".join(f"{v} in {name}" for name, v in verdicts)
+                + "."
             )
     reasons, notes = [], []
     first = runs[0]
@@ -125,13 +138,17 @@ def compare(runs: Sequence[ComparedRun]) -> BiasComparison:
                 "their gaps compare different groups."
             )
         if first.result.get("score") != other.result.get("score"):
-            reasons.append(f"{first.name} and {other.name} compare different scores; their gaps differ in scale.")
+            reasons.append(
+                f"{first.name} and {other.name} compare different scores; their gaps differ in scale."
+            )
     for run in runs:
         if missing[run.name] and shared:
             reasons.append(f"{run.name} lacks {_list(missing[run.name])}; only shared candidates are shown.")
     if not shared:
         reasons.append("The runs share no candidate, so there is nothing to line up.")
-    models = list(dict.fromkeys(str((r.result.get("meta") or {}).get("model_name") or "unknown") for r in runs))
+    models = list(
+        dict.fromkeys(str((r.result.get("meta") or {}).get("model_name") or "unknown") for r in runs)
+    )
     if len(models) > 1:
         notes.append(f"The runs use different models ({', '.join(models)}).")
     templates = list(dict.fromkeys(str((r.result.get("spec") or {}).get("template", "")) for r in runs))
@@ -167,8 +184,12 @@ def comparison_chart(comparison: BiasComparison, title: str | None = None) -> al
     names = [run.name for run in comparison.runs]
     labels = dict(zip(comparison.candidates, candidate_labels(list(comparison.candidates))))
     frame = frame.assign(label=[labels[c] for c in frame["candidate"]])
-    y = alt.Y("label:N", sort=[labels[c] for c in comparison.candidates], title=None,
-              axis=category_axis(labelLimit=220))
+    y = alt.Y(
+        "label:N",
+        sort=[labels[c] for c in comparison.candidates],
+        title=None,
+        axis=category_axis(labelLimit=220),
+    )
     offset = alt.YOffset("run:N", sort=names)
     colour = alt.Color("run:N", sort=names, legend=alt.Legend(title=None, orient="bottom"))
     tooltip = [
@@ -200,3 +221,23 @@ def comparison_chart(comparison: BiasComparison, title: str | None = None) -> al
     )
     chart = alt.layer(zero_rule(), bars, dots).properties(height=alt.Step(14), width="container")
     return titled(chart, title)
+
+
+def compare_section(runs: Sequence[ComparedRun]) -> ReportSection:
+    """Two to four bias runs compared, as the page and the report show it (``RunKind.compare``)."""
+    comparison = compare(runs)
+    return ReportSection(
+        sentences=[("summary", lead_sentence(comparison))]
+        + [("warning", reason) for reason in comparison.reasons]
+        + [("muted", note) for note in comparison.notes],
+        bullets=list(comparison.changes),
+        charts=[
+            (
+                "Gap per candidate, by run, with its interval: each dot is a candidate's gap in one run, the bar its "
+                "confidence interval; the shape is the run's verdict (circle: finding; diamond: likely, add values; "
+                "cross: no evidence).",
+                comparison_chart(comparison),
+            )
+        ],
+        tables=[("Per candidate, by run", comparison.table())],
+    )

@@ -20,6 +20,7 @@ import pandas as pd
 from core.errors import WhyLMError
 from core.present.charts import category_axis, finite_or_none, titled, zero_rule
 from core.present.compare import MAX_COMPARED, ComparedRun
+from core.present.report_parts import ReportSection
 from core.probes.few_shot.charts import HELPS, HURTS, NO_EFFECT, POINTS, VALUE_TITLE, direction, short_text
 from core.probes.few_shot.reading import n_queries, numbers, right
 
@@ -82,9 +83,13 @@ def _accuracy(runs: Sequence[ComparedRun]) -> pd.DataFrame:
     for run in runs:
         check = run.result.get("subset_check") or {}
         acc = finite_or_none(check.get("accuracy"))
-        row[run.name] = "not checked" if acc is None else (
-            f"{right(acc, int(check.get('queries') or n_queries(run.result)))}, "
-            f"{float(check.get('mean_prob') or 0) * 100:.1f}%"
+        row[run.name] = (
+            "not checked"
+            if acc is None
+            else (
+                f"{right(acc, int(check.get('queries') or n_queries(run.result)))}, "
+                f"{float(check.get('mean_prob') or 0) * 100:.1f}%"
+            )
         )
     rows.append(row)
     return pd.DataFrame(rows)
@@ -96,7 +101,11 @@ def compare(runs: Sequence[ComparedRun]) -> FewShotComparison:
     if not 2 <= len(runs) <= MAX_COMPARED:
         raise WhyLMError(f"Pick two to {MAX_COMPARED} runs to compare (you picked {len(runs)}).")
     for run in runs:
-        if not isinstance(run.result, dict) or run.result.get("kind") != "few_shot" or not run.result.get("examples"):
+        if (
+            not isinstance(run.result, dict)
+            or run.result.get("kind") != "few_shot"
+            or not run.result.get("examples")
+        ):
             raise WhyLMError(
                 f"{run.name} ({run.title}) is not a finished few-shot run; pick few-shot runs to compare them."
             )
@@ -123,7 +132,9 @@ def compare(runs: Sequence[ComparedRun]) -> FewShotComparison:
     frame = pd.DataFrame(rows, columns=["run", "title", "example", "value", "direction"])
     changes = []
     for example in shared:
-        ways = {run.name: direction(finite_or_none(per_run[run.name][example].get("shapley"))) for run in runs}
+        ways = {
+            run.name: direction(finite_or_none(per_run[run.name][example].get("shapley"))) for run in runs
+        }
         if HELPS in ways.values() and HURTS in ways.values():
             helps = [n for n, w in ways.items() if w == HELPS]
             hurts = [n for n, w in ways.items() if w == HURTS]
@@ -134,18 +145,25 @@ def compare(runs: Sequence[ComparedRun]) -> FewShotComparison:
     first = runs[0]
     for other in runs[1:]:
         if list(first.result.get("labels") or []) != list(other.result.get("labels") or []):
-            reasons.append(f"{first.name} and {other.name} use different label sets; their values differ in meaning.")
-        queries = [[(q.get("input"), q.get("label")) for q in r.result.get("queries") or []] for r in (first, other)]
+            reasons.append(
+                f"{first.name} and {other.name} use different label sets; their values differ in meaning."
+            )
+        queries = [
+            [(q.get("input"), q.get("label")) for q in r.result.get("queries") or []] for r in (first, other)
+        ]
         if queries[0] != queries[1]:
             notes.append(f"{first.name} and {other.name} are scored on different queries.")
     for run in runs:
         if missing[run.name] and shared:
-            reasons.append(f"{run.name} lacks {len(missing[run.name])} of the other runs' examples; only shared "
-                           "examples are shown.")
+            reasons.append(
+                f"{run.name} lacks {len(missing[run.name])} of the other runs' examples; only shared "
+                "examples are shown."
+            )
     if not shared:
         reasons.append("The runs share no example, so there is nothing to line up.")
-    return FewShotComparison(runs, shared, frame, _accuracy(runs), missing, tuple(changes), tuple(reasons),
-                             tuple(notes))
+    return FewShotComparison(
+        runs, shared, frame, _accuracy(runs), missing, tuple(changes), tuple(reasons), tuple(notes)
+    )
 
 
 def lead_sentence(comparison: FewShotComparison) -> str:
@@ -174,7 +192,9 @@ def comparison_chart(comparison: FewShotComparison, title: str | None = None) ->
             x=alt.X("value:Q", title=VALUE_TITLE),
             color=alt.Color("run:N", sort=names, legend=alt.Legend(title=None, orient="bottom")),
             opacity=alt.Opacity(
-                "direction:N", scale=alt.Scale(domain=[HELPS, HURTS, NO_EFFECT], range=[1.0, 1.0, 0.35]), legend=None
+                "direction:N",
+                scale=alt.Scale(domain=[HELPS, HURTS, NO_EFFECT], range=[1.0, 1.0, 0.35]),
+                legend=None,
             ),
             tooltip=[
                 alt.Tooltip("run:N", title="Run"),
@@ -186,3 +206,16 @@ def comparison_chart(comparison: FewShotComparison, title: str | None = None) ->
         )
     )
     return titled(alt.layer(bars, zero_rule()).properties(height=alt.Step(12), width="container"), title)
+
+
+def compare_section(runs: Sequence[ComparedRun]) -> ReportSection:
+    """Two to four few-shot runs compared, as the page and the report show it (``RunKind.compare``)."""
+    comparison = compare(runs)
+    return ReportSection(
+        sentences=[("summary", lead_sentence(comparison))]
+        + [("warning", reason) for reason in comparison.reasons]
+        + [("muted", note) for note in comparison.notes],
+        bullets=list(comparison.changes),
+        charts=[("Each example's value, by run", comparison_chart(comparison))],
+        tables=[("Accuracy, by run", comparison.accuracy), ("Per example, by run", comparison.table())],
+    )

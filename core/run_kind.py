@@ -1,0 +1,64 @@
+"""What a run kind is: the ``RunKind`` record each kind's folder fills in (``core.kinds`` lists them).
+
+A kind's folder writes one ``KIND = RunKind(...)`` (``core/probes/bias/kind.py`` is the model), and
+``core/kinds.py`` lists it in one line. Everything outside the folder reads the kind through this
+record: the engine (parser, runner), the time estimate and the work limit (``work``, ``lower``,
+``prompt_texts``), the store's titles (``asks_about``), exports (``main_table``), the HTML report and
+the generic result view (``report``) and comparisons (``compare``). This module imports nothing of
+the project, so a kind's folder can import it without importing the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+PromptText = tuple[str, str, str]
+"""(spec field, the text in words, the text): a text a run feeds the model, checked against its context."""
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """One kind of run.
+
+    Attributes:
+        name: the spec's ``kind`` value.
+        title: the kind in words, for tables, reports and its page's heading.
+        parse_spec: validates a spec document of this kind (``SpecError`` on a problem).
+        run: runs a spec: ``run(spec, progress=, should_stop=, lm=, loader=)``; it accepts a parsed spec.
+        result: the result class (a ``core.result_json.JsonResult``) of this kind.
+        spec_type: the class ``parse_spec`` returns (its ``raw`` is the document with defaults).
+        work: its work in tokens through the model, per family, from a parsed spec (``core.runs.work``):
+            what the time estimate and the work limit count.
+        lower: from a spec document, the end of the work limit's sentence: the settings that make it smaller.
+        words: one run of it in words, for a sentence ("a bias probe").
+        main_table: its stored result -> the table its CSV export holds (one row per feature, candidate, ...).
+        asks_about: from a spec document, the text the run asks about (its saved title when none is typed):
+            the prompt, the template, the instruction; "" when the spec has none yet.
+        compare: two to four saved runs of it (``core.present.compare.ComparedRun``) -> their comparison as a
+            ``core.present.report_parts.ReportSection`` (``WhyLMError`` with a sentence when they cannot be
+            compared); None when the kind has no rule of its own (attribution runs compare feature by feature).
+        report: its stored result -> its part of the HTML report (a ``ReportSection``: the page's sentences,
+            charts and tables), which is also what the dashboard draws when the kind has no view of its own;
+            None: the report draws attribution results itself.
+        prompt_texts: from a spec document, the texts it feeds the model (checked against the model's context
+            before it runs, a sentence naming the field when one is too long); None: nothing to check.
+        legacy_fields: result fields that name this kind in results saved before results carried ``kind``.
+    """
+
+    name: str
+    title: str
+    parse_spec: Callable[[dict[str, Any]], Any]
+    run: Callable[..., Any]
+    result: type
+    spec_type: type
+    work: Callable[[Any], dict[str, float]]
+    lower: Callable[[dict[str, Any]], str]
+    words: str
+    main_table: Callable[[dict[str, Any]], Any]
+    asks_about: Callable[[dict[str, Any]], str]
+    compare: Callable[..., Any] | None = None
+    report: Callable[[dict[str, Any]], Any] | None = None
+    prompt_texts: Callable[[dict[str, Any]], list[PromptText]] | None = None
+    legacy_fields: tuple[str, ...] = ()
