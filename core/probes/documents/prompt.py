@@ -19,6 +19,9 @@ from core.attribution.features import chat_wrapping, control_split, encode_text
 from core.errors import SpecError
 from core.probes.documents.sources import SourceTree, build_tree
 
+CHARS_PER_CONTEXT_TOKEN = 8
+"""Characters of a document tokenized per token of context when checking that it fits (twice typical text's)."""
+
 
 @dataclass(frozen=True)
 class DocumentPrompt:
@@ -95,38 +98,48 @@ def fitted(
     """The tree and prompt of the document, cut to the sentences that fit the context when ``truncate``.
 
     Returns the tree, its prompt and the characters of the document left out (0 when it all fits).
+    At most ``CHARS_PER_CONTEXT_TOKEN`` characters per token of context are tokenized, so a huge
+    paste is measured in about a second.
 
     Raises:
         SpecError: the prompt and answer do not fit and ``truncate`` is off (the sentence says by how
             many tokens, and how much of the document would fit), or not even the first sentence fits.
     """
-    cut_text = text[: max_context * 8] if truncate else text
-    tree = build_tree(cut_text, level)
+    head = text[: max_context * CHARS_PER_CONTEXT_TOKEN]
+    tree = build_tree(head, level)
     if not tree.leaves:
         raise SpecError("document", "the document has no words; paste text with sentences in it.")
     prompt = build_prompt(tokenizer, tree, question, template, chat)
     total = prompt.length + answer_tokens
-    if total <= max_context and len(cut_text) == len(text):
+    if total <= max_context and len(head) == len(text):
         return tree, prompt, 0
+    unit = "word" if level == "word" else "sentence"
+    units = tree if level == unit else build_tree(head, unit)
+    pieces = (
+        prompt.sources if units is tree else build_prompt(tokenizer, units, question, template, chat).sources
+    )
     room = max_context - answer_tokens - len(prompt.before) - len(prompt.after)
     used, fit = 0, 0
-    for ids in prompt.sources:
+    for ids in pieces:
         if used + len(ids) > room:
             break
         used, fit = used + len(ids), fit + 1
+    over = f"{total - max_context:,}" if len(head) == len(text) else f"over {total - max_context:,}"
+    said = (
+        f"the prompt and answer take {'' if len(head) == len(text) else 'over '}{total:,} tokens, {over} more than "
+        f"this model's context of {max_context:,} tokens"
+    )
     if fit == 0:
         raise SpecError(
             "document",
-            f"not even the first {level} fits this model's context of {max_context:,} tokens beside the question "
-            "and the answer; shorten the question or the answer.",
+            f"{said}, and not even the first {unit} fits beside the question and the answer; shorten them.",
         )
-    end = tree.spans[tree.leaves[fit - 1]][1]
+    end = units.spans[units.leaves[fit - 1]][1]
     if not truncate:
         raise SpecError(
             "document",
-            f"the prompt and answer take {total:,} tokens, {total - max_context:,} more than this model's context of "
-            f"{max_context:,} tokens; the first {fit:,} of {len(tree.leaves):,} {level}s ({end:,} of {len(text):,} "
-            "characters) fit: choose to attribute the part that fits, or shorten the document.",
+            f"{said}; the first {fit:,} {unit}s ({end:,} of {len(text):,} characters) fit: choose to attribute the "
+            "part that fits, or shorten the document.",
         )
     tree = build_tree(text[:end], level)
     return tree, build_prompt(tokenizer, tree, question, template, chat), len(text) - end
