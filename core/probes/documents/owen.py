@@ -29,7 +29,7 @@ from math import factorial
 
 import numpy as np
 
-from core.probes.documents.node_methods import NodeValues, cost, node_values, resolved
+from core.probes.documents.node_methods import NodeValues, cost, node_values
 from core.probes.documents.sources import SourceTree
 
 LeafValueFn = Callable[[np.ndarray], np.ndarray]
@@ -172,10 +172,11 @@ def hierarchical_values(
             c = len(kids)
             left = passes - memo.passes
             if node == 0:
-                allowance = passes if not deeper else max(passes // 2, min(c + 1, (3 * passes) // 4))
+                allowance = passes if not deeper else max(passes // 2, min(c + 1, passes - 2))
             else:
-                allowance = left // max(1, min(refine - opened, len(ranked) - idx))
-            if level > 0 and (opened >= refine or cost(method, c, allowance) > max(left, 0)):
+                allowance = max(c + 1, left // max(1, min(refine - opened, len(ranked) - idx)))
+            known = 2 if contexts == "document" else 0  # the node's game with all and none of its children
+            if level > 0 and (opened >= refine or cost(method, c, allowance) - known > max(left, 0)):
                 continue
             if contexts == "owen":
                 ctx = owen_ctx[node]
@@ -190,7 +191,7 @@ def hierarchical_values(
                 se = np.sqrt(se**2 + (stderr[node] / c) ** 2)
             for kid, value, error in zip(kids, got, se):
                 values[kid], stderr[kid], refined[kid] = value, error, True
-                methods[kid] = resolved(method, c, allowance)
+                methods[kid] = found.method
             if contexts == "owen":
                 owen_ctx.update(_child_contexts(tree, node, ctx))
             following.extend(kids)

@@ -25,9 +25,7 @@ from typing import Any
 
 from core.errors import SpecError
 from core.models.request import parse_model
-from core.probes.documents.node_methods import NODE_METHODS
-from core.probes.documents.owen import CONTEXTS
-from core.probes.documents.sources import LEVELS
+from core.probes.documents.settings import SETTINGS
 from core.text import check_document, shown
 
 DEFAULT_TEMPLATE = "Document:\n{document}\n\nQuestion: {question}"
@@ -38,11 +36,8 @@ MAX_DOCUMENT_CHARS = 2_000_000
 """The longest document a spec may hold (characters); the model's context is checked when it runs."""
 MAX_TEXT_CHARS = 10_000
 """The longest question or given answer (characters)."""
-DEFAULT_PASSES = 64
-MAX_PASSES = 4096
 MAX_OWEN_LEAVES = 14
 """Owen contexts score every coalition of the other parts: allowed up to this many sources."""
-FITS = ("refuse", "truncate")
 DEFAULT_GENERATE = {"max_new_tokens": 48, "do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0}
 
 
@@ -79,20 +74,6 @@ def _text(doc: dict[str, Any], name: str, what: str, limit: int) -> str:
         )
     if "\x00" in value:
         raise SpecError(name, f"the {what} holds a NUL character, so it is not text; paste text.")
-    return value
-
-
-def _whole(doc: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = doc.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SpecError(name, f"give a whole number from {low:,} to {high:,}, not {shown(value)}.")
-    return value
-
-
-def _choice(doc: dict[str, Any], name: str, options: tuple[str, ...], default: str) -> str:
-    value = doc.get(name, default)
-    if value not in options:
-        raise SpecError(name, f"{shown(value)} is not one of {', '.join(options)}.")
     return value
 
 
@@ -153,12 +134,7 @@ def parse_documents_spec(doc: Any) -> DocumentSpec:
     document = _text(doc, "document", "document", MAX_DOCUMENT_CHARS)
     question = _text(doc, "question", "question", MAX_TEXT_CHARS)
     answer_text, generate = _answer(doc)
-    chat = doc.get("chat", True)
-    if not isinstance(chat, bool):
-        raise SpecError("chat", "give true or false.")
-    level = _choice(doc, "level", LEVELS, "sentence")
-    method = _choice(doc, "method", NODE_METHODS, "auto")
-    contexts = _choice(doc, "contexts", CONTEXTS, "document")
+    settings = {p.name: p.read(doc) for p in SETTINGS}
     spec = DocumentSpec(
         model=doc.get("model", "default"),
         document=document,
@@ -166,34 +142,18 @@ def parse_documents_spec(doc: Any) -> DocumentSpec:
         answer_text=answer_text,
         generate=generate,
         template=_template(doc),
-        chat=chat,
-        level=level,
-        method=method,
-        passes=_whole(doc, "passes", DEFAULT_PASSES, 4, MAX_PASSES),
-        refine=_whole(doc, "refine", 3, 1, 100),
-        contexts=contexts,
-        fit=_choice(doc, "fit", FITS, "refuse"),
         check=_check(doc),
-        random_trials=_whole(doc, "random_trials", 3, 0, 20),
-        seed=_whole(doc, "seed", 0, 0, 2**31 - 1),
         raw={},
+        **settings,
     )
     raw = copy.deepcopy(doc)
     raw.update(
         kind="documents",
         model=spec.model,
         template=spec.template,
-        chat=chat,
-        level=level,
-        method=method,
-        passes=spec.passes,
-        refine=spec.refine,
-        contexts=contexts,
-        fit=spec.fit,
         check=list(spec.check),
-        random_trials=spec.random_trials,
-        seed=spec.seed,
         answer={"text": answer_text} if answer_text is not None else {"generate": generate},
+        **settings,
     )
     object.__setattr__(spec, "raw", raw)
     return spec

@@ -21,8 +21,8 @@ SPEC = {"kind": "documents", "document": "One. Two.", "question": "Why?", "answe
         ({"answer": {"text": "   "}}, "answer.text", "the answer is empty"),
         ({"answer": {"text": "a", "generate": {}}}, "answer", "give the answer"),
         ({"template": "{document} only"}, "template", "{question}"),
-        ({"level": "chapter"}, "level", "not one of paragraph, sentence, word"),
-        ({"passes": 2}, "passes", "from 4"),
+        ({"level": "chapter"}, "level", "chapter"),
+        ({"passes": 2}, "passes", "at least 4"),
         ({"document": "a\x00b"}, "document", "NUL"),
     ],
 )
