@@ -27,7 +27,9 @@ from core.errors import SpecError, WhyLMError
 from core.present.export_tables import attribution_rows
 from core.present.method_comparison import methods_table
 from core.probes.bias import kind as bias
+from core.probes.documents import kind as documents
 from core.probes.few_shot import kind as few_shot
+from core.probes.studies import kind as studies
 from core.result_json import JsonResult
 from core.run_kind import RunKind
 from core.text import shown
@@ -80,7 +82,9 @@ RUN_KINDS: dict[str, RunKind] = {
         ATTRIBUTION,
         bias.KIND,
         few_shot.KIND,
+        documents.KIND,
         METHODS_COMPARED,
+        studies.KIND,
     )
 }
 

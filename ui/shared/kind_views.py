@@ -15,11 +15,13 @@ import streamlit as st
 from core.kinds import stored_kind
 from core.present.report import summary_lines
 from ui.bias.view import show_bias_result
+from ui.documents.view import show_documents_result
 from ui.explain.compare_view import show_compare_result
 from ui.explain.view import show_result
 from ui.few_shot.view import show_few_shot_result
 from ui.shared.markdown import escape_markdown
 from ui.shared.section_view import show_section
+from ui.studies.view import show_study_result
 
 ResultView = Callable[..., None]
 
@@ -28,6 +30,8 @@ RESULT_VIEWS: dict[str, ResultView] = {
     "bias": show_bias_result,
     "few_shot": show_few_shot_result,
     "compare": show_compare_result,
+    "documents": show_documents_result,
+    "study": show_study_result,
 }
 
 

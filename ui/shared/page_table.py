@@ -97,6 +97,26 @@ PAGES: list[Page] = [
         kinds=("few_shot",),
     ),
     Page(
+        "pages/studies.py",
+        RUN_KINDS["study"].title,
+        ":material/fact_check:",
+        "Probes",
+        "Is the model biased across a whole item set, and did another model get better or worse? WhyLM scores "
+        "minimal pairs (CrowS-Pairs's columns), BBQ-style questions or template rows on one to four models, with "
+        "lm-evaluation-harness's metrics per category, intervals and tests, and lists the items that regressed.",
+        kinds=("study",),
+    ),
+    Page(
+        "pages/documents.py",
+        RUN_KINDS["documents"].title,
+        ":material/description:",
+        "Explain",
+        "Which sentences of a document made the model answer as it did? WhyLM leaves paragraphs out, then the "
+        "sentences inside the paragraphs that matter, and measures how the answer's probability moves; the "
+        "document comes back shaded (blue supports the answer, red works against it) with the top sources ranked.",
+        kinds=("documents",),
+    ),
+    Page(
         "pages/saved_runs.py",
         "Saved runs",
         ":material/history:",

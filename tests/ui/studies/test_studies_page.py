@@ -1,0 +1,76 @@
+"""The Bias studies page under AppTest: the example pairs run, the tables are drawn, an item opens its contrast."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.store import RunRepository
+from tests.page_support import draw_stored, main_errors, no_exception, open_page
+from ui.explain.form import PREFIX as EXPLAIN
+
+TIMEOUT = 240
+
+
+@pytest.mark.slow
+def test_example_pairs_run_draw_and_open_an_items_contrast(data_dir, lm) -> None:
+    at = open_page("pages/studies.py", TIMEOUT)
+    assert not main_errors(at)
+    # the example set's columns are CrowS-Pairs's: the mapping starts on them
+    assert at.selectbox(key="stu_map_pairs_more").value == "sent_more"
+    assert at.selectbox(key="stu_map_pairs_category").value == "bias_type"
+    at.number_input(key="stu_bootstrap").set_value(200).run()
+    at.button(key="stu_run").click().run(timeout=TIMEOUT)
+    no_exception(at)
+    assert not main_errors(at)
+    shown = at.session_state["stu_result"]
+    assert shown["kind"] == "study" and len(shown["items"]) == 40
+    overall = shown["tables"][0][-1]
+    assert overall["n"] == 40 and 0.0 <= overall["pct_stereotype"] <= 1.0
+    assert any("of 40 pairs" in i.value for i in at.info)
+    runs = RunRepository().list_runs()
+    assert [(r.kind, r.status) for r in runs] == [("study", "done")]
+    # an item's Explain button fills the Explain page's form with its contrast
+    buttons = [b for b in at.button if b.key and "_explain_" in b.key and not b.disabled]
+    assert buttons, "no item offers its contrast"
+    buttons[0].click().run(timeout=TIMEOUT)
+    no_exception(at)
+    assert at.session_state[f"{EXPLAIN}_text"]  # the shared words before the pair differs
+    assert at.session_state[f"{EXPLAIN}_prompt_kind"] != "template"
+
+
+def test_view_draws_two_models_side_by_side(tmp_path) -> None:
+    base = {"row": 1, "category": "gender", "kind": "pair", "targets": [], "biased": [], "unknown": []}
+    items = [
+        {**base, "options": ["The <b>women</b> drive badly.", "The men drive badly."], "contexts": ["", ""]},
+        {
+            **base,
+            "row": 2,
+            "category": "age",
+            "options": ["Old men forget.", "Young men forget."],
+            "contexts": ["", ""],
+        },
+    ]
+    from core.probes.studies.run import analyse
+
+    scores = [
+        {"sums": [[-10.0, -11.0], [-9.0, -8.0]], "tokens": [[6, 6], [4, 4]]},
+        {"sums": [[-10.0, -12.0], [-7.0, -8.0]], "tokens": [[6, 6], [4, 4]]},
+    ]
+    tables, comparisons, summary = analyse("pairs", items, ["A", "B"], scores, "sum", 200, 0.95, 0)
+    result = {
+        "kind": "study",
+        "spec": {"level": 0.95},
+        "item_type": "pairs",
+        "models": [{"model": "default", "name": "A"}, {"model": "other", "name": "B"}],
+        "items": items,
+        "scores": scores,
+        "tables": tables,
+        "comparisons": comparisons,
+        "bad_rows": [],
+        "summary": summary,
+    }
+    at = draw_stored("ui.studies.view", "show_study_result", result, tmp_path)
+    assert comparisons[0]["regressions"][0]["row"] == 2  # age flipped toward the stereotype under B
+    texts = " ".join(str(t.value) for t in at.table)
+    assert "A: A vs" not in texts and "B: B vs A: A" in texts
+    assert "<b>" not in " ".join(m.value for m in at.markdown)  # model text is escaped

@@ -1,0 +1,1 @@
+"""The Bias studies page's building blocks: the form (items, columns, models) and the result view."""
