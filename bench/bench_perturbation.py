@@ -61,9 +61,9 @@ def bare_forward_time(lm, spec_doc) -> float:
     """One padded batch of every distinct prompt the engine evaluates, plain forward."""
     spec = parse_spec(spec_doc)
     ctx = prepare(spec, lm)
-    from core.attribution.perturbation import PLANNERS
+    from core.attribution.methods import METHODS
 
-    planner, _ = PLANNERS[spec.method_name]
+    planner = METHODS[spec.method_name].plan
     plan = planner(len(ctx.layout.features), spec.params, np.random.default_rng(0))
     base = ctx.layout.fixed_baselines()
     texts = {ctx.layout.full_prompt(ctx.layout.render(m, base)) for m in plan.masks}

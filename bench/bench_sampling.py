@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from captum.attr import KernelShap, LLMAttribution, ShapleyValueSampling, TextTemplateInput  # noqa: E402
 
 from core.attribution.engine import prepare  # noqa: E402
-from core.attribution.perturbation import PLANNERS, all_masks, mask_codes  # noqa: E402
+from core.attribution.methods import METHODS  # noqa: E402
+from core.attribution.perturbation import all_masks, mask_codes  # noqa: E402
 from core.attribution.prompt_values import LayoutCoalitions, PromptValues  # noqa: E402
 from core.attribution.spec import parse_spec  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
@@ -63,7 +64,7 @@ def exact_table(lm) -> tuple[np.ndarray, np.ndarray]:
     values = PromptValues(lm, ctx.layout.chat, ctx.target, spec.score)
     masks = all_masks(len(WORDS))  # row m is the coalition of mask code m
     table = LayoutCoalitions(values, ctx.layout, ctx.layout.fixed_baselines(), lambda: None).values(masks)[:, 0]
-    planner, combiner = PLANNERS["shapley"]
+    planner, combiner = METHODS["shapley"].plan, METHODS["shapley"].combine
     exact = combiner(planner(len(WORDS), {}, np.random.default_rng(0)), table[:, None], {})[0]
     return table, exact
 
@@ -71,7 +72,7 @@ def exact_table(lm) -> tuple[np.ndarray, np.ndarray]:
 def ours(method: str, budget: int, seed: int, table: np.ndarray) -> tuple[np.ndarray, int]:
     """WhyLM's estimate at the largest sample count whose distinct coalitions fit ``budget``."""
     n = len(WORDS)
-    planner, combiner = PLANNERS[method]
+    planner, combiner = METHODS[method].plan, METHODS[method].combine
     key = "n_samples"
     best = None
     for samples in range(2, 4 * budget):

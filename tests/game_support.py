@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.attribution.perturbation import PLANNERS, all_masks, combine_shapley
+from core.attribution.methods import METHODS
+from core.attribution.methods.shapley import combine_shapley
+from core.attribution.perturbation import all_masks
 
 
 def pair_game(n: int, seed: int) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
@@ -18,5 +20,5 @@ def pair_game(n: int, seed: int) -> tuple[Callable[[np.ndarray], np.ndarray], np
         x = masks.astype(float)
         return np.stack([x @ w, x @ w + np.einsum("ki,ij,kj->k", x, pair, x)], axis=1)
 
-    exact = combine_shapley(PLANNERS["shapley"][0](n, {}, rng), value(all_masks(n)), {})
+    exact = combine_shapley(METHODS["shapley"].plan(n, {}, rng), value(all_masks(n)), {})
     return value, exact

@@ -24,14 +24,16 @@ from core.attribution.features import (
     prompt_tokens_and_coverage,
 )
 from core.attribution.gradient import run_gradient
-from core.attribution.perturbation import PLANNERS, StopPoll, mask_codes, plan_problem, polled
+from core.attribution.methods import METHODS
+from core.attribution.perturbation import StopPoll, mask_codes, polled
+from core.attribution.planning import method_stderr, plan_problem
 from core.attribution.prompt_length import check_prompt_length
 from core.attribution.prompt_values import LayoutCoalitions, PromptValues
 from core.attribution.result import RunResult
 from core.attribution.scorer import Progress, ShouldStop
 from core.attribution.spec import RunSpec, parse_spec
 from core.attribution.targets import TargetPlan, resolve_target
-from core.attribution.uncertainty import method_stderr, trials_stderr
+from core.attribution.uncertainty import trials_stderr
 from core.errors import SpecError
 from core.models.loading import LoadedModel, load_model
 from core.runs.meta import RunClock, run_meta
@@ -126,7 +128,7 @@ def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dic
     """
     spec, layout, lm = ctx.spec, ctx.layout, ctx.lm
     n = len(layout.features)
-    planner, combiner = PLANNERS[spec.method_name]
+    method = METHODS[spec.method_name]
     full_chars = len(layout.full_prompt(layout.render([True] * n, {})))
     problem = plan_problem(
         spec.method_name, n, spec.params, spec.trials, full_chars, same_prompts=not layout.has_sampled_baselines
@@ -151,7 +153,7 @@ def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dic
         baselines = (
             layout.sample_baselines(rng) if layout.has_sampled_baselines else layout.fixed_baselines()
         )
-        plan = planner(n, spec.params, rng, poll=poll)
+        plan = method.plan(n, spec.params, rng, poll=poll)
         codes = mask_codes(plan.masks)
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
         rows = np.array([text_index(plan.masks[i], baselines) for i in polled(first, poll)])
@@ -167,8 +169,8 @@ def run_perturbation(ctx: RunContext, values: PromptValues | None = None) -> dic
     noise_rng = np.random.default_rng([spec.seed, 11])
     none_values = np.zeros(scores.shape[1])
     for plan, rows, none_index, _ in trials:
-        attrs.append(combiner(plan, scores[rows], spec.params))
-        errors.append(method_stderr(spec.method_name, plan, scores[rows], spec.params, combiner, noise_rng))
+        attrs.append(method.combine(plan, scores[rows], spec.params))
+        errors.append(method_stderr(spec.method_name, plan, scores[rows], spec.params, noise_rng))
         none_values += scores[none_index]
     attr = np.mean(attrs, axis=0)
     none_values /= spec.trials

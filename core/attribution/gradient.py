@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from core.attribution.faithfulness import MaskTable, faithfulness
+from core.attribution.gradient_rules import GradientInputs, scores_of
+from core.attribution.methods import METHODS
 from core.attribution.scorer import Progress, ShouldStop, default_memory_budget_mb
-from core.attribution.targets import score_matrix
 from core.attribution.uncertainty import trials_stderr
 from core.errors import Cancelled, SpecError, WhyLMError
 from core.models.loading import LoadedModel
@@ -37,47 +38,12 @@ from core.models.output_head import text_body, text_config
 from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
 from core.text import unique_labels
 
-RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 BASELINE_NAMES = ("pad", "eos", "unk", "zero")
 
 
 # ---------------------------------------------------------------- quadrature
 
 
-def quadrature(rule: str, steps: int) -> tuple[list[float], list[float]]:
-    """Points (alphas in [0, 1]) and weights of an integration rule.
-
-    The same numbers as Captum's ``captum.attr._utils.approximation_methods``:
-    Riemann rules take evenly spaced points (torch.linspace in float32) with
-    equal weights 1/steps (halved at both ends for the trapezoid); Gauss-Legendre
-    takes numpy's ``leggauss`` nodes and weights rescaled from [-1, 1] to [0, 1].
-    """
-    if rule not in RULES:
-        raise SpecError("method.rule", f"'{rule}' is not a rule; choose one of {', '.join(RULES)}.")
-    if steps < 1:
-        raise SpecError("method.steps", f"steps must be at least 1 (got {steps}).")
-    if rule == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(steps)
-        return (0.5 * (1 + nodes)).tolist(), (0.5 * weights).tolist()
-    if steps < 2:
-        raise SpecError(
-            "method.steps",
-            f"the {rule.replace('_', ' ')} rule needs at least 2 steps; raise steps or use "
-            "gausslegendre.",
-        )
-    n = steps
-    deltas = [1 / n] * n
-    if rule == "riemann_trapezoid":
-        deltas[0] /= 2
-        deltas[-1] /= 2
-        alphas = torch.linspace(0, 1, n)
-    elif rule == "riemann_left":
-        alphas = torch.linspace(0, 1 - 1 / n, n)
-    elif rule == "riemann_middle":
-        alphas = torch.linspace(1 / (2 * n), 1 - 1 / (2 * n), n)
-    else:
-        alphas = torch.linspace(1 / n, 1, n)
-    return alphas.tolist(), deltas
 
 
 # ---------------------------------------------------------------- baselines
@@ -92,8 +58,7 @@ def baseline_token_id(spec_value: Any, tokenizer: Any, vocab_size: int, where: s
         if attr is None:
             raise SpecError(
                 where,
-                f"'{spec_value}' is not a baseline; give a token id or one of "
-                f"{', '.join(BASELINE_NAMES)}.",
+                f"'{spec_value}' is not a baseline; give a token id or one of {', '.join(BASELINE_NAMES)}.",
             )
         token_id = getattr(tokenizer, attr, None)
         if isinstance(token_id, (list, tuple)):
@@ -181,7 +146,9 @@ class EmbeddingGradients:
         self.forward_passes = 0
         self.model_calls = 0
         self._cfg = text_config(model)
-        self._element_bytes = next(model.parameters()).element_size()  # activations: 4 in float32, 2 in bfloat16
+        self._element_bytes = next(
+            model.parameters()
+        ).element_size()  # activations: 4 in float32, 2 in bfloat16
         with torch.no_grad(), self.share.turn(should_stop):
             ids = torch.tensor(self.prompt_ids, dtype=torch.long, device=self.device)
             self.prompt_embeds = self.embedding(ids).detach()
@@ -192,7 +159,9 @@ class EmbeddingGradients:
             ]
         self.inputs = self.prompt_embeds[self.attributed]  # (n, hidden)
         # every output row's token id, targets one after another (the rows' order)
-        self.target_ids = torch.tensor([t for ids in self.targets for t in ids], dtype=torch.long, device=self.device)
+        self.target_ids = torch.tensor(
+            [t for ids in self.targets for t in ids], dtype=torch.long, device=self.device
+        )
         self.n_outputs = sum(len(t) for t in self.targets)
 
     # ------------------------------------------------------------ public
@@ -246,9 +215,7 @@ class EmbeddingGradients:
         logp = np.zeros((k, rows))
         dots = np.zeros((k, rows, len(self.attributed))) if directions is not None else None
         grads = (
-            np.zeros((k, rows, len(self.attributed), self.inputs.shape[1]), np.float32)
-            if keep_full
-            else None
+            np.zeros((k, rows, len(self.attributed), self.inputs.shape[1]), np.float32) if keep_full else None
         )
         chunk, group = self.plan(k)
         # a point with its gradients is a forward and a backward pass
@@ -363,7 +330,9 @@ class EmbeddingGradients:
             out.append(hidden[j * k : (j + 1) * k, positions])
         return torch.cat(out, dim=1) if len(out) > 1 else out[0]
 
-    def _head(self, hidden: torch.Tensor, with_cotangent: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _head(
+        self, hidden: torch.Tensor, with_cotangent: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Target-token log-probabilities from last hidden states (k, rows, hidden).
 
         With ``with_cotangent``, also each log-probability's gradient with respect
@@ -447,45 +416,12 @@ def default_gradient_budget_mb(device: torch.device) -> float:
 # ---------------------------------------------------------------- methods
 
 
-@dataclass
-class ScoreWeights:
-    """How token log-probability gradients turn into score gradients at each point.
-
-    token[s, r]: factor of output row r's gradient in row r's score (+-1 for
-    log_prob, +-p for prob; contrast rows negated). seq[s, r]: factor of row
-    r's gradient in the sequence score (+-1, or +-the sequence probability).
-    """
-
-    token: np.ndarray
-    seq: np.ndarray
 
 
-def score_weights(logp: np.ndarray, n_target: int, score: str) -> ScoreWeights:
-    """Chain-rule factors from token log-probabilities to the spec's scores, per point."""
-    k, rows = logp.shape
-    sign = np.ones(rows)
-    sign[n_target:] = -1.0
-    if score == "log_prob":
-        return ScoreWeights(np.broadcast_to(sign, (k, rows)).copy(), np.broadcast_to(sign, (k, rows)).copy())
-    token = sign * np.exp(logp)
-    seq = np.empty_like(logp)
-    seq[:, :n_target] = np.exp(logp[:, :n_target].sum(axis=1, keepdims=True))
-    if rows > n_target:
-        seq[:, n_target:] = -np.exp(logp[:, n_target:].sum(axis=1, keepdims=True))
-    return ScoreWeights(token, seq)
 
 
-def scores_of(logp_row: np.ndarray, n_target: int, score: str) -> np.ndarray:
-    """[sequence score, token scores...] of one point (contrast rows negated)."""
-    b = [logp_row[n_target:]] if len(logp_row) > n_target else None
-    return score_matrix([logp_row[:n_target]], b, score)[0]
 
 
-def _combine(dots: np.ndarray, weights: ScoreWeights, point_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Token (rows x n) and sequence (n) attributions from per-point dots."""
-    token = np.einsum("s,sr,sri->ri", point_weights, weights.token, dots)
-    seq = np.einsum("s,sr,sri->i", point_weights, weights.seq, dots)
-    return token, seq
 
 
 def run_gradient(ctx: Any) -> dict[str, Any]:
@@ -496,8 +432,9 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
     target = ctx.target
     if not lm.capabilities.gradients:  # a served model: its server gives log-probabilities, not gradients
         raise SpecError(
-            "method", f"{method} needs the model's weights on this machine, and this model is served "
-            "elsewhere; pick a perturbation method (feature ablation, Shapley values, ...) or a local model."
+            "method",
+            f"{method} needs the model's weights on this machine, and this model is served "
+            "elsewhere; pick a perturbation method (feature ablation, Shapley values, ...) or a local model.",
         )
     if not target.ids:
         raise SpecError("target", "the target has no tokens; write the output to explain.")
@@ -518,11 +455,11 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
     vocab = int(engine.embedding.num_embeddings)
     x = engine.inputs
     extra: dict[str, Any] = {}
-    samples: tuple[np.ndarray, np.ndarray] | None = None  # gradient SHAP's per-point (token, sequence) attributions
-    if method in ("integrated_gradients", "gradient_shap"):
-        base_id = baseline_token_id(params["baseline"], lm.tokenizer, vocab, "method.baseline")
-    else:
-        base_id = None
+    samples: tuple[np.ndarray, np.ndarray] | None = (
+        None  # gradient SHAP's per-point (token, sequence) attributions
+    )
+    info = METHODS[method]
+    base_id = baseline_token_id(params["baseline"], lm.tokenizer, vocab, "method.baseline") if info.baseline_token else None
     baseline = engine.token_embeddings(base_id)
     extra["baseline"] = "zero" if base_id is None else params.get("baseline")
     extra["baseline_token_id"] = base_id
@@ -531,47 +468,15 @@ def run_gradient(ctx: Any) -> dict[str, Any]:
     all_scores = scores_of(ends[0], n_target, spec.score)
     none_scores = scores_of(ends[1], n_target, spec.score)
 
-    if method == "integrated_gradients":
-        alphas, weights = quadrature(params["rule"], params["steps"])
-        a = torch.tensor(alphas, dtype=x.dtype, device=x.device)[:, None, None]
-        points = baseline + a * (x - baseline)
-        res = engine.gradients(points, x - baseline)
-        token, seq = _combine(res.dots, score_weights(res.logp, n_target, spec.score), np.array(weights))
-        extra.update(steps=params["steps"], rule=params["rule"])
-        extra["completeness"] = completeness(token, seq, all_scores, none_scores)
-    elif method == "input_x_gradient":
-        res = engine.gradients(x[None], x)
-        token, seq = _combine(res.dots, score_weights(res.logp, n_target, spec.score), np.ones(1))
-    elif method == "gradient_shap":
-        n = params["n_samples"]
-        gen = torch.Generator().manual_seed(int(spec.seed))
-        noise = torch.randn((n, *x.shape), generator=gen, dtype=x.dtype) * float(params["stdev"])
-        alphas = torch.rand(n, generator=gen, dtype=x.dtype)
-        noisy = x[None] + noise.to(x.device)
-        directions = noisy - baseline[None]
-        points = baseline[None] + alphas.to(x.device)[:, None, None] * directions
-        res = engine.gradients(points, directions)
-        w = score_weights(res.logp, n_target, spec.score)
-        # each random point's own attribution: their mean is the attribution, their spread its standard error
-        samples = (np.einsum("sr,sri->sri", w.token, res.dots), np.einsum("sr,sri->si", w.seq, res.dots))
-        token, seq = samples[0].mean(axis=0), samples[1].mean(axis=0)
-        extra.update(n_samples=n, stdev=params["stdev"], seed=spec.seed)
-    elif method == "saliency":
-        res = engine.gradients(x[None], None, keep_full=True)
-        w = score_weights(res.logp, n_target, spec.score)
-        g = res.grads[0].astype(np.float64)  # rows x n x hidden
-        token_g = w.token[0][:, None, None] * g
-        seq_g = np.einsum("r,rih->ih", w.seq[0], g)
-        if params["signed"]:
-            token, seq = token_g.sum(-1), seq_g.sum(-1)
-        else:
-            token, seq = np.linalg.norm(token_g, axis=-1), np.linalg.norm(seq_g, axis=-1)
-        extra["signed"] = params["signed"]
-    else:  # pragma: no cover - the engine routes only gradient methods here
-        raise SpecError("method.name", f"'{method}' is not a gradient method.")
+    outcome = info.gradients(
+        GradientInputs(engine, x, baseline, n_target, spec.score, int(spec.seed), all_scores, none_scores), params
+    )
+    token, seq, samples = outcome.token, outcome.seq, outcome.samples
+    extra.update(outcome.extra)
 
     labels = unique_labels(
-        [ctx.prompt_tokens[i] for i in attributed], blank=lambda label: label if label.strip() else repr(label)
+        [ctx.prompt_tokens[i] for i in attributed],
+        blank=lambda label: label if label.strip() else repr(label),
     )
     extra["token_level"] = {
         "tokens": [ctx.prompt_tokens[i] for i in attributed],
@@ -656,44 +561,11 @@ def embedding_coalitions(
     return MaskTable(value_fn, (np.vstack(known_masks), np.vstack(known_rows)))
 
 
-def completeness(
-    token: np.ndarray, seq: np.ndarray, all_scores: np.ndarray, none_scores: np.ndarray
-) -> dict[str, Any]:
-    """The completeness gap: attributions' sum against score(input) - score(baseline).
-
-    Integrated gradients' attributions add up to the score difference when the
-    path integral is exact; the gap measures the integration error.
-    """
-    sums = np.concatenate([[seq.sum()], token.sum(axis=1)])
-    diffs = all_scores - none_scores
-    gaps = sums - diffs
-    rel = np.abs(gaps) / np.maximum(np.abs(diffs), 1e-12)
-    return {
-        "sequence": {
-            "sum": float(sums[0]),
-            "difference": float(diffs[0]),
-            "gap": float(gaps[0]),
-            "relative": float(rel[0]),
-        },
-        "tokens": {
-            "sum": sums[1:].tolist(),
-            "difference": diffs[1:].tolist(),
-            "gap": gaps[1:].tolist(),
-            "relative": rel[1:].tolist(),
-        },
-        "max_relative": float(rel.max()),
-    }
-
 
 
 __all__ = [
-    "RULES",
     "EmbeddingGradients",
     "PointGradients",
     "baseline_token_id",
-    "completeness",
-    "quadrature",
     "run_gradient",
-    "score_weights",
 ]
-

@@ -37,7 +37,7 @@ from typing import Any
 
 from core.attribution.features import GRANULARITIES, layout_from_template
 from core.attribution.methods import MethodInfo, Param, method_info
-from core.attribution.perturbation import plan_problem
+from core.attribution.planning import plan_problem
 from core.errors import SpecError
 from core.models.request import parse_model
 from core.text import check_document, shown

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from core.attribution.perturbation import Plan, contributions, plan_kriging
+from core.attribution.perturbation import Plan, plan_kriging
 
 BOOTSTRAP = 64
 """Bootstrap resamples for the regression methods."""
@@ -37,7 +37,7 @@ NOISE_Z = 2.0
 Combiner = Callable[[Plan, np.ndarray, dict[str, Any]], np.ndarray]
 
 
-def _bootstrap(
+def bootstrap_stderr(
     plan: Plan, values: np.ndarray, params: dict[str, Any], combiner: Combiner, fixed: int, rng: np.random.Generator
 ) -> np.ndarray | None:
     """Std of ``combiner`` over resamples of the plan's sampled rows (the first ``fixed`` rows kept)."""
@@ -60,38 +60,12 @@ def _bootstrap(
     return np.std(np.stack(estimates), axis=0, ddof=1)
 
 
-def method_stderr(
-    method: str,
-    plan: Plan,
-    values: np.ndarray,
-    params: dict[str, Any],
-    combiner: Combiner,
-    rng: np.random.Generator,
-) -> np.ndarray | None:
-    """Standard error (outputs x features) of one plan's attribution; None for an exact method.
-
-    Args:
-        method: the perturbation method.
-        plan: its plan; ``values``: the scores of its rows (rows x outputs).
-        params: the method's parameters; ``combiner``: the method's combine step.
-        rng: draws the bootstrap resamples (seeded by the run).
-    """
-    if method in ("shapley_sampling", "kernel_shap") and plan.extra.get("paired") and not plan.extra.get("exact"):
-        kriged = plan_kriging(plan, values)
-        if kriged is not None:
-            return kriged[1]
-    if method == "shapley_sampling":
-        units = contributions(plan, values)  # units x outputs x features
-        if len(units) < 2:
-            return None
-        return units.std(axis=0, ddof=1) / np.sqrt(len(units))
-    if method == "kernel_shap" and plan.extra.get("exact"):
+def paired_stderr(plan: Plan, values: np.ndarray) -> np.ndarray | None:
+    """The kriging's posterior standard deviation of a paired, sampled plan; None for any other plan."""
+    if not plan.extra.get("paired") or plan.extra.get("exact"):
         return None
-    if method == "kernel_shap":
-        return _bootstrap(plan, values, params, combiner, 2, rng)
-    if method == "lime":
-        return _bootstrap(plan, values, params, combiner, 1, rng)
-    return None
+    kriged = plan_kriging(plan, values)
+    return kriged[1] if kriged is not None else None
 
 
 def trials_stderr(attrs: list[np.ndarray]) -> np.ndarray | None:

@@ -8,7 +8,7 @@ import string
 from typing import Any
 
 from core.attribution.methods import METHODS
-from core.attribution.perturbation import plan_rows
+from core.attribution.planning import plan_rows
 from core.attribution.spec import TRIALS
 from core.runs.work import (
     BACKWARD_PER_OUTPUT,
@@ -89,7 +89,7 @@ def _work(spec: Any) -> tuple[str, float]:
         target_tokens = (target_tokens + tokens_of(str(target["contrast"]))) / 2
     if spec.method.family == "gradient":
         params = spec.params
-        points = int(params.get("steps", params.get("n_samples", 1)) or 1)
+        points = int(spec.method.setting(params, spec.method.work_param) if spec.method.work_param else 1)
         # each point: a forward over prompt + target, and a backward per output token (no prefix shared)
         per_point = context_work(prompt_tokens + target_tokens, 0.0) * (1 + BACKWARD_PER_OUTPUT * target_tokens)
         return "gradient", extra + (points + 2) * targets * per_point
@@ -98,7 +98,7 @@ def _work(spec: Any) -> tuple[str, float]:
     per_slot = bases.values() if isinstance(bases, dict) else bases  # by slot name, or positional
     if "template" not in prompt or not any(isinstance(b, list) for b in per_slot):
         rows = min(rows, 2**n) if n < 40 else rows  # the same prompts in every trial are scored once
-    one_change = spec.method_name == "feature_ablation" and rows <= n + 1
+    one_change = spec.method.single_removals and rows <= n + 1
     suffix = target_tokens + MODEL_CALL_TOKENS / 8
     work = prefix_tree_work(segments, _ablation_prefixes if one_change else _random_prefixes, rows, suffix)
     if spec.faithfulness:  # deletion and insertion curves: random-looking coalitions
@@ -128,14 +128,11 @@ def attribution_lower(spec: dict[str, Any]) -> str:
     trials = named(TRIALS.label, spec.get("trials", TRIALS.default))
     if info is None:
         return f"lower the method's samples or steps, or {trials}."
-    work = [p for p in info.params if p.name in ("n_samples", "steps")]
+    work = [p for p in info.params if p.name == info.work_param]
     if work:
         p = work[0]
         setting = named(p.label, method.get(p.name, p.default))
         return f"lower {setting}" + ("." if info.family == "gradient" else f" or {trials}.")
-    if info.name == "shapley":
-        return (
-            "exact Shapley values double with every feature: group slots into fewer features, or choose "
-            f"{METHODS['shapley_sampling'].title}; or lower {trials}."
-        )
+    if info.lower:
+        return f"{info.lower}; or lower {trials}."
     return f"explain fewer parts (fewer slots, or a coarser granularity), or lower {trials}."

@@ -25,7 +25,8 @@ from captum.attr import (
 )
 from captum.attr._utils.approximation_methods import approximation_parameters
 
-from core.attribution.gradient import RULES, EmbeddingGradients, quadrature
+from core.attribution.gradient import EmbeddingGradients
+from core.attribution.gradient_rules import RULES, quadrature
 from core.attribution.result import RunResult
 from core.attribution.scorer import BatchedScorer
 from core.engine import run

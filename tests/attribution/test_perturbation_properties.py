@@ -8,7 +8,9 @@ from math import factorial
 import numpy as np
 import pytest
 
-from core.attribution.perturbation import all_masks, attribute, plan_shapley
+from core.attribution.methods.shapley import plan_shapley
+from core.attribution.perturbation import all_masks
+from core.attribution.planning import attribute
 from core.errors import SpecError
 
 

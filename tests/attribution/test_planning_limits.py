@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 
 from core.attribution import perturbation
+from core.attribution.methods import METHODS
+from core.attribution.methods.kernel_shap import plan_kernel_shap
+from core.attribution.methods.shapley_sampling import plan_shapley_sampling
 from core.attribution.perturbation import (
     MAX_PLANNED_COALITIONS,
     PLAN_MEMORY_BUDGET,
     StopPoll,
     in_chunks,
     mask_ints,
-    plan_kernel_shap,
-    plan_problem,
-    plan_rows,
-    plan_shapley_sampling,
 )
+from core.attribution.planning import plan_problem, plan_rows
 from core.engine import run, validate
 from core.errors import Cancelled, SpecError
 from core.probes.bias import stats
@@ -110,7 +110,7 @@ def test_plan_rows_counts_what_the_planners_plan() -> None:
              ("kernel_shap", {"n_samples": 9}), ("kernel_shap", {"n_samples": 500}), ("lime", {"n_samples": 11})]
     for method, params in cases:
         for n in (1, 2, 3, 6):
-            planner, _ = perturbation.PLANNERS[method]
+            planner = METHODS[method].plan
             assert len(planner(n, params, rng).masks) == plan_rows(method, n, params), (method, n)
 
 
@@ -324,7 +324,7 @@ def _time_to_stop_with(doc: dict[str, Any], lm: Any, press_after: float) -> floa
 
 def test_paired_kernel_shap_plans_many_features_in_little_memory() -> None:
     """The paired plan takes the one-feature coalitions whole; it once listed all 2^n to find them (240 GB at 30)."""
-    planner, _ = perturbation.PLANNERS["kernel_shap"]
+    planner = METHODS["kernel_shap"].plan
     params = {"n_samples": 2000, "paired": True}
     plans: list[Any] = []
     peak = _peak_mb(lambda: plans.append(planner(40, params, np.random.default_rng(0))))

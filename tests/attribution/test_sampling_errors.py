@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.attribution.perturbation import PLANNERS, all_masks, attribute, combine_shapley, plan_kernel_shap
-from core.attribution.uncertainty import method_stderr, trials_stderr, within_noise
+from core.attribution.methods import METHODS
+from core.attribution.methods.kernel_shap import plan_kernel_shap
+from core.attribution.methods.shapley import combine_shapley
+from core.attribution.perturbation import all_masks
+from core.attribution.planning import attribute, method_stderr
+from core.attribution.uncertainty import trials_stderr, within_noise
 from core.present import charts, trust
 from tests.game_support import pair_game
 
@@ -24,17 +28,17 @@ def _game(n: int, seed: int = 0):
         return np.stack([v, 2 * v], axis=1)
 
     every = all_masks(n)
-    exact = combine_shapley(PLANNERS["shapley"][0](n, {}, np.random.default_rng(0)), value(every), {})
+    exact = combine_shapley(METHODS["shapley"].plan(n, {}, np.random.default_rng(0)), value(every), {})
     return value, exact
 
 
 def _stderr(method: str, n: int, params: dict, seed: int):
     value, _ = _game(n)
-    planner, combiner = PLANNERS[method]
+    planner, combiner = METHODS[method].plan, METHODS[method].combine
     plan = planner(n, params, np.random.default_rng(seed))
     values = value(plan.masks)
     attr = combiner(plan, values, params)
-    return attr, method_stderr(method, plan, values, params, combiner, np.random.default_rng(seed + 100))
+    return attr, method_stderr(method, plan, values, params, np.random.default_rng(seed + 100))
 
 
 @pytest.mark.parametrize(

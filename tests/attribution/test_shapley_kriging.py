@@ -8,19 +8,14 @@ import numpy as np
 import pytest
 
 import core.attribution.shapley_kriging as kriging
+from core.attribution.methods import METHODS
+from core.attribution.methods.kernel_shap import combine_kernel_shap, plan_kernel_shap
+from core.attribution.methods.shapley import combine_shapley
+from core.attribution.methods.shapley_sampling import plan_shapley_sampling
 from core.attribution.pair_design import joint_covariance, shapley_covariance
-from core.attribution.perturbation import (
-    PLANNERS,
-    all_masks,
-    attribute,
-    combine_kernel_shap,
-    combine_shapley,
-    mask_codes,
-    plan_kernel_shap,
-    plan_shapley_sampling,
-)
+from core.attribution.perturbation import all_masks, mask_codes
+from core.attribution.planning import attribute, method_stderr
 from core.attribution.shapley_kriging import kriged_shapley
-from core.attribution.uncertainty import method_stderr
 from tests.game_support import pair_game
 
 
@@ -37,7 +32,7 @@ def _fourier_game(n: int, seed: int, decay: float = 0.3):
     def value(masks: np.ndarray) -> np.ndarray:
         return table[mask_codes(masks)][:, None]
 
-    exact = combine_shapley(PLANNERS["shapley"][0](n, {}, rng), table[:, None], {})
+    exact = combine_shapley(METHODS["shapley"].plan(n, {}, rng), table[:, None], {})
     return value, exact, table
 
 
@@ -69,13 +64,13 @@ def test_the_attributions_add_up_to_the_score_difference(method) -> None:
 def test_the_standard_error_matches_the_real_spread_over_seeds() -> None:
     value, exact, _ = _fourier_game(10, seed=5, decay=0.4)  # not the prior's own decay
     params = {"n_samples": 80, "paired": True}
-    planner, combiner = PLANNERS["kernel_shap"]
+    planner, combiner = METHODS["kernel_shap"].plan, METHODS["kernel_shap"].combine
     estimates, claimed = [], []
     for seed in range(30):
         plan = planner(10, params, np.random.default_rng(seed))
         values = value(plan.masks)
         estimates.append(combiner(plan, values, params)[0])
-        claimed.append(method_stderr("kernel_shap", plan, values, params, combiner, np.random.default_rng(seed))[0])
+        claimed.append(method_stderr("kernel_shap", plan, values, params, np.random.default_rng(seed))[0])
     real = np.sqrt(np.mean((np.array(estimates) - exact[0]) ** 2, axis=0)).mean()
     assert 0.6 < np.mean(claimed) / real < 1.6, np.mean(claimed) / real
 
@@ -90,8 +85,7 @@ def test_more_pairs_shrink_the_error_and_its_estimate() -> None:
             plan = plan_kernel_shap(10, params, np.random.default_rng(seed))
             values = value(plan.masks)
             errs.append(np.abs(combine_kernel_shap(plan, values, params) - exact).mean())
-            ses.append(method_stderr("kernel_shap", plan, values, params, combine_kernel_shap,
-                                     np.random.default_rng(0)).mean())
+            ses.append(method_stderr("kernel_shap", plan, values, params, np.random.default_rng(0)).mean())
         return float(np.mean(errs)), float(np.mean(ses))
 
     (few_err, few_se), (many_err, many_se) = run(60), run(240)
@@ -153,7 +147,7 @@ def test_on_the_model_paired_sampling_beats_captums_way_at_equal_coalitions(lm) 
     ctx = prepare(spec, lm)
     values = PromptValues(lm, ctx.layout.chat, ctx.target, spec.score)
     table = LayoutCoalitions(values, ctx.layout, ctx.layout.fixed_baselines(), lambda: None).values(all_masks(7))[:, 0]
-    exact = combine_shapley(PLANNERS["shapley"][0](7, {}, np.random.default_rng(0)), table[:, None], {})[0]
+    exact = combine_shapley(METHODS["shapley"].plan(7, {}, np.random.default_rng(0)), table[:, None], {})[0]
 
     def lookup(masks: np.ndarray) -> np.ndarray:
         return table[mask_codes(masks)][:, None]
@@ -176,7 +170,7 @@ def test_the_attribution_and_its_standard_error_share_one_solve(monkeypatch) -> 
     plan = plan_kernel_shap(8, params, np.random.default_rng(0))
     values = value(plan.masks)
     attr = combine_kernel_shap(plan, values, params)
-    stderr = method_stderr("kernel_shap", plan, values, params, combine_kernel_shap, np.random.default_rng(0))
+    stderr = method_stderr("kernel_shap", plan, values, params, np.random.default_rng(0))
     assert len(calls) == 1 and attr.shape == stderr.shape
     combine_kernel_shap(plan, 2 * values, params)  # other values: solved again
     assert len(calls) == 2

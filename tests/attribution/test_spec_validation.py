@@ -263,7 +263,7 @@ def test_long_feature_lists_keep_every_coalition_apart() -> None:
     """Above 62 features a coalition's code used to overflow and merge coalitions (features 64+ got 0)."""
     import numpy as np
 
-    from core.attribution.perturbation import attribute
+    from core.attribution.planning import attribute
 
     n = 70
     weights = np.arange(1, n + 1, dtype=float)

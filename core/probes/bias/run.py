@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.attribution.features import apply_chat, chat_wrapping, encode_prompts, layout_from_template
-from core.attribution.perturbation import PLANNERS, Poll, StopPoll, in_chunks, mask_codes, polled
+from core.attribution.methods import METHODS
+from core.attribution.perturbation import Poll, StopPoll, in_chunks, mask_codes, polled
 from core.attribution.scorer import BatchedScorer, Progress, ShouldStop, scorer_for
 from core.attribution.targets import encode_target
 from core.errors import SpecError
@@ -200,7 +201,7 @@ def _plan_attribution(
         pool = [i for i, p in enumerate(prompts) if p.group == group]
         k = min(per_group[group], len(pool))
         chosen.extend(sorted(int(i) for i in rng.choice(pool, size=k, replace=False)))
-    planner, _ = PLANNERS[settings.method]
+    planner = METHODS[settings.method].plan
     index = {s: j for j, s in enumerate(spec.sweep_slots)}
     jobs: list[_AttrJob] = []
     labels: list[str] = []
@@ -254,7 +255,7 @@ def _combine_attribution(
     gap. Half the difference of the two groups' means estimates each feature's
     share of the gap (first minus second).
     """
-    _, combiner = PLANNERS[spec.attribution.method]
+    combiner = METHODS[spec.attribution.method].combine
     sums: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     signs: dict[int, int] = {}

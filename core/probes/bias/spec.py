@@ -39,7 +39,7 @@ from typing import Any
 
 from core.attribution.features import Part, layout_from_template, parse_template
 from core.attribution.methods import METHODS
-from core.attribution.perturbation import plan_problem
+from core.attribution.planning import plan_problem
 from core.errors import SpecError
 from core.models.request import parse_model
 from core.probes.bias.settings import (

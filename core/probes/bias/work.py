@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.attribution.perturbation import plan_rows
+from core.attribution.planning import plan_rows
 from core.probes.bias.settings import ATTRIBUTION_PROMPTS, ATTRIBUTION_TRIALS, resampled_values
 from core.runs.work import (
     CANDIDATE_ROW_TOKENS,

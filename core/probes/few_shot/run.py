@@ -26,15 +26,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.attribution.features import chat_wrapping, encode_prompts, encode_text
+from core.attribution.methods.shapley import combine_shapley
+from core.attribution.methods.shapley_sampling import combine_shapley_sampling, plan_shapley_sampling
 from core.attribution.perturbation import (
     Plan,
     StopPoll,
     all_masks,
-    combine_shapley,
-    combine_shapley_sampling,
     in_chunks,
     mask_ints,
-    plan_shapley_sampling,
     polled,
 )
 from core.attribution.prefix_tree import prefix_tree_tokens
