@@ -45,33 +45,73 @@ PEERS = ROOT / "bench" / ".venv-peers" / "bin" / "python"
 TEMPLATE = "Context: {document}\n\nQuery: {question}"  # ContextCite's DEFAULT_PROMPT_TEMPLATE
 
 SUBJECTS = [
-    "The old mill by the weir", "The town council", "The public library on Fern Street", "The fish market",
-    "The coastal footpath", "The bell tower of Saint Aldo", "The school choir", "The weekly bus to Corran",
-    "The cooperative dairy", "The stone bridge over the Lune", "The harbour wall", "The allotment society",
-    "The village hall", "The chess club", "The cider press on Ash Lane", "The museum of tin mining",
-    "The tide clock in the square", "The rowing club", "The weather station on the ridge", "The parish archive",
-    "The ferry waiting room", "The market cross", "The sheep fair", "The brass band", "The quarry pond",
+    "The old mill by the weir",
+    "The town council",
+    "The public library on Fern Street",
+    "The fish market",
+    "The coastal footpath",
+    "The bell tower of Saint Aldo",
+    "The school choir",
+    "The weekly bus to Corran",
+    "The cooperative dairy",
+    "The stone bridge over the Lune",
+    "The harbour wall",
+    "The allotment society",
+    "The village hall",
+    "The chess club",
+    "The cider press on Ash Lane",
+    "The museum of tin mining",
+    "The tide clock in the square",
+    "The rowing club",
+    "The weather station on the ridge",
+    "The parish archive",
+    "The ferry waiting room",
+    "The market cross",
+    "The sheep fair",
+    "The brass band",
+    "The quarry pond",
 ]
 PREDICATES = [
-    "was repainted a pale green last spring", "meets on the first Tuesday of every month",
-    "was built from granite cut in the valley", "closes early on Sunday afternoons in winter",
-    "keeps a record of every storm since the war", "was rebuilt after the flood of the wet year",
-    "is run by volunteers from the three farms", "sells its surplus apples to the inn",
-    "has a roof of slate brought by cart", "draws visitors from the northern towns in August",
-    "was the subject of a long dispute over rights of way", "still uses the lamps fitted a century ago",
-    "lends tools to anyone with a library card", "was moved twice before it settled by the green",
-    "holds a lantern walk on the shortest day", "pays its caretaker in firewood and bread",
-    "was painted by a visiting artist who never returned", "has a sundial that runs ten minutes slow",
-    "keeps bees in a row of white hives", "opens its doors for the harvest supper",
+    "was repainted a pale green last spring",
+    "meets on the first Tuesday of every month",
+    "was built from granite cut in the valley",
+    "closes early on Sunday afternoons in winter",
+    "keeps a record of every storm since the war",
+    "was rebuilt after the flood of the wet year",
+    "is run by volunteers from the three farms",
+    "sells its surplus apples to the inn",
+    "has a roof of slate brought by cart",
+    "draws visitors from the northern towns in August",
+    "was the subject of a long dispute over rights of way",
+    "still uses the lamps fitted a century ago",
+    "lends tools to anyone with a library card",
+    "was moved twice before it settled by the green",
+    "holds a lantern walk on the shortest day",
+    "pays its caretaker in firewood and bread",
+    "was painted by a visiting artist who never returned",
+    "has a sundial that runs ten minutes slow",
+    "keeps bees in a row of white hives",
+    "opens its doors for the harvest supper",
 ]
 CASES = {
-    20: ("Who is the harbour master of Kelby?", "The harbour master of Kelby is Orla Penn.",
-         ["The harbour master of Kelby is a tall woman named Orla Penn, who took the post after her father."]),
-    60: ("Where does the ferry to Sanna leave from?", "It leaves from pier four, at the north end of the harbour.",
-         ["The ferry to Sanna no longer leaves from the old slipway but from pier four.",
-          "Pier four stands at the north end of the harbour, past the ice house."]),
-    120: ("What colour is the door of the lifeboat station?", "The door of the lifeboat station is bright orange.",
-          ["Everyone in Kelby knows the lifeboat station by its door, which is painted bright orange."]),
+    20: (
+        "Who is the harbour master of Kelby?",
+        "The harbour master of Kelby is Orla Penn.",
+        ["The harbour master of Kelby is a tall woman named Orla Penn, who took the post after her father."],
+    ),
+    60: (
+        "Where does the ferry to Sanna leave from?",
+        "It leaves from pier four, at the north end of the harbour.",
+        [
+            "The ferry to Sanna no longer leaves from the old slipway but from pier four.",
+            "Pier four stands at the north end of the harbour, past the ice house.",
+        ],
+    ),
+    120: (
+        "What colour is the door of the lifeboat station?",
+        "The door of the lifeboat station is bright orange.",
+        ["Everyone in Kelby knows the lifeboat station by its door, which is painted bright orange."],
+    ),
 }
 
 
@@ -95,7 +135,7 @@ def document(size: int) -> tuple[str, str, str]:
 
 # ----------------------------------------------------------------- ContextCite, in the peers' environment
 
-PEER = r'''
+PEER = r"""
 import json, sys, types
 import numpy as np
 import nltk
@@ -149,15 +189,35 @@ for budget in job["passes"]:
     out[str(budget)] = [float(x) for x in cc.get_attributions(verbose=False)]
     out["seconds_" + str(budget)] = __import__("time").perf_counter() - start
 print(json.dumps(out))
-'''
+"""
 
 
-def contextcite(weights: str, text: str, parts: list[str], seps: list[str], question: str, answer: str,
-                passes: list[int], device: str, threads: int) -> dict[str, list[float]]:
+def contextcite(
+    weights: str,
+    text: str,
+    parts: list[str],
+    seps: list[str],
+    question: str,
+    answer: str,
+    passes: list[int],
+    device: str,
+    threads: int,
+) -> dict[str, list[float]]:
     """ContextCite's attributions (one per sentence) at each budget, computed by its own code in the peers' venv."""
-    job = {"weights": weights, "context": text, "parts": parts, "separators": seps, "query": question,
-           "answer": answer, "passes": passes, "device": device, "threads": threads}
-    done = subprocess.run([str(PEERS), "-c", PEER], input=json.dumps(job), capture_output=True, text=True, check=False)
+    job = {
+        "weights": weights,
+        "context": text,
+        "parts": parts,
+        "separators": seps,
+        "query": question,
+        "answer": answer,
+        "passes": passes,
+        "device": device,
+        "threads": threads,
+    }
+    done = subprocess.run(
+        [str(PEERS), "-c", PEER], input=json.dumps(job), capture_output=True, text=True, check=False
+    )
     if done.returncode:
         sys.exit("ContextCite failed:\n" + done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -180,8 +240,9 @@ class Judge:
         kept = [i for i in range(len(self.parts)) if mask[i]]
         context = "".join((self.seps[i] if j else "") + self.parts[i] for j, i in enumerate(kept))
         text = TEMPLATE.format(document=context, question=self.question)
-        chat = self.lm.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                                     add_generation_prompt=True)
+        chat = self.lm.tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
         return self.lm.tokenizer.encode(chat, add_special_tokens=False)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
@@ -196,7 +257,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def judged(judge: Judge, attr: np.ndarray, heldout: np.ndarray, heldout_values: np.ndarray, full: float) -> list[float]:
+def judged(
+    judge: Judge, attr: np.ndarray, heldout: np.ndarray, heldout_values: np.ndarray, full: float
+) -> list[float]:
     """Top-1/3/5 drops and the LDS of one attribution vector."""
     order = np.argsort(-attr, kind="stable")
     masks = []
@@ -214,8 +277,18 @@ def whylm_values(lm, text: str, question: str, answer: str, passes: int, method:
     from core.probes.documents.run import run_documents
 
     result = run_documents(
-        {"kind": "documents", "document": text, "question": question, "answer": {"text": answer},
-         "template": TEMPLATE, "passes": passes, "method": method, "check": [], "random_trials": 0}, lm=lm,
+        {
+            "kind": "documents",
+            "document": text,
+            "question": question,
+            "answer": {"text": answer},
+            "template": TEMPLATE,
+            "passes": passes,
+            "method": method,
+            "check": [],
+            "random_trials": 0,
+        },
+        lm=lm,
     )
     leaves = sorted((s for s in result.sources if s["level"] == "sentence"), key=lambda s: s["start"])
     return np.array([s["value"] for s in leaves])
@@ -234,7 +307,7 @@ def partition(text: str) -> tuple[list[str], list[str]]:
     return parts, seps
 
 
-TIMING = r'''
+TIMING = r"""
 import json, sys, time, torch
 torch.set_num_threads(2)
 sys.path.insert(0, sys.argv[1])
@@ -247,7 +320,7 @@ r = run_documents({"kind": "documents", "document": job["text"], "question": job
                    "answer": {"text": job["answer"]}, "passes": job["passes"]}, lm=lm)
 print(json.dumps({"seconds": time.perf_counter() - start, "prompt_tokens": r.prompt_tokens, **r.meta,
                   "top": r.summary}))
-'''
+"""
 
 
 def timing(text: str, question: str, answer: str, passes: int) -> dict:
@@ -256,8 +329,13 @@ def timing(text: str, question: str, answer: str, passes: int) -> dict:
     cmd = [sys.executable, "-c", TIMING, str(ROOT)]
     if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 2:
         cmd = ["taskset", "-c", "0,1", *cmd]
-    done = subprocess.run(cmd, input=json.dumps({"text": text, "question": question, "answer": answer,
-                                                  "passes": passes}), capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        cmd,
+        input=json.dumps({"text": text, "question": question, "answer": answer, "passes": passes}),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if done.returncode:
         sys.exit("timing run failed:\n" + done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -281,7 +359,9 @@ def main() -> None:
     device = str(lm.device)
     threads = torch.get_num_threads()
     print(f"device {device}, torch threads {threads}")
-    print(f"{'sent':>4} {'tok':>5} {'passes':>6} {'method':<12} {'drop@1':>7} {'drop@3':>7} {'drop@5':>7} {'LDS':>6} {'s':>6}")
+    print(
+        f"{'sent':>4} {'tok':>5} {'passes':>6} {'method':<12} {'drop@1':>7} {'drop@3':>7} {'drop@5':>7} {'LDS':>6} {'s':>6}"
+    )
     for size in args.sizes:
         text, question, answer = document(size)
         parts, seps = partition(text)
@@ -294,18 +374,24 @@ def main() -> None:
         tokens = len(judge.ids(np.ones(size, bool)))
         peer = {}
         if not args.no_peer:
-            peer = contextcite(str(bundled_cache_folder()), text, parts, seps, question, answer, args.passes,
-                               device, threads)
+            peer = contextcite(
+                str(bundled_cache_folder()), text, parts, seps, question, answer, args.passes, device, threads
+            )
         for passes in args.passes:
             rows = []
             start = time.perf_counter()
-            rows.append(("WhyLM", whylm_values(lm, text, question, answer, passes), time.perf_counter() - start))
+            rows.append(
+                ("WhyLM", whylm_values(lm, text, question, answer, passes), time.perf_counter() - start)
+            )
             if peer:
                 rows.append(("ContextCite", np.array(peer[str(passes)]), peer[f"seconds_{passes}"]))
             for name, attr, seconds in rows:
                 d1, d3, d5, lds = judged(judge, attr, heldout, heldout_values, full)
-                print(f"{size:>4} {tokens:>5} {passes:>6} {name:<12} {d1:>7.2f} {d3:>7.2f} {d5:>7.2f} {lds:>6.3f} "
-                      f"{seconds:>6.1f}", flush=True)
+                print(
+                    f"{size:>4} {tokens:>5} {passes:>6} {name:<12} {d1:>7.2f} {d3:>7.2f} {d5:>7.2f} {lds:>6.3f} "
+                    f"{seconds:>6.1f}",
+                    flush=True,
+                )
     if not args.no_timing:
         text, question, answer = document(120)
         t = timing(text, question, answer, args.timing_passes)
