@@ -53,3 +53,36 @@ def test_a_document_over_the_context_is_refused_or_cut(lm: LoadedModel) -> None:
         run_documents(spec, lm=lm)
     assert "more than this model's context of 8,192 tokens" in caught.value.sentence
     assert "attribute the part that fits" in caught.value.sentence
+
+
+@pytest.mark.slow
+def test_words_inside_the_sentence_that_matters_and_a_generated_answer(lm: LoadedModel) -> None:
+    spec = {
+        "kind": "documents",
+        "document": "The bakery opens at six. The baker is Ilsa Varn.\n\nThe school is old.",
+        "question": "Who is the baker?",
+        "answer": {"generate": {"max_new_tokens": 6}},
+        "level": "word",
+        "passes": 24,
+        "refine": 1,
+        "check": [1],
+        "random_trials": 1,
+    }
+    result = run_documents(spec, lm=lm)
+    assert result.answer_generated and result.answer.strip()
+    words = [s for s in result.sources if s["level"] == "word" and s["refined"]]
+    assert words and {result.sources[w["parent"]]["level"] for w in words} == {"sentence"}
+    parents = {w["parent"] for w in words}
+    assert len(parents) == 1  # one sentence opened into its words (refine 1)
+    sentence = result.sources[parents.pop()]
+    assert sum(w["value"] for w in words) == pytest.approx(sentence["value"])
+
+
+def test_the_example_file_is_the_page_example() -> None:
+    import json
+    from pathlib import Path
+
+    from core.probes.documents.examples import EXAMPLE
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "documents_bakery.json"
+    assert json.loads(path.read_text(encoding="utf-8")) == EXAMPLE
