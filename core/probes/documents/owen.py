@@ -64,13 +64,16 @@ class Memo:
 
 @dataclass
 class TreeValues:
-    """Every node's value (root: all kept minus none), its standard error, whether it was refined, and how."""
+    """Every node's value (root: all kept minus none), its standard error, whether it was refined, and how;
+    the forward passes it took and the scores with every leaf and with none."""
 
     values: np.ndarray
     stderr: np.ndarray
     refined: np.ndarray
     methods: list[str]
     passes: int
+    full: float
+    empty: float
 
 
 def _shapley_weight(size: int, players: int) -> float:
@@ -204,4 +207,4 @@ def hierarchical_values(
             parent = tree.parent[node]
             share = len(tree.under[node]) / max(len(tree.under[parent]), 1)
             values[node], stderr[node] = values[parent] * share, stderr[parent] * share
-    return TreeValues(values, stderr, refined, methods, memo.passes)
+    return TreeValues(values, stderr, refined, methods, memo.passes, float(ends[0]), float(ends[1]))

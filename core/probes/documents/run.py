@@ -177,20 +177,22 @@ def run_documents(
     ids, answer, generated = answer_ids(lm, spec, prompt)
     scorer = scorer_for(lm, should_stop=should_stop)
     total = spec.passes + len(spec.check) * (2 + spec.random_trials)
+    scored = [0]  # prompts scored so far (the attribution's, then the check's)
 
     def score(masks: np.ndarray) -> np.ndarray:
         if should_stop is not None and should_stop():
             raise Cancelled()
         sums = [float(lp.sum()) for lp in scorer.log_probs([(prompt.ids(m), ids) for m in masks])]
+        scored[0] += len(masks)
         if progress is not None:
-            progress(min(scorer.forward_passes, total), total)
+            progress(min(scored[0], total), total)
         return np.array(sums)
 
     rng = np.random.default_rng(spec.seed)
     values = hierarchical_values(tree, score, spec.method, spec.passes, spec.refine, spec.contexts, rng)
     passes = values.passes
     n = len(tree.leaves)
-    full, empty = score(np.vstack([np.ones(n, bool), np.zeros(n, bool)]))
+    full, empty = values.full, values.empty
     leaf_values = values.values[list(tree.leaves)]
     order = sorted(range(n), key=lambda i: -leaf_values[i])
     check = top_k_check(score, float(full), order, n, spec.check, spec.random_trials, rng)
@@ -203,7 +205,7 @@ def run_documents(
     whole = getattr(scorer, "tokens_whole", None)
     notes = [
         f"{passes} forward passes for the attribution ({spec.method} at each node, {spec.contexts} contexts), "
-        f"{scorer.forward_passes - passes} more for the check.",
+        f"{scored[0] - passes} more for the check.",
     ]
     if computed and whole:
         notes.append(
@@ -235,7 +237,7 @@ def run_documents(
             spec.method,
             clock,
             n_features=n,
-            forward_passes=scorer.forward_passes,
+            forward_passes=scored[0],
             attribution_passes=passes,
             tokens_computed=computed,
             tokens_whole=whole,
