@@ -324,10 +324,11 @@ from core.models.loading import load_model
 from core.probes.documents.run import run_documents
 job = json.load(sys.stdin)
 lm = load_model("default", device="cpu")
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 r = run_documents({"kind": "documents", "document": job["text"], "question": job["question"],
                    "answer": {"text": job["answer"]}, "passes": job["passes"]}, lm=lm)
-print(json.dumps({"seconds": time.perf_counter() - start, "prompt_tokens": r.prompt_tokens, **r.meta,
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+                  "prompt_tokens": r.prompt_tokens, **r.meta,
                   "top": r.summary}))
 """
 
@@ -353,7 +354,7 @@ def timing(text: str, question: str, answer: str, passes: int) -> dict:
 def main() -> None:
     """Print the side-by-side table, then the long document's time and tokens."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20, 60, 120])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[20, 60, 120], help="none: only the timing")
     parser.add_argument("--passes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--heldout", type=int, default=200)
     parser.add_argument("--no-peer", action="store_true", help="skip ContextCite")
@@ -403,11 +404,13 @@ def main() -> None:
                 )
     if not args.no_timing:
         text, question, answer = document(120)
+        load = os.getloadavg()[0]
         t = timing(text, question, answer, args.timing_passes)
         ratio = t["tokens_whole"] / t["tokens_computed"]
         print(
             f"\n120 sentences, {t['prompt_tokens']} prompt tokens, default method, {t['attribution_passes']} attribution "
-            f"+ {t['forward_passes'] - t['attribution_passes']} check passes, 2 CPU threads: {t['seconds']:.1f} s; "
+            f"+ {t['forward_passes'] - t['attribution_passes']} check passes, 2 CPU threads: {t['seconds']:.1f} s "
+            f"({t['cpu_seconds']:.1f} s of CPU; load average before {load:.1f}); "
             f"tokens through the model {t['tokens_computed']:,} vs {t['tokens_whole']:,} whole ({ratio:.1f}x fewer)"
         )
         print("  " + t["top"])
