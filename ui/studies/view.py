@@ -20,6 +20,10 @@ from ui.shared.tables import whole_table
 
 EXPLAINED_SHOWN = 10
 EXPLAIN_KEY = "stu_explain_spec"
+NO_RESULT = (
+    "This study has no result yet: it was stopped or cut off. Run it again to continue where it stopped "
+    "(its finished batches are stored, so no item is scored twice)."
+)
 
 
 def _explain(spec: dict[str, Any], title: str) -> None:
@@ -64,6 +68,9 @@ def _explain_buttons(result: dict[str, Any], entries: list[dict[str, Any]], mode
 def show_study_result(result: dict[str, Any], key: str) -> None:
     """Draw a study result dict (``StudyResult.to_dict()`` or a stored one); widget keys start with ``key``."""
     _go_to_explain()
+    if not result.get("tables"):
+        st.info(NO_RESULT)
+        return
     st.subheader("In plain words")
     for line in result.get("summary") or []:
         st.info(escape_markdown(line))

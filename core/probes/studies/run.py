@@ -136,7 +136,7 @@ def run_study(
 
     Args:
         spec_doc: the spec document (``core.probes.studies.spec``) or its parsed spec.
-        progress: called with (items done, items total) over all models after each batch.
+        progress: called with (options scored, options in all) over all models after each batch.
         should_stop: polled between batches; True stops the run (``Cancelled``); finished batches stay stored.
         lm: an already loaded model, used for the spec's model of the same name.
         loader: loads the other models by name.
@@ -144,12 +144,13 @@ def run_study(
     clock = RunClock()
     spec = spec_doc if isinstance(spec_doc, StudySpec) else parse_study_spec(spec_doc)
     items = list(spec.items)
-    total = len(items) * len(spec.models)
+    per_model = sum(len(item.options) for item in items)
+    total = per_model * len(spec.models)
     models, results, first_lm = [], [], None
     for k, value in enumerate(spec.models):
         model = _model(value, lm, loader, clock)
         first_lm = first_lm or model
-        offset = k * len(items)
+        offset = k * per_model
 
         def step(done: int, _total: int, offset: int = offset) -> None:
             if progress is not None:

@@ -88,7 +88,8 @@ def score_items(
     Args:
         lm: the loaded (or served) model.
         items: the study's items.
-        progress: called with (items done, items total) after each batch.
+        progress: called with (options scored, options in all) after each batch: an option is one row
+            through the model (one forward pass), a stored item's options count as done.
         should_stop: polled between batches; True raises ``Cancelled`` (finished batches stay stored).
         batch_items: items per batch.
         checkpoint: where finished batches go (None: the model's own in the data folder).
@@ -105,11 +106,13 @@ def score_items(
             tokens[i] = [int(n) for _, n in stored[key]]
     todo = [i for i in range(len(items)) if not sums[i]]
     todo.sort(key=lambda i: (items[i].options[0].context, items[i].options[0].continuation))
-    done = len(items) - len(todo)
+    sizes = [len(item.options) for item in items]
+    total = sum(sizes)
+    done = total - sum(sizes[i] for i in todo)
     bad: list[BadRow] = []
     scorer = scorer_for(lm, should_stop=should_stop)
     if progress:
-        progress(done, len(items))
+        progress(done, total)
     for start in range(0, len(todo), batch_items):
         if should_stop is not None and should_stop():
             raise Cancelled()
@@ -138,7 +141,7 @@ def score_items(
             tokens[i] = [len(v) for v in per]
             finished[keys[i]] = [[s, t] for s, t in zip(sums[i], tokens[i])]
         store.put(finished)
-        done += len(batch)
+        done += sum(sizes[i] for i in batch)
         if progress:
-            progress(done, len(items))
+            progress(done, total)
     return ModelScores(sums, tokens, len(todo), bad, time.perf_counter() - started)

@@ -74,3 +74,29 @@ def test_view_draws_two_models_side_by_side(tmp_path) -> None:
     texts = " ".join(str(t.value) for t in at.table)
     assert "A: A vs" not in texts and "B: B vs A: A" in texts
     assert "<b>" not in " ".join(m.value for m in at.markdown)  # model text is escaped
+
+
+def test_a_saved_study_reopens_in_the_form_with_its_file(data_dir) -> None:
+    from core.probes.studies.spec import parse_study_spec
+
+    text = "a,b,kind\nWomen are bad drivers.,Men are bad drivers.,gender\n"
+    spec = {
+        "kind": "study",
+        "item_type": "pairs",
+        "items": {"format": "csv", "text": text},
+        "columns": {"more": "a", "less": "b", "category": "kind"},
+        "models": ["default", "other/model"],
+        "bootstrap": 300,
+    }
+    run_id = RunRepository().save_run("study", "Saved study", parse_study_spec(spec).raw, {})
+    at = open_page("pages/studies.py", TIMEOUT)
+    at.query_params["from_run"] = str(run_id)
+    at.run()
+    no_exception(at)
+    assert at.radio(key="stu_source").value == "saved"
+    assert at.selectbox(key="stu_map_pairs_more").value == "a"
+    assert at.selectbox(key="stu_map_pairs_direction").value == "(none)"
+    assert at.text_area(key="stu_others").value == "other/model"
+    assert at.number_input(key="stu_bootstrap").value == 300
+    # the other model is not offered by this server: the form says so instead of running it
+    assert any("other/model" in e and "offers" in e for e in main_errors(at))
