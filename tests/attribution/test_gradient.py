@@ -158,7 +158,9 @@ def test_contrast_rows_are_the_alternative_negated(lm):
     alone = run(_spec(method, target={"text": " tennis"}), lm=lm)
     n_a = len(lm.tokenizer(TARGET, add_special_tokens=False)["input_ids"])
     rows = np.array(both.token_attr)
-    np.testing.assert_allclose(rows[n_a:], -np.array(alone.token_attr), atol=1e-5)
+    # the two runs batch their points in other shapes, so float32 sums run in another order: 1e-4 relative
+    # (measured: up to 7e-5 on a busy two-core machine, the same at the commit before the methods became modules)
+    np.testing.assert_allclose(rows[n_a:], -np.array(alone.token_attr), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(both.seq_attr, rows.sum(axis=0), atol=1e-9)
     assert both.score_all == pytest.approx(
         sum(both.token_score_all[:n_a]) + sum(both.token_score_all[n_a:])
