@@ -197,7 +197,7 @@ def parse_spec(doc: Any) -> RunSpec:
     for key in doc:
         _require(key in allowed, key, f"unknown field; a spec takes {', '.join(sorted(allowed))}.")
     kind = doc.get("kind", "attribution")
-    _require(kind == "attribution", "kind", f"{shown(kind)} is not a run kind; use attribution, bias or few_shot.")
+    _require(kind == "attribution", "kind", f"{shown(kind)} is not an attribution run; give kind \"attribution\" (or leave it out).")
     model = parse_model(doc.get("model", "default")).document()
     _require("prompt" in doc, "prompt", "the spec has no prompt; give a template or a text.")
     prompt = _parse_prompt(doc["prompt"])
