@@ -20,15 +20,14 @@ from typing import Any
 import pandas as pd
 
 from core.kinds import RUN_KINDS
-from core.present.compare import ComparedRun, is_attribution_result
+from core.present.compare import ComparedRun
+from core.present.probe_compare import result_kind
 
 LEAD = ["run_id", "title", "kind"]
 
 
 def _kind(result: dict[str, Any]) -> str:
-    if is_attribution_result(result):
-        return "attribution"
-    return str(result.get("kind") or "")
+    return result_kind(result) or ""
 
 
 def run_table(run: ComparedRun) -> pd.DataFrame:

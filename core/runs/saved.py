@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from core.errors import SpecError, WhyLMError
-from core.kinds import parse, result_from_dict, run_kind
+from core.kinds import DEFAULT_KIND, parse, result_from_dict, run_kind
 from core.result_json import JsonResult
 from core.store import RunRepository
 from core.store.fields import clean_tags, clean_title, default_title
@@ -131,7 +131,7 @@ def asked_text(spec: Any) -> str:
 def title_for(spec: Any, kind: str | None = None) -> str:
     """The title a run is saved with when none is typed: the start of what it asks about (``asked_text``);
     without any, the store's default (kind and model)."""
-    kind = kind or (spec.get("kind") if isinstance(spec, dict) else None) or "attribution"
+    kind = kind or (spec.get("kind") if isinstance(spec, dict) else None) or DEFAULT_KIND
     text = asked_text(spec)
     if not text:
         return default_title(spec, kind)
@@ -159,7 +159,7 @@ def save_run(
     spec, saved = saved_documents(spec, result)
     kind = next(
         (doc["kind"] for doc in (saved, spec) if isinstance(doc, dict) and isinstance(doc.get("kind"), str)),
-        "attribution",
+        DEFAULT_KIND,
     )
     return repo.save_run(
         kind=kind,
