@@ -9,7 +9,8 @@ Side by side in one process, on the bundled model:
      budget (``WHYLM_MEMORY_BUDGET_MB``, 1,024 MB by default) and the most cache the scorer held;
   B  few-shot, 12 examples x 6 queries, the automatic method: its time and the method it chose;
   C  feature ablation and exact Shapley over an 8-slot template: the tree against today's engine
-     (the scorer of commit 43d1483, with its recursive planner, read with ``git show``);
+     (the scorer of commit 43d1483, with its recursive planner, read with ``git show``), after a
+     warm-up run, alternating, the fastest of two runs each;
   D  the bias sweep, 40 prompts x 20 candidates: the tree against today's engine.
 
 Each case prints the tokens through the model: with the tree, whole, and (C, D) with today's engine.
@@ -203,14 +204,12 @@ def case_few_shot_12x6(lm: Any, table: list) -> None:
     print(f"B: method {result.meta['method']}: {result.notes[0]}")
 
 
-def _attribution(lm: Any, method: str, today: ModuleType | None) -> tuple[float, float | None, float, int, int, int | None]:
-    spec = {**TEMPLATE_SPEC, "method": {"name": method}}
-    with RowSpy() as spy:
-        began = time.perf_counter()
-        tree = core.engine.run(spec, lm=lm)
-        tree_s = time.perf_counter() - began
+def _timed_run(spec: dict[str, Any], lm: Any, today: ModuleType | None) -> tuple[float, Any, int]:
+    """(seconds, result, tokens the scorer ran) of one run: with the tree, or with today's scorer when given."""
     if today is None:
-        return tree_s, None, 0.0, computed_tokens(spy.rows), whole_tokens(spy.rows), None
+        began = time.perf_counter()
+        result = core.engine.run(spec, lm=lm)
+        return time.perf_counter() - began, result, 0
     kept = prompt_values.scorer_for
     counted: list[Any] = []
 
@@ -221,15 +220,30 @@ def _attribution(lm: Any, method: str, today: ModuleType | None) -> tuple[float,
     prompt_values.scorer_for = old_scorer_for
     try:
         began = time.perf_counter()
-        old = core.engine.run(spec, lm=lm)
-        old_s = time.perf_counter() - began
+        result = core.engine.run(spec, lm=lm)
+        seconds = time.perf_counter() - began
     finally:
         prompt_values.scorer_for = kept
+    return seconds, result, sum(s.tokens_processed for s in counted)
+
+
+def _attribution(lm: Any, method: str, today: ModuleType | None, repeats: int = 2) -> tuple[float, float | None, float, int, int, int | None]:
+    """Both engines on one spec, alternating (tree, today, tree, today, ...): the fastest of each."""
+    spec = {**TEMPLATE_SPEC, "method": {"name": method}}
+    with RowSpy() as spy:
+        tree_s, tree, _ = _timed_run(spec, lm, None)
+    if today is None:
+        return tree_s, None, 0.0, computed_tokens(spy.rows), whole_tokens(spy.rows), None
+    old_s, old, old_tokens = _timed_run(spec, lm, today)
+    for _ in range(repeats - 1):
+        tree_s = min(tree_s, _timed_run(spec, lm, None)[0])
+        old_s = min(old_s, _timed_run(spec, lm, today)[0])
     diff = float(np.abs(np.array(tree.seq_attr) - np.array(old.seq_attr)).max())
-    return tree_s, old_s, diff, computed_tokens(spy.rows), whole_tokens(spy.rows), sum(s.tokens_processed for s in counted)
+    return tree_s, old_s, diff, computed_tokens(spy.rows), whole_tokens(spy.rows), old_tokens
 
 
 def case_template(lm: Any, today: ModuleType | None, table: list) -> None:
+    _timed_run({**TEMPLATE_SPEC, "method": {"name": "feature_ablation"}}, lm, None)  # warm-up: first-run costs
     for method in ("feature_ablation", "shapley"):
         tree_s, old_s, diff, tokens, whole, old_tokens = _attribution(lm, method, today)
         table.append((f"C 8-slot template {method}", tree_s, old_s, "today", diff, tokens, whole, old_tokens))
