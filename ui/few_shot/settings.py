@@ -20,6 +20,7 @@ from core.probes.few_shot.settings import (
     MAX_EXACT,
     METHOD,
     N_SAMPLES,
+    NORMALISE,
     ORDER_TRIALS,
     SEED,
     SETTINGS,
@@ -65,6 +66,7 @@ def settings_form(prefix: str) -> dict[str, Any]:
     n_samples = draw(N_SAMPLES, c4, disabled=method == "exact")
     order_trials = draw(ORDER_TRIALS, c5)
     seed = draw(SEED, c6)
+    normalise = draw(NORMALISE)
     return {
         "chat": chat,
         "include_instruction_as_feature": as_feature,
@@ -73,6 +75,7 @@ def settings_form(prefix: str) -> dict[str, Any]:
         "n_samples": n_samples,
         "order_trials": order_trials,
         "seed": seed,
+        "normalise": normalise,
     }
 
 

@@ -167,6 +167,16 @@ def prompt_text(
     return prefix + user + suffix
 
 
+def picked_labels(logp: np.ndarray, spec: FewShotSpec, label_ids: list[list[int]]) -> np.ndarray:
+    """The label the model picks per prompt: the highest summed log-probability, or per token or per
+    character of the label (``spec.normalise``; lm-eval's acc and acc_norm). Ties go to the first label."""
+    if spec.normalise == "per_token":
+        return (logp / np.array([len(ids) for ids in label_ids], dtype=float)).argmax(axis=1)
+    if spec.normalise == "per_char":
+        return (logp / np.array([max(len(lab), 1) for lab in spec.labels], dtype=float)).argmax(axis=1)
+    return logp.argmax(axis=1)
+
+
 def _label_ids(spec: FewShotSpec, tokenizer: Any) -> list[list[int]]:
     ids = [encode_text(tokenizer, spec.label_text(lab)) for lab in spec.labels]
     for lab, toks in zip(spec.labels, ids):
@@ -323,7 +333,7 @@ def _run(
     top = logp.max(axis=1, keepdims=True)
     probs = np.exp(logp - top)
     probs /= probs.sum(axis=1, keepdims=True)
-    predicted = probs.argmax(axis=1)
+    predicted = picked_labels(logp, spec, label_ids)
 
     prob_right = probs[coal_text, expected[None, :]]  # coalitions x queries
     logp_right = logp[coal_text, expected[None, :]]

@@ -77,9 +77,22 @@ ORDER_TRIALS = Param(
     100,
 )
 SEED = Param("seed", "int", 0, "Random seed", "The same seed gives the same numbers.", 0, 2**32 - 1)
+NORMALISE = Param(
+    "normalise",
+    "choice",
+    "sum",
+    "Which label the model picks (accuracy)",
+    "The label of highest log-probability summed over its tokens (lm-eval's acc), or divided by its tokens, "
+    "or by its characters (lm-eval's acc_norm): a long label is no longer penalised for its length. "
+    "Probabilities and Shapley values are unchanged.",
+    choices=("sum", "per_token", "per_char"),
+    choice_labels=("Summed log-probability (acc)", "Per token", "Per character (acc_norm)"),
+)
 
 # The spec's settings, in the order the form shows them.
-SETTINGS: tuple[Param, ...] = (CHAT, INSTRUCTION_AS_FEATURE, METHOD, MAX_EXACT, N_SAMPLES, ORDER_TRIALS, SEED)
+SETTINGS: tuple[Param, ...] = (
+    CHAT, INSTRUCTION_AS_FEATURE, METHOD, MAX_EXACT, N_SAMPLES, ORDER_TRIALS, SEED, NORMALISE,
+)
 # The parameters a spec may also give inside a ``method`` object ({"name": "auto", "max_exact": 8}).
 METHOD_PARAMS: tuple[Param, ...] = (MAX_EXACT, N_SAMPLES)
 

@@ -63,6 +63,7 @@ from core.probes.few_shot.settings import (
     METHOD,
     METHOD_PARAMS,
     N_SAMPLES,
+    NORMALISE,
     ORDER_TRIALS,
     SEED,
     cost_problem,
@@ -84,6 +85,7 @@ ALLOWED_FIELDS = {
     "queries",
     "labels",
     "label_prefix",
+    "normalise",
     "chat",
     "include_instruction_as_feature",
     "method",
@@ -125,6 +127,8 @@ class FewShotSpec:
         n_samples: random feature orders for Shapley sampling.
         order_trials: random orders of the examples for the order-sensitivity check.
         seed: seeds the example orders and the Shapley sampling.
+        normalise: which label counts as picked: the highest summed log-probability ("sum", lm-eval's acc),
+            per token, or per character ("per_char", lm-eval's acc_norm).
     """
 
     model: str | dict[str, str]
@@ -143,6 +147,7 @@ class FewShotSpec:
     order_trials: int
     seed: int
     raw: dict[str, Any]
+    normalise: str = "sum"
 
     @property
     def n_features(self) -> int:
@@ -314,6 +319,7 @@ def parse_few_shot_spec(doc: Any) -> FewShotSpec:
     n_samples = N_SAMPLES.read(numbers)
     order_trials = ORDER_TRIALS.read(numbers)
     seed = SEED.read(doc)
+    normalise = NORMALISE.read(doc)
 
     problem = exact_problem(method, len(examples) + (1 if as_feature else 0))
     _require(problem is None, "method", problem or "")
@@ -335,6 +341,7 @@ def parse_few_shot_spec(doc: Any) -> FewShotSpec:
         order_trials=order_trials,
         seed=seed,
         raw={},
+        normalise=normalise,
     )
     cost = few_shot_cost(spec.n_features, len(queries), len(labels), method, max_exact, n_samples, order_trials)
     problem = cost_problem(cost, longest_prompt_chars(spec))
