@@ -82,8 +82,7 @@ class JsonResult:
             raise WhyLMError(f"This is not a {cls.document_name}: expected a JSON object.")
         cls.check_kind(doc)
         version = cls.check_format(doc)
-        if version < RESULT_FORMAT:
-            doc = cls.upgrade(dict(doc), version)
+        doc = cls.upgrade(dict(doc), version)  # also at the current format: a setting added since fills in
         missing = cls.missing_fields(doc)
         if missing:
             raise WhyLMError(f"This is not a {cls.document_name}: it lacks {', '.join(missing)}.")
@@ -140,7 +139,8 @@ class JsonResult:
 
     @classmethod
     def upgrade(cls, doc: dict[str, Any], version: int) -> dict[str, Any]:
-        """A document of an older ``version`` in the current format (a copy; the default changes nothing).
+        """A document of an older ``version`` (or of the current one, saved before a setting existed) in the
+        current shape (a copy; the default changes nothing).
 
         A subclass whose documents changed shape overrides this; it may rewrite ``doc``,
         which ``from_dict`` passes as a shallow copy.

@@ -133,6 +133,17 @@ class FewShotResult(JsonResult):
             raise self.refuse(f"its best_subset names examples outside the {len(self.examples)} it has")
 
     @classmethod
+    def upgrade(cls, doc: dict[str, Any], version: int) -> dict[str, Any]:
+        """A result saved before a setting existed: its spec gets the setting's default (``normalise``: "sum",
+        what it ran with; no number changes). A spec that no longer validates is kept as it was."""
+        if isinstance(doc.get("spec"), dict) and "normalise" not in doc["spec"]:
+            try:
+                doc["spec"] = cls.spec_document(doc["spec"])
+            except SpecError:
+                pass
+        return doc
+
+    @classmethod
     def spec_document(cls, doc: Any) -> dict[str, Any]:
         """The few-shot spec as the probe runs it (``FewShotSpec.raw``); ``SpecError`` if it cannot run."""
         return parse_few_shot_spec(doc).raw
