@@ -153,6 +153,7 @@ def run_study(
         offset = k * per_model
 
         def step(done: int, _total: int, offset: int = offset) -> None:
+            """This model's progress as the whole study's (the models before it done)."""
             if progress is not None:
                 progress(offset + done, total)
 

@@ -76,3 +76,24 @@ def test_two_models_into_one_result(lm: LoadedModel, data_dir: Path) -> None:
     assert again.tables[0][-1]["n"] == 4
     rerun = run_study(doc, lm=lm, loader=loader)
     assert rerun.meta["items_scored_now"] == [0, 0] and rerun.tables == result.tables
+
+
+def test_a_served_model_beside_the_bundled_one(lm: LoadedModel, data_dir: Path) -> None:
+    from tests.fake_completions import FakeServer
+
+    server = FakeServer()
+    try:
+        doc = {
+            "kind": "study",
+            "items": {"format": "csv", "text": PAIRS},
+            "models": ["default", {"name": "default", "endpoint": server.url}],
+            "bootstrap": 200,
+        }
+        result = run_study(doc, lm=lm)
+    finally:
+        server.close()
+    assert len(server.bodies) > 3  # the self-check, then the study's rows in requests
+    served = result.scores[1]
+    assert served["tokens"] == result.scores[0]["tokens"]  # the same tokenizer splits the sentences alike
+    assert all(s <= 0 for sums in served["sums"] for s in sums)
+    assert result.comparisons[0]["categories"][-1]["n"] == 4
