@@ -35,8 +35,15 @@ from tests.result_samples import COMPARE_RESULT
 from ui.saved_runs.exchange import import_bytes
 from ui.shared.run_job import RunJob, _work
 
-NEWER_KINDS = {"compare": COMPARE_RESULT}
-"""Kinds added after the old database was written, with a sample document of each."""
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "result_samples"
+NEWER_KINDS = {
+    "compare": COMPARE_RESULT,
+    **{path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(SAMPLES.glob("*.json"))},
+}
+"""Kinds added after the old database was written, with a sample document of each: the compare kind's made by
+hand, the others' (``tests/data/result_samples/<kind>.json``) by running a small spec of the kind once on the
+bundled model (a bias study of the first six pairs of ``core/probes/studies/data/pairs.csv``;
+``examples/documents_bakery.json``). A kind registered since needs its sample there."""
 OLD_DATABASE = Path(__file__).resolve().parents[1] / "data" / "whylm_before_regrouping.db"
 
 
