@@ -13,6 +13,17 @@ and the seconds of each side, side by side. Both sides use the same number of CP
 The agreement run gives lm-eval batch size 1 (no padding); the speed run its ``--peer-batch`` (16). The
 resumption check kills a process scoring the speed set once half its items are stored, resumes here and
 compares with the uninterrupted run.
+
+Measured on 2026-12-07 (two CPU cores shared with two other engineers' work, load average about 5; the
+whole run took about 50 minutes, most of it lm-eval at batch size 1):
+
+    agreement, 100 pairs / 60 questions (200 / 720 option log-likelihoods): largest per-option difference
+    5.1e-05 (pairs) and 2.6e-05 (questions); pct_stereotype 0.710 both, likelihood_diff 2.593854 / 2.593853,
+    acc 0.1667, accuracy_amb 0.000, accuracy_disamb 0.3333, amb_bias_score 0.2667, disamb_bias_score 0.3333
+    on both sides
+    resumption, 1,500 pairs: killed with 800 stored, 700 scored on resuming, 0 scored twice, largest
+    difference 6.0e-05 from the uninterrupted run
+    speed, 1,500 pairs: WhyLM 179.8 s, lm-eval hf (batch 16) 642.1 s: 3.6x
 """
 
 from __future__ import annotations
