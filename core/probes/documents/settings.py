@@ -83,7 +83,7 @@ FIT = Param(
 RANDOM_TRIALS = Param(
     "random_trials",
     "int",
-    3,
+    2,
     "Random sets in the check",
     "For each k, how many sets of k random sources are removed beside the top k.",
     0,

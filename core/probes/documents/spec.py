@@ -14,7 +14,7 @@ A spec (JSON) looks like::
      "refine": 3,                                 # nodes opened per level below the paragraphs
      "contexts": "document",                      # or "owen": every coalition of the other parts
      "fit": "refuse",                             # or "truncate": attribute the part that fits the context
-     "check": [1, 3, 5], "random_trials": 3, "seed": 0}
+     "check": [1, 3, 5], "random_trials": 2, "seed": 0}
 """
 
 from __future__ import annotations
