@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -22,13 +21,16 @@ PAIRS = (
 )
 
 
-@pytest.fixture()
-def two(lm: LoadedModel, data_dir: Path) -> tuple[dict, dict]:
-    """A study on the bundled model, and one of the same items with per-character scores under another name."""
+@pytest.fixture(scope="module")
+def two(lm: LoadedModel, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """A study on the bundled model, and one of the same items on the same weights under another name
+    (scored once for the module, in a data folder of its own)."""
     doc = {"kind": "study", "items": {"format": "csv", "text": PAIRS}, "bootstrap": 200}
-    first = run_study(doc, lm=lm).to_dict()
-    other = dataclasses.replace(lm, name="other", display_name="Other model")
-    second = run_study({**doc, "models": ["other"]}, lm=other).to_dict()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WHYLM_DATA_DIR", str(tmp_path_factory.mktemp("studies")))
+        first = run_study(doc, lm=lm).to_dict()
+        other = dataclasses.replace(lm, name="other", display_name="Other model")
+        second = run_study({**doc, "models": ["other"]}, lm=other).to_dict()
     return first, second
 
 

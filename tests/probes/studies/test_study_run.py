@@ -35,6 +35,7 @@ def test_options_are_encoded_as_lm_eval_encodes_them(lm: LoadedModel) -> None:
     assert ctx == tok.encode("Q: who?\nA:") and ctx + cont == tok.encode("Q: who?\nA: The nurse")
 
 
+@pytest.mark.slow
 def test_a_stopped_study_continues_without_scoring_an_item_twice(lm: LoadedModel, tmp_path: Path) -> None:
     items = read_items(PAIRS, "csv", "pairs").items
     whole = score_items(lm, items, checkpoint=Checkpoint("whole", tmp_path / "a.sqlite"), batch_items=2)
