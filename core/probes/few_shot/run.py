@@ -296,20 +296,54 @@ def _check_context(prompt_tokens: int, label_ids: list[list[int]], lm: LoadedMod
         )
 
 
-def _run(
-    spec: FewShotSpec,
-    lm: LoadedModel,
-    progress: Progress | None,
-    should_stop: ShouldStop | None,
-    clock: RunClock,
-) -> FewShotResult:
+@dataclass
+class _Scored:
+    """A few-shot run's scores: every distinct prompt's label log-probabilities, laid out by coalition and query.
+
+    Attributes:
+        plan / method / plan_codes: the Shapley plan (exact or sampled), its name and its rows' coalition codes.
+        codes: every scored coalition (bit i: example i; the instruction's bit when it is a feature);
+            ``row``: code -> its row in ``coal_text``.
+        orders: the shuffled orders scored for order sensitivity.
+        coal_text / order_text: the prompt index of each (coalition, query) and (order, query).
+        logp / probs / predicted: per prompt, the labels' log-probabilities, their renormalised probabilities
+            and the picked label.
+        prob_right / logp_right / correct: per (coalition, query), the right label's probability and
+            log-probability, and whether it was picked.
+        prompts: how many distinct prompts were scored; scorer: the scorer (its counts go in ``meta``).
+    """
+
+    plan: Plan
+    method: str
+    plan_codes: list[int]
+    codes: list[int]
+    row: dict[int, int]
+    orders: list[list[int]]
+    coal_text: np.ndarray
+    order_text: np.ndarray
+    logp: np.ndarray
+    probs: np.ndarray
+    predicted: np.ndarray
+    prob_right: np.ndarray
+    logp_right: np.ndarray
+    correct: np.ndarray
+    prompts: int
+    scorer: Any
+
+    def table(self, code: int) -> tuple[float, float, float]:
+        """A coalition's accuracy, mean right-label probability and mean log-probability over the queries."""
+        r = self.row[code]
+        return float(self.correct[r].mean()), float(self.prob_right[r].mean()), float(self.logp_right[r].mean())
+
+
+def _score(
+    spec: FewShotSpec, lm: LoadedModel, progress: Progress | None, should_stop: ShouldStop | None, expected: np.ndarray
+) -> _Scored:
+    """Plan the coalitions and orders, write and encode every distinct prompt once, and score its labels."""
     tokenizer = lm.tokenizer
     n_ex, n_q = len(spec.examples), len(spec.queries)
-    nf = spec.n_features
     instr_bit = (1 << n_ex) if spec.include_instruction_as_feature else 0
-    full_code = (1 << nf) - 1
     label_ids = _label_ids(spec, tokenizer)
-    expected = np.array([spec.label_index(q.label) for q in spec.queries])
     poll = StopPoll(should_stop)  # planning hears Stop too, not only the scorer
     prefix, suffix = chat_wrapping(tokenizer) if spec.chat else ("", "")
     # The longest prompt first: one that cannot fit the context is refused before any other is written.
@@ -317,8 +351,6 @@ def _run(
     _check_context(len(encode_prompts(tokenizer, [full], spec.chat)[0]), label_ids, lm)
 
     plan, method, plan_codes, codes, orders = _plan(spec, poll)
-    code_row = {c: r for r, c in enumerate(codes)}
-
     texts: dict[str, int] = {}
 
     def text_index(order: Sequence[int], query: int, instruction: bool) -> int:
@@ -345,49 +377,118 @@ def _run(
     probs = np.exp(logp - top)
     probs /= probs.sum(axis=1, keepdims=True)
     predicted = picked_labels(logp, spec, label_ids)
-
-    prob_right = probs[coal_text, expected[None, :]]  # coalitions x queries
-    logp_right = logp[coal_text, expected[None, :]]
-    correct = predicted[coal_text] == expected[None, :]
-
-    plan_rows = np.array([code_row[c] for c in plan_codes])
-    combine = combine_shapley if spec.uses_exact else combine_shapley_sampling
-    attr = combine(plan, prob_right[plan_rows], {})  # queries x features
-    attr_log = combine(plan, logp_right[plan_rows], {})
-
-    def table(code: int) -> tuple[float, float, float]:
-        r = code_row[code]
-        return float(correct[r].mean()), float(prob_right[r].mean()), float(logp_right[r].mean())
-
-    # Best subset: among evaluated coalitions with the instruction written (core.probes.few_shot.subset),
-    # and how that choice does on queries it was not chosen on (leave one query out).
-    candidates = [c for c in codes if not instr_bit or c & instr_bit]
-    rows = [code_row[c] for c in candidates]
-    sizes = [bin(c & ~instr_bit).count("1") for c in candidates]
-    best_code = candidates[subset.choose(candidates, prob_right[rows], correct[rows], sizes)]
-    subset_check = subset.cross_validate(
-        candidates, prob_right[rows], correct[rows], sizes, lambda c: _coalition_order(c, n_ex)
+    return _Scored(
+        plan, method, plan_codes, codes, {c: r for r, c in enumerate(codes)}, orders, coal_text, order_text,
+        logp, probs, predicted,
+        prob_right=probs[coal_text, expected[None, :]],  # coalitions x queries
+        logp_right=logp[coal_text, expected[None, :]],
+        correct=predicted[coal_text] == expected[None, :],
+        prompts=len(prompt_list),
+        scorer=scorer,
     )
+
+
+def _best_subset(spec: FewShotSpec, scored: _Scored, instr_bit: int) -> tuple[int, dict[str, Any] | None]:
+    """The best subset among scored coalitions with the instruction written (``core.probes.few_shot.subset``),
+    and how that choice does on queries it was not chosen on (leave one query out)."""
+    n_ex = len(spec.examples)
+    candidates = [c for c in scored.codes if not instr_bit or c & instr_bit]
+    rows = [scored.row[c] for c in candidates]
+    sizes = [bin(c & ~instr_bit).count("1") for c in candidates]
+    prob_right, correct = scored.prob_right[rows], scored.correct[rows]
+    best_code = candidates[subset.choose(candidates, prob_right, correct, sizes)]
+    subset_check = subset.cross_validate(candidates, prob_right, correct, sizes, lambda c: _coalition_order(c, n_ex))
     if subset_check is not None:
         subset_check["within"] = subset.within_subset(
             best_code,
             _coalition_order(best_code, n_ex),
-            lambda c: float(prob_right[code_row[c]].mean()) if c in code_row else None,
+            lambda c: float(scored.prob_right[scored.row[c]].mean()) if c in scored.row else None,
         )
-    named = {"zero_shot": instr_bit, "all": full_code, "best_subset": best_code}
+    return best_code, subset_check
+
+
+def _accuracy_tables(
+    spec: FewShotSpec, scored: _Scored, named: dict[str, int], instr_bit: int
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Accuracy, mean probability and mean log-probability of the right label: for the named coalitions,
+    each example left out, and without the instruction (when it is a feature)."""
+    n_ex = len(spec.examples)
+    full_code = (1 << spec.n_features) - 1
     accuracy: dict[str, Any] = {}
     mean_prob: dict[str, Any] = {}
     mean_log_prob: dict[str, Any] = {}
     for key, code in named.items():
-        accuracy[key], mean_prob[key], mean_log_prob[key] = table(code)
-    loo = [table(full_code & ~(1 << i)) for i in range(n_ex)]
+        accuracy[key], mean_prob[key], mean_log_prob[key] = scored.table(code)
+    loo = [scored.table(full_code & ~(1 << i)) for i in range(n_ex)]
     accuracy["leave_one_out"] = [t[0] for t in loo]
     mean_prob["leave_one_out"] = [t[1] for t in loo]
     mean_log_prob["leave_one_out"] = [t[2] for t in loo]
     if instr_bit:
         accuracy["without_instruction"], mean_prob["without_instruction"], mean_log_prob["without_instruction"] = (
-            table(full_code & ~instr_bit)
+            scored.table(full_code & ~instr_bit)
         )
+    return accuracy, mean_prob, mean_log_prob
+
+
+def _query_entries(spec: FewShotSpec, scored: _Scored, named: dict[str, int]) -> list[dict[str, Any]]:
+    """Per query: the right label's probability and log-probability and the picked label for each named
+    coalition, with no example, and every label's probability with all of them."""
+    full_code = (1 << spec.n_features) - 1
+    queries = []
+    none_row = scored.row[0]
+    for q, item in enumerate(spec.queries):
+        entry: dict[str, Any] = {"index": q, "input": item.input, "label": item.label}
+        for key, code in named.items():
+            r = scored.row[code]
+            entry[f"prob_{key}"] = float(scored.prob_right[r, q])
+            entry[f"log_prob_{key}"] = float(scored.logp_right[r, q])
+            entry[f"predicted_{key}"] = spec.labels[int(scored.predicted[scored.coal_text[r, q]])]
+        entry["prob_none"] = float(scored.prob_right[none_row, q])
+        entry["label_probs_all"] = {
+            lab: float(p) for lab, p in zip(spec.labels, scored.probs[scored.coal_text[scored.row[full_code], q]])
+        }
+        queries.append(entry)
+    return queries
+
+
+def _order_sensitivity(scored: _Scored, expected: np.ndarray) -> dict[str, Any]:
+    """Accuracy and mean right-label probability of each shuffled order, and their mean, least and most."""
+    orders = scored.orders
+    order_acc = [float((scored.predicted[scored.order_text[k]] == expected).mean()) for k in range(len(orders))]
+    order_prob = [float(scored.probs[scored.order_text[k], expected].mean()) for k in range(len(orders))]
+    return {
+        "orders": orders,
+        "accuracy": order_acc,
+        "mean_prob": order_prob,
+        "mean": float(np.mean(order_acc)) if orders else None,
+        "min": float(np.min(order_acc)) if orders else None,
+        "max": float(np.max(order_acc)) if orders else None,
+    }
+
+
+def _run(
+    spec: FewShotSpec,
+    lm: LoadedModel,
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+    clock: RunClock,
+) -> FewShotResult:
+    n_ex, n_q = len(spec.examples), len(spec.queries)
+    nf = spec.n_features
+    instr_bit = (1 << n_ex) if spec.include_instruction_as_feature else 0
+    full_code = (1 << nf) - 1
+    expected = np.array([spec.label_index(q.label) for q in spec.queries])
+    scored = _score(spec, lm, progress, should_stop, expected)
+    scorer, codes = scored.scorer, scored.codes
+
+    plan_rows = np.array([scored.row[c] for c in scored.plan_codes])
+    combine = combine_shapley if spec.uses_exact else combine_shapley_sampling
+    attr = combine(scored.plan, scored.prob_right[plan_rows], {})  # queries x features
+    attr_log = combine(scored.plan, scored.logp_right[plan_rows], {})
+
+    best_code, subset_check = _best_subset(spec, scored, instr_bit)
+    named = {"zero_shot": instr_bit, "all": full_code, "best_subset": best_code}
+    accuracy, mean_prob, mean_log_prob = _accuracy_tables(spec, scored, named, instr_bit)
 
     def feature_entry(j: int) -> dict[str, Any]:
         return {
@@ -408,35 +509,11 @@ def _run(
         instruction = {"text": spec.instruction, **feature_entry(n_ex)}
         instruction["prob_without"] = mean_prob["without_instruction"]
         instruction["accuracy_without"] = accuracy["without_instruction"]
-
-    queries = []
-    none_row = code_row[0]
-    for q, item in enumerate(spec.queries):
-        entry: dict[str, Any] = {"index": q, "input": item.input, "label": item.label}
-        for key, code in named.items():
-            r = code_row[code]
-            entry[f"prob_{key}"] = float(prob_right[r, q])
-            entry[f"log_prob_{key}"] = float(logp_right[r, q])
-            entry[f"predicted_{key}"] = spec.labels[int(predicted[coal_text[r, q]])]
-        entry["prob_none"] = float(prob_right[none_row, q])
-        entry["label_probs_all"] = {
-            lab: float(p) for lab, p in zip(spec.labels, probs[coal_text[code_row[full_code], q]])
-        }
-        queries.append(entry)
-
-    order_acc = [float((predicted[order_text[k]] == expected).mean()) for k in range(len(orders))]
-    order_prob = [float(probs[order_text[k], expected].mean()) for k in range(len(orders))]
-    order_sensitivity = {
-        "orders": orders,
-        "accuracy": order_acc,
-        "mean_prob": order_prob,
-        "mean": float(np.mean(order_acc)) if orders else None,
-        "min": float(np.min(order_acc)) if orders else None,
-        "max": float(np.max(order_acc)) if orders else None,
-    }
+    queries = _query_entries(spec, scored, named)
+    order_sensitivity = _order_sensitivity(scored, expected)
 
     best_subset = _coalition_order(best_code, n_ex)
-    notes = _notes(spec, method, len(codes), len(prompt_list), logp.size, scorer.forward_passes)
+    notes = _notes(spec, scored.method, len(codes), scored.prompts, scored.logp.size, scorer.forward_passes)
     summary = reading.summary(
         {
             "examples": examples,
@@ -452,14 +529,14 @@ def _run(
     meta = run_meta(
         lm,
         spec.model,
-        method,
+        scored.method,
         clock,
         n_examples=n_ex,
         n_queries=n_q,
         n_features=nf,
         coalitions=len(codes),
-        prompts=len(prompt_list),
-        rows=logp.size,
+        prompts=scored.prompts,
+        rows=scored.logp.size,
         forward_passes=scorer.forward_passes,
         model_calls=scorer.model_calls,
         tokens_processed=scorer.tokens_processed,
