@@ -68,8 +68,13 @@ def _progress(done: int, total: int) -> None:
 def cmd_run(argv: list[str]) -> int:
     """Run a spec file and print the result JSON on stdout."""
     parser = argparse.ArgumentParser(prog="python -m core run")
-    parser.add_argument("spec", help="path of the spec JSON file (- for standard input)")
+    parser.add_argument("spec", nargs="?", help="path of the spec JSON file (- for standard input)")
     parser.add_argument("--save", action="store_true", help="save the run in the store")
+    parser.add_argument(
+        "--resume", type=int, default=None, metavar="ID",
+        help="run saved run ID's spec again and save it (a stopped bias study scores only the items it had not "
+        "finished); instead of a spec file",
+    )
     parser.add_argument("--title", default=None, help="title of the saved run")
     parser.add_argument("--tag", action="append", default=[], help="tag for the saved run")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output")
@@ -95,7 +100,16 @@ def cmd_run(argv: list[str]) -> int:
             f"--max-forward-passes must be at least 1 (got {args.max_forward_passes}); "
             "leave it out for no limit."
         )
-    doc = _with_model_options(_read_spec(args.spec), args.dtype, args.device_map)
+    if (args.spec is None) == (args.resume is None):
+        raise WhyLMError("Give a spec file, or --resume ID to run a saved run again (one of them).")
+    if args.resume is not None:
+        from core.runs.saved import rerun_spec
+
+        spec, saved_title, saved_tags = rerun_spec(args.resume)
+        args.save, args.title, args.tag = True, args.title or saved_title, args.tag or list(saved_tags)
+    else:
+        spec = _read_spec(args.spec)
+    doc = _with_model_options(spec, args.dtype, args.device_map)
     title, tags = _save_fields(args, doc)
     repo = _store_for_saving(title, tags) if args.save else None  # said before the run is computed
     from core.engine import run

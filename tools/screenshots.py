@@ -7,7 +7,7 @@ with, waits for the result, and saves ``docs/screenshots/PAGE-WIDTH-THEME.png``;
 the Saved runs page is taken last, with the first run opened. Streamlit follows the
 browser's colour scheme, so light and dark are the same page under both schemes.
 
-    python tools/screenshots.py [--pages explain bias ...] [--timeout 900]
+    python tools/screenshots.py [--pages explain bias ...] [--timeout 900] [--no-saved-runs]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("explain", "token_gradients", "bias", "few_shot")
+PAGES = ("explain", "token_gradients", "bias", "few_shot", "studies", "documents")
 WIDTHS = (1400, 1000)
 HEIGHT = 1200
 MAX_HEIGHT = 7000
@@ -74,8 +74,9 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pages", nargs="*", default=list(PAGES), help="pages to run (default: all four)")
+    parser.add_argument("--pages", nargs="*", default=list(PAGES), help="pages to run (default: all)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a page's run may take")
+    parser.add_argument("--no-saved-runs", action="store_true", help="leave the Saved runs screenshots as they are")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data:
@@ -101,6 +102,9 @@ def main() -> int:
                     print(f"{name}: run in {time.monotonic() - began:.0f} s", flush=True)
                     for path in shoot(page, name):
                         print(f"  {path.relative_to(ROOT)}", flush=True)
+                if args.no_saved_runs:
+                    browser.close()
+                    return 0
                 page.goto(f"{server.url}/saved_runs?run=1")
                 page.get_by_text("Open in its page").first.wait_for(timeout=120_000)
                 page.wait_for_timeout(2000)

@@ -101,6 +101,20 @@ def store_for_saving(
     return repo
 
 
+def rerun_spec(run_id: int, url: str | None = None) -> tuple[dict[str, Any], str, tuple[str, ...]]:
+    """(spec, title, tags) of saved run ``run_id``: what "Run again" and ``python -m core run --resume ID`` run.
+
+    A bias study run again scores only the items its stopped run had not stored (its checkpoint).
+
+    Raises:
+        WhyLMError: there is no such run, or it has no spec to run.
+    """
+    record = RunRepository(url).get_run(run_id)
+    if not isinstance(record.spec, dict) or not record.spec:
+        raise WhyLMError(f"Run {run_id} has no spec to run again.")
+    return dict(record.spec), record.title, tuple(record.tags)
+
+
 def check_can_save(repo: RunRepository, title: str | None = None, tags: Iterable[str] = ()) -> None:
     """Raise a StoreError sentence unless a run with this title and tags can be saved in ``repo`` now.
 
