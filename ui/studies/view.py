@@ -12,6 +12,7 @@ from core.probes.studies.tables import (
     category_table,
     comparison_table,
     item_words,
+    models_line,
     regressions_table,
     short_names,
 )
@@ -78,6 +79,8 @@ def show_study_result(result: dict[str, Any], key: str) -> None:
         with st.expander(f"{len(result['bad_rows'])} rows skipped"):
             st.markdown("\n".join(f"- {escape_markdown(b)}" for b in result["bad_rows"]))
     st.subheader("Per category")
+    if models_line(result):
+        st.caption(escape_markdown(models_line(result)))
     whole_table(category_table(result))
     names = short_names(result)
     if result.get("comparisons"):

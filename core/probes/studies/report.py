@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from core.present.report_parts import ReportSection
-from core.probes.studies.tables import category_table, comparison_table, regressions_table, short_names
+from core.probes.studies.tables import (
+    category_table,
+    comparison_table,
+    models_line,
+    regressions_table,
+    short_names,
+)
 
 
 def study_report(result: dict[str, Any]) -> ReportSection:
@@ -17,7 +23,8 @@ def study_report(result: dict[str, Any]) -> ReportSection:
         sentences.append(
             ("warning", f"{len(result['bad_rows'])} rows were skipped: " + "; ".join(result["bad_rows"][:5]))
         )
-    tables = [("Per category, each model", category_table(result))]
+    caption = "Per category, each model" + (f". {models_line(result)}" if models_line(result) else "")
+    tables = [(caption, category_table(result))]
     if result.get("comparisons"):
         names = short_names(result)
         tables.append(("Each model against the first, item by item", comparison_table(result)))

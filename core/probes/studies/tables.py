@@ -33,14 +33,28 @@ def short_names(result: dict[str, Any]) -> list[str]:
     return [f"{chr(65 + k)}: {m['name']}" for k, m in enumerate(result["models"])]
 
 
+def models_line(result: dict[str, Any]) -> str:
+    """The models' letters in words, for a table's caption ("Models: A: name; B: name"); "" with one model."""
+    names = short_names(result)
+    return "Models: " + "; ".join(names) + "." if len(names) > 1 else ""
+
+
 def category_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Per category (then all items) and model: the metric with its interval, the test and the verdict."""
+    """Per category (then all items) and model: the metric with its interval, the test and the verdict.
+
+    The model is named by its letter (``models_line`` says which is which); with one model there is no model
+    column: a long model name repeated on every row squeezed the verdict out of view at 1000 px.
+    """
     level = result["spec"].get("level", 0.95)
     rows = []
     questions = result["item_type"] == "questions"
-    for k, name in enumerate(short_names(result)):
+    several = len(result["models"]) > 1
+    for k in range(len(result["models"])):
         for row in result["tables"][k]:
-            entry: dict[str, Any] = {"category": row["category"], "model": name, "items": row["n"]}
+            entry: dict[str, Any] = {"category": row["category"]}
+            if several:
+                entry["model"] = chr(65 + k)
+            entry["items"] = row["n"]
             if questions:
                 entry["accuracy (ambig)"] = _pct(row["accuracy_amb"])
                 entry["accuracy (disambig)"] = _pct(row["accuracy_disamb"])

@@ -56,9 +56,9 @@ def test_two_saved_studies_compare_as_one_study_of_both_models(two: tuple[dict, 
     overall = joined["comparisons"][0]["categories"][-1]
     assert (overall["became_biased"], overall["became_unbiased"]) == (0, 0)  # the same weights
     section = compare_section(runs)
-    assert [caption for caption, _ in section.tables][:2] == [
-        "Per category, each model",
-        "Each model against the first, item by item",
-    ]
+    captions = [caption for caption, _ in section.tables]
+    assert captions[0] == f"Per category, each model. Models: A: Run 1 ({first['models'][0]['name']}); B: Run 2 (Other model)."
+    assert captions[1] == "Each model against the first, item by item"
+    assert set(section.tables[0][1]["model"]) == {"A", "B"}  # letters: the names are in the caption
     with pytest.raises(WhyLMError, match="Pick two to 4 studies"):
         combined(runs[:1])
