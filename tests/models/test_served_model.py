@@ -162,6 +162,9 @@ class _Proxy:
 
 @pytest.fixture()
 def proxy(endpoint: str) -> Iterator[Callable[..., _Proxy]]:
+    # a closed proxy's port may be handed to a later test's proxy: forget the servers checked before, or a
+    # check made of another server at the same address would stand for this one
+    remote._CHECKED.clear()
     made: list[_Proxy] = []
 
     def make(change: Callable[[dict, dict | None], tuple[int, dict] | None]) -> _Proxy:
