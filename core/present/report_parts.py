@@ -6,6 +6,7 @@ The same section is what the dashboard draws for a kind without a view of its ow
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,3 +29,9 @@ class ReportSection:
     bullets: list[str] = field(default_factory=list)
     charts: list[tuple[str, Any]] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+
+
+def comparison_sentences(lead: str, reasons: Iterable[str], notes: Iterable[str]) -> list[tuple[str, str]]:
+    """A comparison's sentences for its ``ReportSection``: the lead, why the runs do not measure the same thing
+    (warnings), and harmless differences (side notes)."""
+    return [("summary", lead)] + [("warning", reason) for reason in reasons] + [("muted", note) for note in notes]

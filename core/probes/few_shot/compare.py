@@ -20,7 +20,7 @@ import pandas as pd
 from core.errors import WhyLMError
 from core.present.charts import category_axis, finite_or_none, titled, zero_rule
 from core.present.compare import MAX_COMPARED, ComparedRun
-from core.present.report_parts import ReportSection
+from core.present.report_parts import ReportSection, comparison_sentences
 from core.probes.few_shot.charts import HELPS, HURTS, NO_EFFECT, POINTS, VALUE_TITLE, direction, short_text
 from core.probes.few_shot.reading import n_queries, numbers, right
 
@@ -212,9 +212,7 @@ def compare_section(runs: Sequence[ComparedRun]) -> ReportSection:
     """Two to four few-shot runs compared, as the page and the report show it (``RunKind.compare``)."""
     comparison = compare(runs)
     return ReportSection(
-        sentences=[("summary", lead_sentence(comparison))]
-        + [("warning", reason) for reason in comparison.reasons]
-        + [("muted", note) for note in comparison.notes],
+        sentences=comparison_sentences(lead_sentence(comparison), comparison.reasons, comparison.notes),
         bullets=list(comparison.changes),
         charts=[("Each example's value, by run", comparison_chart(comparison))],
         tables=[("Accuracy, by run", comparison.accuracy), ("Per example, by run", comparison.table())],
