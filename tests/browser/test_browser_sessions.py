@@ -37,8 +37,10 @@ from tests.browser_support import Server, scaled, start_server, stop_server
 pytestmark = [pytest.mark.browser]
 
 # One thread per run: the server's CPU is shared with the test and the browser (as a
-# server's is with its users); a smaller memory budget gives the long job ~1 s batches.
-SERVER_ENV = {"OMP_NUM_THREADS": "1", "WHYLM_MEMORY_BUDGET_MB": "64"}
+# server's is with its users); a smaller memory budget gives the long job short batches. 96 MB, not 64: the
+# integrated-gradients example needs 58 MB for one point (measured), and once in a whole-suite run its session
+# was refused at 87 MB against 64 (the form's spec then was not the one measured; its cause was not found).
+SERVER_ENV = {"OMP_NUM_THREADS": "1", "WHYLM_MEMORY_BUDGET_MB": "96"}
 LONG_TEXT = (
     "I am a nurse from Lagos who works long night shifts at a busy hospital and I would like "
     "a calm hobby for my free mornings. Suggest a hobby."
