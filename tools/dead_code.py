@@ -21,7 +21,8 @@ MIN_CONFIDENCE = "60"
 def findings() -> list[str]:
     """Vulture's findings in the product's files, one line each."""
     out = subprocess.run(
-        [sys.executable, "-m", "vulture", *READ, "--min-confidence", MIN_CONFIDENCE],
+        [sys.executable, "-m", "vulture", *READ, "--min-confidence", MIN_CONFIDENCE,
+         "--exclude", "*/.venv*,*/node_modules/*"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout
     return [line for line in out.splitlines() if line.startswith(PRODUCT)]

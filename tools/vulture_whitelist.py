@@ -12,3 +12,5 @@ hf_quantizer  # transformers: a dequantised GGUF model is no longer quantised (c
 uses_pages_directory  # Streamlit's pages-folder mode, turned off (ui/serve.py)
 down_revision, branch_labels, depends_on, upgrade, downgrade  # Alembic, in every migration
 wait_for_warm_up  # called in the script tests/ui/test_warm_up.py runs in a fresh process
+score_empty, cut_chars  # result fields, saved through dataclasses.asdict; read by ui/documents/view.py, core/probes/documents/report.py
+bad_rows  # a result field, saved through dataclasses.asdict; read by ui/studies/view.py, core/probes/studies/report.py

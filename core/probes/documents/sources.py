@@ -59,10 +59,6 @@ class SourceTree:
         """The document's text after its last leaf (trailing whitespace)."""
         return self.text[self.spans[self.leaves[-1]][1] :] if self.leaves else self.text
 
-    def nodes_at(self, depth: int) -> list[int]:
-        """The nodes at a depth, in document order."""
-        return [n for n, d in enumerate(self.depth) if d == depth]
-
 
 def _inner(text: str, start: int, end: int, depth: int) -> list[tuple[int, int]]:
     """Spans (absolute) of the sources one level below the span ``start:end`` at ``depth``."""

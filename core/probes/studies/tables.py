@@ -6,7 +6,6 @@ from typing import Any
 
 import pandas as pd
 
-from core.probes.studies.analysis import ALL
 from core.probes.studies.reading import verdict
 
 
@@ -132,11 +131,6 @@ def regressions_table(result: dict[str, Any], comparison: dict[str, Any], top: i
             }
         )
     return pd.DataFrame(rows)
-
-
-def overall_row(result: dict[str, Any], model: int) -> dict[str, Any]:
-    """A model's all-items row."""
-    return next(r for r in result["tables"][model] if r["category"] == ALL)
 
 
 def items_table(result: dict[str, Any]) -> pd.DataFrame:
