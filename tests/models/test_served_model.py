@@ -101,6 +101,46 @@ def test_the_probes_through_the_server_equal_the_local_engine(name: str, endpoin
     assert _apart(local, served) == []
 
 
+def _small_example(name: str) -> dict[str, Any]:
+    """An example cut to a few rows, so a served run of it takes seconds."""
+    spec = copy.deepcopy(EXAMPLES[name])
+    if name.startswith("bias"):
+        spec.update(attribution=False, bootstrap=100, permutations=100)
+        spec["sweep"]["groups"] = {g: units[:2] for g, units in spec["sweep"]["groups"].items()}
+        spec["candidates"] = spec["candidates"][:3]
+    elif name.startswith("few_shot"):
+        spec.update(examples=spec["examples"][:3], queries=spec["queries"][:1], order_trials=0)
+    return spec
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["tutorial", "few_shot_sentiment", "bias_gender_occupation"])
+def test_each_examples_rows_through_the_servers_prefix_cache_equal_whole_rows(
+    example: str, endpoint: str, lm, small_requests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 on a served model: the rows a run sends in trie order, answered from the server's prefix
+    cache, equal each row scored whole by the local model, to 1e-5 (relative above 1, as locally)."""
+    from core.attribution.scorer import BatchedScorer
+
+    seen: list[tuple[list, list[np.ndarray]]] = []
+    original = remote.RemoteScorer.log_probs
+
+    def spy(self, rows):  # noqa: ANN001, ANN202 - RemoteScorer.log_probs's signature
+        out = original(self, rows)
+        seen.append((list(rows), out))
+        return out
+
+    monkeypatch.setattr(remote.RemoteScorer, "log_probs", spy)
+    run({**_small_example(example), "model": _served(endpoint)})
+    monkeypatch.setattr(remote.RemoteScorer, "log_probs", original)
+    rows = [(r, v) for batch, values in seen for r, v in zip(batch, values)]
+    assert len(rows) > 1
+    whole = BatchedScorer(lm, share_prefix=False).log_probs([r for r, _ in rows])
+    worst = max(float((np.abs(w - v) / np.maximum(1.0, np.abs(w))).max()) for w, (_, v) in zip(whole, rows))
+    print(f"{example}: {len(rows)} rows served, largest difference from whole rows {worst:.1e}")
+    assert worst <= 1e-5, worst
+
+
 @pytest.mark.slow
 def test_a_generated_target_comes_from_the_server(endpoint: str, lm) -> None:
     spec = {**TUTORIAL, "target": {"generate": {"max_new_tokens": 4}}}
