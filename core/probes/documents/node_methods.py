@@ -1,7 +1,9 @@
 """One node's game: its children's values, by a chosen method, within a forward-pass allowance.
 
 A node's game has its children as players; ``game(masks)`` gives the value of coalitions of
-them (rows of a boolean matrix). Methods:
+them (rows of a boolean matrix). The methods are the rows of ``METHODS`` (a ``NodeMethod`` each:
+how it values the children, what it costs, when ``auto`` may pick it, its label); adding one is
+one function and one row:
 
 - ``leave_one_out``: each child removed alone from all of them (``c + 1`` coalitions);
 - ``shapley``: exact Shapley values over all ``2^c`` coalitions;
@@ -11,8 +13,9 @@ them (rows of a boolean matrix). Methods:
   errors kriged from the pairs (``core.attribution.shapley_kriging.kriged_shapley``);
 - ``context_cite``: ContextCite's sparse linear surrogate (random keep-masks, LASSO), with
   bootstrap standard errors;
-- ``auto``: exact Shapley when the allowance pays for every coalition, else paired Kernel SHAP
-  when it pays for the singles and their complements, else leave-one-out, else the LASSO.
+- ``auto``: the first method, by ``auto_rank``, whose ``fits`` says the allowance pays for it:
+  exact Shapley when it pays for every coalition, else paired Kernel SHAP when it pays for the
+  singles and their complements, else leave-one-out, else the LASSO.
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from core.attribution.shapley_kriging import kriged_shapley
 from core.probes.documents.lasso import lasso_fit
 
 GameFn = Callable[[np.ndarray], np.ndarray]
-NODE_METHODS = ("auto", "leave_one_out", "shapley", "kernel_shap", "context_cite")
-"""The methods a node's children can be valued by."""
 MAX_EXACT = 12
 """The most children exact Shapley is computed over."""
 KEEP_PROB = 0.5
@@ -47,31 +48,6 @@ class NodeValues:
     values: np.ndarray
     stderr: np.ndarray | None
     method: str
-
-
-def resolved(method: str, c: int, allowance: int) -> str:
-    """The method a node of ``c`` children runs (``auto`` resolved) with ``allowance`` coalitions."""
-    if method != "auto":
-        return method
-    if c <= MAX_EXACT and 2**c <= allowance:
-        return "shapley"
-    if 2 * c + 2 <= allowance:
-        return "kernel_shap"
-    if c + 1 <= allowance:
-        return "leave_one_out"
-    return "context_cite"
-
-
-def cost(method: str, c: int, allowance: int) -> int:
-    """Coalitions a method scores for ``c`` children (a sampled method spends its allowance)."""
-    method = resolved(method, c, allowance)
-    if method == "leave_one_out":
-        return c + 1
-    if method == "shapley":
-        return 2**c
-    if method == "kernel_shap":
-        return max(allowance, 2 * c + 2)
-    return max(allowance, 4)
 
 
 def all_masks(c: int) -> np.ndarray:
@@ -119,8 +95,18 @@ def _paired_masks(c: int, allowance: int, rng: np.random.Generator) -> np.ndarra
     return np.vstack([base, ~base])
 
 
+def _leave_one_out(game: GameFn, c: int, _allowance: int, _rng: np.random.Generator) -> NodeValues:
+    masks = np.vstack([np.ones((1, c), bool), ~np.eye(c, dtype=bool)])
+    values = _distinct(game, masks)
+    return NodeValues(values[0] - values[1:], None, "leave_one_out")
+
+
+def _shapley(game: GameFn, c: int, _allowance: int, _rng: np.random.Generator) -> NodeValues:
+    return NodeValues(exact_shapley(_distinct(game, all_masks(c)), c), None, "shapley")
+
+
 def _kernel_shap(game: GameFn, c: int, allowance: int, rng: np.random.Generator) -> NodeValues:
-    masks = _paired_masks(c, allowance, rng)
+    masks = _paired_masks(c, max(allowance, 2 * c + 2), rng)
     values = _distinct(game, masks)[:, None]
     kriged = kriged_shapley(masks, values)
     if kriged is None:  # the pairs do not pin the first-degree terms: read leave-one-out from the same rows
@@ -140,18 +126,74 @@ def _context_cite(game: GameFn, c: int, allowance: int, rng: np.random.Generator
     return NodeValues(values, np.std(np.stack(boots), axis=0, ddof=1), "context_cite")
 
 
+
+
+@dataclass(frozen=True)
+class NodeMethod:
+    """One way to value a node's children: a row of ``METHODS``.
+
+    Attributes:
+        name: the spec's ``method`` value.
+        label: its name in the form.
+        value: ``(game, children, allowance, rng)`` -> the children's values (``NodeValues``).
+        cost: ``(children, allowance)`` -> the coalitions it scores (a sampled method spends its allowance).
+        fits: ``(children, allowance)`` -> whether the allowance pays for it, when ``auto`` chooses.
+        auto_rank: ``auto`` tries the methods from the lowest rank up and takes the first that fits.
+    """
+
+    name: str
+    label: str
+    value: Callable[[GameFn, int, int, np.random.Generator], NodeValues]
+    cost: Callable[[int, int], int]
+    fits: Callable[[int, int], bool]
+    auto_rank: int
+
+
+METHODS: dict[str, NodeMethod] = {
+    m.name: m
+    for m in (
+        NodeMethod(
+            "leave_one_out", "Leave one out", _leave_one_out,
+            cost=lambda c, _a: c + 1, fits=lambda c, a: c + 1 <= a, auto_rank=2,
+        ),
+        NodeMethod(
+            "shapley", "Exact Shapley", _shapley,
+            cost=lambda c, _a: 2**c, fits=lambda c, a: c <= MAX_EXACT and 2**c <= a, auto_rank=0,
+        ),
+        NodeMethod(
+            "kernel_shap", "Kernel SHAP (paired)", _kernel_shap,
+            cost=lambda c, a: max(a, 2 * c + 2), fits=lambda c, a: 2 * c + 2 <= a, auto_rank=1,
+        ),
+        NodeMethod(
+            "context_cite", "ContextCite (LASSO)", _context_cite,
+            cost=lambda _c, a: max(a, 4), fits=lambda _c, _a: True, auto_rank=3,
+        ),
+    )
+}
+"""Every method a node's children can be valued by, by name (the form's order)."""
+AUTO = "auto"
+"""The method that picks one of ``METHODS`` per node, by what the allowance pays for."""
+NODE_METHODS = (AUTO, *METHODS)
+"""The names a spec's ``method`` may take."""
+
+
+def resolved(method: str, c: int, allowance: int) -> NodeMethod:
+    """The method a node of ``c`` children runs (``auto`` resolved) with ``allowance`` coalitions."""
+    if method != AUTO:
+        return METHODS[method]
+    ranked = sorted(METHODS.values(), key=lambda m: m.auto_rank)
+    return next((m for m in ranked if m.fits(c, allowance)), ranked[-1])
+
+
+def cost(method: str, c: int, allowance: int) -> int:
+    """Coalitions a method scores for ``c`` children (a sampled method spends its allowance)."""
+    return resolved(method, c, allowance).cost(c, allowance)
+
+
 def node_values(game: GameFn, c: int, method: str, allowance: int, rng: np.random.Generator) -> NodeValues:
     """The values of a node's ``c`` children in its game, by ``method``, with about ``allowance`` coalitions."""
-    method = resolved(method, c, allowance)
+    chosen = resolved(method, c, allowance)
     if c == 1:
         ends = _distinct(game, np.array([[True], [False]]))
-        return NodeValues(np.array([ends[0] - ends[1]]), None, method)
-    if method == "shapley":
-        return NodeValues(exact_shapley(_distinct(game, all_masks(c)), c), None, method)
-    if method == "leave_one_out":
-        masks = np.vstack([np.ones((1, c), bool), ~np.eye(c, dtype=bool)])
-        values = _distinct(game, masks)
-        return NodeValues(values[0] - values[1:], None, method)
-    if method == "kernel_shap":
-        return _kernel_shap(game, c, max(allowance, 2 * c + 2), rng)
-    return _context_cite(game, c, allowance, rng)
+        return NodeValues(np.array([ends[0] - ends[1]]), None, chosen.name)
+    return chosen.value(game, c, allowance, rng)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.attribution.methods import Param
-from core.probes.documents.node_methods import NODE_METHODS
+from core.probes.documents.node_methods import METHODS, NODE_METHODS
 from core.probes.documents.owen import CONTEXTS
 from core.probes.documents.sources import LEVELS
 
@@ -32,13 +32,7 @@ METHOD = Param(
     "Automatic: exact Shapley values when the passes pay for every combination, else paired Kernel SHAP with "
     "standard errors, else leave-one-out. ContextCite: random ablations and a sparse linear fit (LASSO).",
     choices=NODE_METHODS,
-    choice_labels=(
-        "Automatic",
-        "Leave one out",
-        "Exact Shapley",
-        "Kernel SHAP (paired)",
-        "ContextCite (LASSO)",
-    ),
+    choice_labels=("Automatic", *(m.label for m in METHODS.values())),
 )
 PASSES = Param(
     "passes",
