@@ -123,6 +123,17 @@ def stored_kind(result: Any) -> RunKind | None:
     return RUN_KINDS.get(name) if isinstance(name, str) else None
 
 
+def progress_words(spec: Any, done: int, total: int) -> str:
+    """A run's progress in words: its kind's (``RunKind.progress_words``), else "12 of 40 forward passes"."""
+    try:
+        kind = run_kind(spec)
+    except SpecError:
+        kind = None
+    if kind is not None and kind.progress_words is not None:
+        return kind.progress_words(spec, done, total)
+    return f"{done:,} of {total:,} forward passes"
+
+
 def parsed_kind(spec: Any) -> RunKind | None:
     """The kind whose parser made ``spec`` (an already parsed spec), or None for anything else."""
     for kind in RUN_KINDS.values():

@@ -4,8 +4,10 @@ A kind's folder writes one ``KIND = RunKind(...)`` (``core/probes/bias/kind.py``
 ``core/kinds.py`` lists it in one line. Everything outside the folder reads the kind through this
 record: the engine (parser, runner), the time estimate and the work limit (``work``, ``lower``,
 ``prompt_texts``), the store's titles (``asks_about``), exports (``main_table``), the HTML report and
-the generic result view (``report``) and comparisons (``compare``). This module imports nothing of
-the project, so a kind's folder can import it without importing the registry.
+the generic result view (``report``), comparisons (``compare``), the progress line (``progress_words``),
+what happens once a run is saved (``after_save``) and links from a saved run's item to another page
+(``item_spec``). This module imports nothing of the project, so a kind's folder can import it without
+importing the registry.
 """
 
 from __future__ import annotations
@@ -16,6 +18,21 @@ from typing import Any
 
 PromptText = tuple[str, str, str]
 """(spec field, the text in words, the text): a text a run feeds the model, checked against its context."""
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One item of a saved run, as the spec another page's form opens with (a study item's contrast).
+
+    Attributes:
+        spec: the spec document (its ``kind`` says which page takes it).
+        title: the title the form shows while the spec is unchanged.
+        revision: the revision its model recorded (pinned as a saved run's model is), or None.
+    """
+
+    spec: dict[str, Any]
+    title: str
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,13 @@ class RunKind:
         prompt_texts: from a spec document, the texts it feeds the model (checked against the model's context
             before it runs, a sentence naming the field when one is too long); None: nothing to check.
         legacy_fields: result fields that name this kind in results saved before results carried ``kind``.
+        progress_words: (spec document, done, total) as its runner reports progress -> the progress line's
+            words ("12 of 40 items scored (model 1 of 2)"); None: its runner counts forward passes.
+        after_save: a finished run's result, once it is saved (dashboard, command line) -> cleans what the
+            kind kept to continue a stopped run (a study's stored batches); None: nothing to clean.
+        item_spec: (stored result, item index, model index) -> :class:`ItemSpec`, what a link
+            ``?from_run=ID&item=I&model=K`` opens (``WhyLMError`` with a sentence when that item has none);
+            None: its items have no such links.
     """
 
     name: str
@@ -62,3 +86,7 @@ class RunKind:
     report: Callable[[dict[str, Any]], Any] | None = None
     prompt_texts: Callable[[dict[str, Any]], list[PromptText]] | None = None
     legacy_fields: tuple[str, ...] = ()
+    progress_words: Callable[[dict[str, Any], int, int], str] | None = None
+    after_save: Callable[[dict[str, Any]], Any] | None = None
+    item_spec: Callable[[dict[str, Any], int, int], ItemSpec] | None = None
+

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from core.errors import SpecError, WhyLMError
-from core.kinds import DEFAULT_KIND, parse, result_from_dict, run_kind
+from core.kinds import DEFAULT_KIND, RUN_KINDS, parse, result_from_dict, run_kind
 from core.result_json import JsonResult
 from core.store import RunRepository
 from core.store.fields import clean_tags, clean_title, default_title
@@ -163,6 +163,8 @@ def save_run(
 ) -> int:
     """Save a finished run (done, failed or stopped) as :func:`saved_documents` says; the new run id.
 
+    A run that is done is then handed to its kind's ``after_save`` (a study's stored batches are removed).
+
     Args:
         repo: the run store.
         spec: the spec the run was started with.
@@ -175,7 +177,7 @@ def save_run(
         (doc["kind"] for doc in (saved, spec) if isinstance(doc, dict) and isinstance(doc.get("kind"), str)),
         DEFAULT_KIND,
     )
-    return repo.save_run(
+    run_id = repo.save_run(
         kind=kind,
         title=title if title and title.strip() else title_for(spec, kind),
         spec=spec,
@@ -184,6 +186,10 @@ def save_run(
         error=error,
         tags=tags,
     )
+    after = RUN_KINDS[kind].after_save if kind in RUN_KINDS else None
+    if status == "done" and isinstance(saved, dict) and after is not None:
+        after(saved)  # saved: what the kind kept to continue a stopped run is no longer needed
+    return run_id
 
 
 def imported_documents(

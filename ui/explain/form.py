@@ -225,7 +225,7 @@ def check(spec: dict[str, Any] | None, form_error: str | None) -> str | None:
 
 def explain_form() -> tuple[dict[str, Any] | None, Callable[[], str | None]]:
     """The worked examples and the whole form; returns (spec, the check Run calls)."""
-    restored = restore_from_url(PREFIX, load_spec, RESULT_KEY, JOB_KEY)
+    restored = restore_from_url(PREFIX, load_spec, RESULT_KEY, JOB_KEY, items=True)  # a study item's contrast
     stored = st.session_state.get(RESULT_KEY)
     if isinstance(stored, dict) and stored.get("kind") == "compare":  # a saved comparison: shown under Compare
         st.session_state[f"{COMPARE_PREFIX}_result"] = st.session_state.pop(RESULT_KEY)

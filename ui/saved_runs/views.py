@@ -29,7 +29,7 @@ from core.store import RunRecord
 from core.store.models import VERDICTS
 from core.text import first_line
 from ui.shared.kind_views import show_kind_result
-from ui.shared.links import run_links
+from ui.shared.links import remember_run_shown, run_links
 from ui.shared.markdown import escape_markdown
 from ui.shared.page_table import page_name, page_of
 from ui.shared.probe_compare_view import show_probe_comparison
@@ -142,6 +142,7 @@ def show_stored_result(record: RunRecord) -> None:
             escape_markdown(f"This run {words} before it had a result" + (f": {record.error}" if record.error else "."))
         )
         return
+    remember_run_shown(key, record.id)  # the view's links name this run
     try:
         show_kind_result(record.kind, result, key)
     except Exception as exc:  # noqa: BLE001 - a damaged stored document gets a sentence, not a traceback

@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from core.kinds import progress_words
+
 log = logging.getLogger("whylm.jobs")
 
 ORPHAN_TIMEOUT_ENV = "WHYLM_ORPHAN_TIMEOUT_S"
@@ -284,8 +286,9 @@ class JobJournal:
 
 def interrupted_reason(doc: dict[str, Any]) -> str:
     """The sentence an interrupted run is saved with."""
-    progress = f", {doc['done']:,} of {doc['total']:,} forward passes done" if doc.get("total") else ""
+    done = progress_words(doc.get("spec"), doc["done"], doc["total"]) if doc.get("total") else ""
+    progress = f" It had reached {done}." if done else ""
     return (
-        f"Interrupted: the server stopped while this run was running (started {doc.get('started_at', '?')}"
-        f"{progress}). Run it again."
+        f"Interrupted: the server stopped while this run was running (started {doc.get('started_at', '?')})."
+        f"{progress} Run it again."
     )

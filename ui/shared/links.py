@@ -8,6 +8,9 @@ The address bar carries what is shown, so a reload or a shared link shows the sa
   (:func:`restore_from_url`) and pins the run's model at the revision it recorded
   (``ui.shared.model.pin_model``); ``&then=run`` runs it again at once. A finished,
   saved run puts its own id there (:func:`url_follows_run`).
+- An item of a saved run: ``?from_run=ID&item=I&model=K`` (:func:`item_link`) fills the form of the page
+  that takes the item's spec (a study item's contrast on Explain a prompt; the run's kind says what an
+  item opens as: ``RunKind.item_spec``) and pins the item's model.
 - A run in progress: ``?job=ID`` (:func:`url_follows_job`). A reload, or the link in
   another tab, reattaches to the job (``ui.shared.run_job.find_job``): the form is restored
   from its spec and its progress shown until it ends.
@@ -22,16 +25,19 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from core.errors import WhyLMError
+from core.kinds import stored_kind
 from core.store import RunRecord
 from ui.shared.errors import show_error
 from ui.shared.model import pin_model, unpin_model
-from ui.shared.page_table import Page
+from ui.shared.page_table import PAGES, Page
 from ui.shared.run_job import find_job
 from ui.shared.store import open_store
 
 FROM_RUN = "from_run"
 THEN = "then"
 RUN_AGAIN = "run"
+ITEM = "item"
+MODEL = "model"
 
 LoadSpec = Callable[[dict[str, Any], str], None]
 
@@ -152,21 +158,29 @@ def _reattach(prefix: str, load_spec: LoadSpec, job_key: str) -> bool:
 
 
 def restore_from_url(
-    prefix: str, load_spec: LoadSpec, result_key: str | None = None, job_key: str | None = None
+    prefix: str,
+    load_spec: LoadSpec,
+    result_key: str | None = None,
+    job_key: str | None = None,
+    items: bool = False,
 ) -> bool:
     """Before a form is drawn: fill it from the run a ``?from_run=ID`` link names (once per link).
 
     ``load_spec(spec, title)`` loads a spec into the form; the run's stored result is
     shown under it (in ``st.session_state[result_key]``). With ``&then=run`` the page
-    runs it again once instead (:func:`autorun_key`). Returns True when the form was filled now.
+    runs it again once instead (:func:`autorun_key`). A page whose form takes saved runs'
+    items (``items``) opens ``&item=I&model=K`` as the item's spec (:func:`item_link`).
+    Returns True when the form was filled now.
     """
     if job_key is not None and _reattach(prefix, load_spec, job_key):
         return True
     wanted = st.query_params.get(FROM_RUN)
+    item = st.query_params.get(ITEM) if items else None
     marker = f"{prefix}_url_applied"
-    if not wanted or st.session_state.get(marker) == wanted:
+    applied = f"{wanted}&{ITEM}={item}&{MODEL}={st.query_params.get(MODEL, '0')}" if item else wanted
+    if not wanted or st.session_state.get(marker) == applied:
         return False
-    st.session_state[marker] = wanted
+    st.session_state[marker] = applied
     ids = _ids(wanted)
     repo, error = open_store()
     if repo is None or not ids:
@@ -177,6 +191,8 @@ def restore_from_url(
     except WhyLMError as exc:
         show_error(exc)
         return False
+    if item is not None:
+        return _restore_item(record, item, st.query_params.get(MODEL, "0"), load_spec)
     if not isinstance(record.spec, dict):
         show_error(f"Run {record.id} has no spec to fill the form with.")
         return False
@@ -209,18 +225,74 @@ def restore_from_url(
     return True
 
 
+def _restore_item(record: RunRecord, item: str, model: str, load_spec: LoadSpec) -> bool:
+    """Fill the form with item ``item`` of saved run ``record`` on model ``model`` (its kind's ``item_spec``)."""
+    kind = stored_kind(record.result)
+    if kind is None or kind.item_spec is None or not item.isdigit() or not model.isdigit():
+        show_error(f"Run {record.id} has no item '{item}' of model '{model}' to open here.")
+        return False
+    try:
+        opened = kind.item_spec(record.result, int(item), int(model))
+    except WhyLMError as exc:
+        show_error(exc)
+        return False
+    try:
+        load_spec(opened.spec, opened.title)
+    except Exception as exc:  # noqa: BLE001 - a spec the form cannot show: a sentence, not a traceback
+        show_error(f"Run {record.id}'s item {item} does not fit this page's form ({type(exc).__name__}).")
+        return False
+    refused = pin_model(opened.spec.get("model"), opened.revision)
+    if refused:
+        show_error(refused)
+    return True
+
+
+def _page_taking(spec: dict[str, Any]) -> Page | None:
+    """The page whose form takes ``spec`` (its kind, and for attribution its method's family)."""
+    method = spec.get("method")
+    name = method.get("name") if isinstance(method, dict) else method
+    return next((p for p in PAGES if p.made(str(spec.get("kind")), name if isinstance(name, str) else None)), None)
+
+
+def item_link(spec: dict[str, Any], run_id: int, item: int, model: int, label: str, help: str) -> None:
+    """A link to the page that takes ``spec`` (item ``item`` of saved run ``run_id`` on model ``model``,
+    as its kind's ``item_spec`` makes it): ``page?from_run=ID&item=I&model=K`` fills that page's form."""
+    page = _page_taking(spec)
+    if page is None:
+        return
+    st.page_link(
+        page.path,
+        label=label,
+        icon=":material/manage_search:",
+        query_params={FROM_RUN: str(run_id), ITEM: str(item), MODEL: str(model)},
+        help=help,
+    )
+
+
+def remember_run_shown(view_key: str, run_id: int | None) -> None:
+    """Before a result view is drawn: the saved run it draws (None: not saved), for its links to name."""
+    st.session_state[f"{view_key}_run_id"] = run_id
+
+
+def run_shown(view_key: str) -> int | None:
+    """The saved run the view drawn with ``view_key`` shows (:func:`remember_run_shown`), or None."""
+    value = st.session_state.get(f"{view_key}_run_id")
+    return value if isinstance(value, int) else None
+
+
 def forget_run_link() -> None:
     """When a form is filled with something else (an example): the address bar stops naming a saved run."""
     unpin_model()
-    for name in (FROM_RUN, THEN):
+    for name in (FROM_RUN, THEN, ITEM, MODEL):
         if name in st.query_params:
             del st.query_params[name]
 
 
 def url_follows_run(prefix: str, run_id: int | None) -> None:
     """After a run was saved: the address bar names it (``?from_run=ID``), so a reload restores this form."""
-    if JOB in st.query_params:
-        del st.query_params[JOB]
+    for name in (JOB, ITEM, MODEL):  # the form now holds its own run, not a saved run's item
+        if name in st.query_params:
+            del st.query_params[name]
     if run_id is None:
         return
     st.query_params[FROM_RUN] = str(run_id)

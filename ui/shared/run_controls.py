@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from ui.shared.errors import show_error
-from ui.shared.links import autorun_key, url_follows_job, url_follows_run
+from ui.shared.links import autorun_key, remember_run_shown, url_follows_job, url_follows_run
 from ui.shared.page_parts import form_drawn, time_estimate
 from ui.shared.run_job import RunFunction, follow_run, launch_run, run_refusal, show_outcome
 from ui.shared.spec_form import save_form
@@ -53,4 +53,6 @@ def run_controls(
     result = st.session_state.get(result_key)
     if result is not None:
         st.divider()
+        outcome = st.session_state.get(f"{result_key}_outcome") or {}
+        remember_run_shown(f"{prefix}_view", outcome.get("run_id"))  # the view's links name the saved run
         show(result, key=f"{prefix}_view")

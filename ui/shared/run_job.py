@@ -36,6 +36,7 @@ from typing import Any
 import streamlit as st
 
 from core.errors import Cancelled, WhyLMError
+from core.kinds import progress_words
 from core.models.loading import LoadedModel
 from core.models.sharing import ModelShare
 from core.runs.limit import dashboard_max_forward_passes, dashboard_max_work_tokens, limited, refusal
@@ -85,7 +86,7 @@ class RunJob:
         self.stop_event.set()
 
     def progress(self, done: int, total: int) -> None:
-        """Engine callback: forward passes done so far, out of total."""
+        """Engine callback: work done so far, out of total (forward passes, or the kind's own unit)."""
         if self.first_progress is None:
             self.first_progress = time.monotonic()
         self.done, self.total = int(done), int(total)
@@ -106,7 +107,7 @@ class RunJob:
         return self.share.place(self.thread.ident)
 
     def eta_seconds(self) -> float | None:
-        """Estimated seconds left, from the pace of forward passes so far."""
+        """Estimated seconds left, from the pace of the work so far."""
         if not self.done or not self.total or self.first_progress is None:
             return None
         elapsed = time.monotonic() - self.first_progress
@@ -328,7 +329,8 @@ def _runs(count: int) -> str:
 
 
 def _progress_text(job: RunJob, with_eta: bool = True) -> tuple[float, str]:
-    """The progress bar's fraction and words: waiting for the model, preparing, or passes done, time left."""
+    """The progress bar's fraction and words: waiting for the model, preparing, or the work done (forward
+    passes, or the kind's words: ``core.kinds.progress_words``) and the time left."""
     elapsed = time.monotonic() - job.started
     fraction = job.done / job.total if job.total else 0.0
     if job.stop_event.is_set():
@@ -343,7 +345,7 @@ def _progress_text(job: RunJob, with_eta: bool = True) -> tuple[float, str]:
         return 0.0, f"Preparing (tokenising, generating the target)… {elapsed:.0f} s"
     left = job.eta_words() if with_eta else ""  # only the tab following the run counts its time down
     waiting = f"; waiting for {_runs(place)} to take their turn" if place else ""
-    return fraction, f"{job.done:,} of {job.total:,} forward passes{left}{waiting}"
+    return fraction, f"{progress_words(job.spec, job.done, job.total)}{left}{waiting}"
 
 
 def _running_line(job: RunJob) -> str:

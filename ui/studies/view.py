@@ -1,5 +1,9 @@
 """A study's result drawn: the reading in plain words, the table per category side by side, each model
-against the first, and the regressions, each with a way to the Explain page's contrast."""
+against the first, and the regressions, each with a way to the Explain page's contrast.
+
+A saved study links each item to Explain a prompt (``?from_run=ID&item=I&model=K``, ``ui.shared.links``:
+a link that can be opened in a new tab, shared or reloaded); a study not saved has a button that fills the
+Explain form in this session instead."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.probes.studies.contrast import contrast_spec
+from core.probes.studies.contrast import NO_CONTEXT, contrast_spec, item_title
 from core.probes.studies.tables import (
     category_table,
     comparison_table,
@@ -16,6 +20,7 @@ from core.probes.studies.tables import (
     regressions_table,
     short_names,
 )
+from ui.shared.links import item_link, run_shown
 from ui.shared.markdown import escape_markdown
 from ui.shared.tables import whole_table
 
@@ -43,27 +48,38 @@ def _go_to_explain() -> None:
             st.success("The Explain a prompt form now holds the item's contrast.")
 
 
-def _explain_buttons(result: dict[str, Any], entries: list[dict[str, Any]], model: Any, key: str) -> None:
-    """One line per item: its row and texts, and a button to explain why the stereotyped text rather than the other."""
+EXPLAIN_HELP = (
+    "Opens Explain a prompt with this contrast: which words make the model prefer the stereotyped text over "
+    "the other."
+)
+
+
+def _explain_links(result: dict[str, Any], entries: list[dict[str, Any]], model: int, key: str) -> None:
+    """One line per item: its row and texts, and a link (a button when the study is not saved) to explain
+    why model ``model`` prefers the stereotyped text rather than the other."""
+    run_id = run_shown(key)
     for entry in entries[:EXPLAINED_SHOWN]:
         item = result["items"][entry["item"]]
         more, less = item_words(item)
-        spec = contrast_spec(item, model)
+        spec = contrast_spec(item, result["models"][model]["model"])
         left, right = st.columns([5, 1])
         left.markdown(
             escape_markdown(f"Row {item['row']} ({item['category']}): “{more}” rather than “{less}”")
         )
-        right.button(
-            "Explain",
-            key=f"{key}_explain_{entry['item']}",
-            disabled=spec is None,
-            on_click=_explain,
-            args=(spec, f"Study row {item['row']}: why the stereotyped text"),
-            help="Opens Explain a prompt with this contrast: which words make the model prefer the stereotyped "
-            "text over the other."
-            if spec
-            else "The two texts differ from their first word: no shared context to explain.",
-        )
+        if spec is None:
+            left.caption(NO_CONTEXT)
+            right.button("Explain", key=f"{key}_explain_{model}_{entry['item']}", disabled=True, help=NO_CONTEXT)
+        elif run_id is not None:
+            with right:
+                item_link(spec, run_id, entry["item"], model, "Explain", EXPLAIN_HELP)
+        else:
+            right.button(
+                "Explain",
+                key=f"{key}_explain_{model}_{entry['item']}",
+                on_click=_explain,
+                args=(spec, item_title(item)),
+                help=EXPLAIN_HELP,
+            )
 
 
 def show_study_result(result: dict[str, Any], key: str) -> None:
@@ -96,14 +112,13 @@ def show_study_result(result: dict[str, Any], key: str) -> None:
                 st.caption("None.")
                 continue
             whole_table(regressions_table(result, comparison, top=20))
-            model = result["models"][comparison["model"]]["model"]
-            _explain_buttons(result, comparison["regressions"], model, f"{key}_{comparison['model']}")
+            _explain_links(result, comparison["regressions"], comparison["model"], key)
     else:
         st.subheader("Items to explain")
         st.caption("The items the model prefers the stereotyped text on, the widest margin first.")
         scored = [{"item": i, "margin": m} for i, m in enumerate(_margins(result)) if m is not None and m > 0]
         scored.sort(key=lambda e: -e["margin"])
-        _explain_buttons(result, scored, result["models"][0]["model"], key)
+        _explain_links(result, scored, 0, key)
 
 
 def _margins(result: dict[str, Any]) -> list[float | None]:

@@ -7,11 +7,17 @@ end in the same candidate, so the stereotyped group's filled template is explain
 (no contrast). A minimal pair: the words the two sentences share before they differ as the prompt, the
 rest of each sentence as target and contrast; a pair that differs from its first word has no shared
 context to explain (None).
+
+:func:`item_contrast` is the kind's ``item_spec``: a link ``?from_run=ID&item=I&model=K`` on Explain a prompt
+opens item I of saved study ID's result as model K's contrast.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from core.errors import WhyLMError
+from core.run_kind import ItemSpec
 
 METHOD = {"name": "feature_ablation"}
 
@@ -58,3 +64,32 @@ def contrast_spec(item: dict[str, Any], model: Any) -> dict[str, Any] | None:
         "prompt": {"text": more[:n].rstrip(), "granularity": "word"},
         "target": {"text": " " + more[n:], "contrast": " " + less[n:]},
     }
+
+
+NO_CONTEXT = "The two texts differ from their first word: no shared context to explain."
+
+
+def item_title(item: dict[str, Any]) -> str:
+    """The Explain form's title for an item's contrast."""
+    return f"Study row {item['row']}: why the stereotyped text"
+
+
+def item_contrast(result: dict[str, Any], item: int, model: int) -> ItemSpec:
+    """Item ``item`` of a stored study result as model ``model``'s contrast on the Explain page.
+
+    Raises:
+        WhyLMError: a sentence when the result has no such item or model, or the item no context to explain.
+    """
+    items, models = result.get("items"), result.get("models")
+    items = items if isinstance(items, list) else []
+    models = models if isinstance(models, list) else []
+    if not 0 <= item < len(items):
+        raise WhyLMError(f"The link names item {item}, but the study has {len(items)} items (from 0).")
+    if not 0 <= model < len(models) or not isinstance(models[model], dict):
+        raise WhyLMError(f"The link names model {model}, but the study ran on {len(models)} models (from 0).")
+    entry = models[model]
+    spec = contrast_spec(items[item], entry.get("model"))
+    if spec is None:
+        raise WhyLMError(f"Row {items[item].get('row')}: {NO_CONTEXT}")
+    revision = entry.get("revision")
+    return ItemSpec(spec, item_title(items[item]), revision if isinstance(revision, str) else None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.probes.studies.compare import compare_section
+from core.probes.studies.contrast import item_contrast
 from core.probes.studies.report import study_report
-from core.probes.studies.run import StudyResult, run_study
+from core.probes.studies.run import StudyResult, forget_study_batches, run_study, study_progress_words
 from core.probes.studies.spec import StudySpec, parse_study_spec
 from core.probes.studies.tables import items_table
 from core.probes.studies.work import study_lower, study_work
@@ -36,4 +37,7 @@ KIND = RunKind(
     asks_about=study_asks_about,
     compare=compare_section,
     report=study_report,
+    progress_words=study_progress_words,
+    after_save=forget_study_batches,
+    item_spec=item_contrast,
 )

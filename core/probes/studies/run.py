@@ -2,25 +2,32 @@
 
 The first model is the baseline: every other model is compared with it item by item
 (``core.probes.studies.analysis.paired_table``). Scores of finished batches are stored as they finish
-(``core.probes.studies.checkpoint``), so running a stopped study again scores only what it had not.
+(``core.probes.studies.checkpoint``), so running a stopped study again scores only what it had not; once a
+finished study is saved, its batches are removed (:func:`forget_study_batches`, the kind's ``after_save``).
+Progress counts items over all models (:func:`study_progress_words` says it in words).
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from core.errors import SpecError
+from core.errors import SpecError, WhyLMError
 from core.models.loading import load_model
 from core.probes.studies.analysis import model_table, outcomes, paired_table
+from core.probes.studies.checkpoint import Checkpoint
 from core.probes.studies.items import BadRow, Item
 from core.probes.studies.reading import comparison_sentence, summary_lines
-from core.probes.studies.scoring import ModelScores, score_items
+from core.probes.studies.scoring import ModelScores, item_keys, score_items
 from core.probes.studies.spec import StudySpec, parse_study_spec
 from core.result_json import JsonResult
 from core.runs.meta import RunClock, check_same_model, run_meta
 
-__all__ = ["StudyResult", "run_study"]
+__all__ = ["StudyResult", "forget_study_batches", "run_study", "study_progress_words"]
+
+log = logging.getLogger("whylm.studies")
 
 
 @dataclass
@@ -31,7 +38,8 @@ class StudyResult(JsonResult):
         kind: "study".
         spec: the spec as run (``parse_study_spec(doc).raw``).
         item_type: pairs, questions or templates.
-        models: per model: its spec value, display name and revision (the first is the baseline).
+        models: per model: its spec value, display name, revision and ``checkpoint`` (its key in the stored
+            batches) (the first is the baseline).
         items: per item: row, category, kind, options (texts), contexts (a pair's) or prompt (a question's),
             targets, biased, unknown, ambiguous, direction.
         scores: per model: ``sums`` and ``tokens`` (per item, per option).
@@ -136,19 +144,21 @@ def run_study(
 
     Args:
         spec_doc: the spec document (``core.probes.studies.spec``) or its parsed spec.
-        progress: called with (options scored, options in all) over all models after each batch.
+        progress: called with (items scored, items in all) over all models, at each model's start and after
+            each batch: with two models of 40 items, 40 of 80 is the first model done.
         should_stop: polled between batches; True stops the run (``Cancelled``); finished batches stay stored.
-        lm: an already loaded model, used for the spec's model of the same name.
+        lm: an already loaded model, used for the spec's first model when it has the same name (the
+            dashboard's sidebar model); the others are loaded (one of the same name may differ in precision).
         loader: loads the other models by name.
     """
     clock = RunClock()
     spec = spec_doc if isinstance(spec_doc, StudySpec) else parse_study_spec(spec_doc)
     items = list(spec.items)
-    per_model = sum(len(item.options) for item in items)
+    per_model = len(items)
     total = per_model * len(spec.models)
     models, results, first_lm = [], [], None
     for k, value in enumerate(spec.models):
-        model = _model(value, lm, loader, clock)
+        model = _model(value, lm if k == 0 else None, loader, clock)
         first_lm = first_lm or model
         offset = k * per_model
 
@@ -159,7 +169,14 @@ def run_study(
 
         with model.lock.job():
             scored: ModelScores = score_items(model, items, step, should_stop)
-        models.append({"model": value, "name": model.display_name, "revision": model.revision})
+        models.append(
+            {
+                "model": value,
+                "name": model.display_name,
+                "revision": model.revision,
+                "checkpoint": scored.checkpoint,
+            }
+        )
         results.append(scored)
     unscorable = {b.row: b for r in results for b in r.bad}
     bad: list[BadRow] = list(spec.bad) + sorted(unscorable.values(), key=lambda b: b.row)
@@ -196,3 +213,36 @@ def run_study(
             scoring_seconds=[round(r.seconds, 3) for r in results],
         ),
     )
+
+
+def study_progress_words(spec: dict[str, Any], done: int, total: int) -> str:
+    """A running study's progress in words, from what :func:`run_study` reports (items over all models).
+
+    "12 of 40 items scored (model 1 of 2)"; with one model, "12 of 40 items scored".
+    """
+    given = spec.get("models") if isinstance(spec, dict) else None
+    n_models = len(given) if isinstance(given, list) and given else 1
+    per_model = max(total // n_models, 1)
+    model = min(done // per_model, n_models - 1)
+    scored = min(done - model * per_model, per_model)
+    which = f" (model {model + 1} of {n_models})" if n_models > 1 else ""
+    return f"{scored:,} of {per_model:,} items scored{which}"
+
+
+def forget_study_batches(result: dict[str, Any]) -> int:
+    """Once a finished study is saved: remove its items' stored batches, model by model; how many were removed.
+
+    A stopped or unfinished study keeps them (it continues where it stopped); a finished one is in the
+    run store, so they are no longer needed. The file stays usable if this fails (it is logged).
+    """
+    models = result.get("models") if isinstance(result, dict) else None
+    keys = [m["checkpoint"] for m in models or [] if isinstance(m, dict) and m.get("checkpoint")]
+    if not keys:
+        return 0
+    try:
+        spec = parse_study_spec(result["spec"])
+        items = item_keys(list(spec.items))
+        return sum(Checkpoint(key).forget(items) for key in keys)
+    except (WhyLMError, KeyError, OSError, sqlite3.Error) as exc:
+        log.warning("a finished study's stored batches were not removed: %s", exc)
+        return 0

@@ -6,7 +6,7 @@ context's trailing spaces move to the continuation, context + continuation is en
 after the context's own tokens. Items go to the model in batches ordered by their text, so that options
 sharing a context (a question's answers) or a prefix share its computation (the scorer's prefix tree);
 each finished batch is stored (``core.probes.studies.checkpoint``) and items already stored are not
-scored again.
+scored again. Progress counts items (an item stored by an earlier run counts as done).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class ModelScores:
         scored_now: items this run scored (the others came from the stored batches).
         bad: items that could not be scored (a continuation of no tokens), as bad rows.
         seconds: time spent scoring.
+        checkpoint: the model's key in the stored batches (``core.probes.studies.checkpoint.model_key``).
     """
 
     sums: list[list[float]]
@@ -69,10 +70,17 @@ class ModelScores:
     scored_now: int
     bad: list[BadRow]
     seconds: float
+    checkpoint: str = ""
 
 
-def _texts(item: Item) -> list[list[str]]:
-    return [[o.context, o.continuation] for o in item.options]
+def item_keys(items: list[Item]) -> list[str]:
+    """Each item's key in the stored batches: a digest of its options' (context, continuation) texts."""
+    return [item_key([[o.context, o.continuation] for o in item.options]) for item in items]
+
+
+def model_checkpoint_key(lm: Any) -> str:
+    """A loaded (or served) model's key in the stored batches: name, revision, server and precision."""
+    return model_key(lm.name, lm.revision, lm.endpoint, getattr(lm, "dtype_name", None))
 
 
 def score_items(
@@ -88,15 +96,15 @@ def score_items(
     Args:
         lm: the loaded (or served) model.
         items: the study's items.
-        progress: called with (options scored, options in all) after each batch: an option is one row
-            through the model (one forward pass), a stored item's options count as done.
+        progress: called with (items scored, items in all) at the start and after each batch; an item
+            taken from the stored batches counts as done.
         should_stop: polled between batches; True raises ``Cancelled`` (finished batches stay stored).
         batch_items: items per batch.
         checkpoint: where finished batches go (None: the model's own in the data folder).
     """
     started = time.perf_counter()
-    store = checkpoint or Checkpoint(model_key(lm.name, lm.revision, lm.endpoint))
-    keys = [item_key(_texts(item)) for item in items]
+    store = checkpoint or Checkpoint(model_checkpoint_key(lm))
+    keys = item_keys(items)
     stored = store.get(keys)
     sums: list[list[float]] = [[] for _ in items]
     tokens: list[list[int]] = [[] for _ in items]
@@ -106,9 +114,8 @@ def score_items(
             tokens[i] = [int(n) for _, n in stored[key]]
     todo = [i for i in range(len(items)) if not sums[i]]
     todo.sort(key=lambda i: (items[i].options[0].context, items[i].options[0].continuation))
-    sizes = [len(item.options) for item in items]
-    total = sum(sizes)
-    done = total - sum(sizes[i] for i in todo)
+    total = len(items)
+    done = total - len(todo)
     bad: list[BadRow] = []
     scorer = scorer_for(lm, should_stop=should_stop)
     if progress:
@@ -141,7 +148,7 @@ def score_items(
             tokens[i] = [len(v) for v in per]
             finished[keys[i]] = [[s, t] for s, t in zip(sums[i], tokens[i])]
         store.put(finished)
-        done += sum(sizes[i] for i in batch)
+        done += len(batch)
         if progress:
             progress(done, total)
-    return ModelScores(sums, tokens, len(todo), bad, time.perf_counter() - started)
+    return ModelScores(sums, tokens, len(todo), bad, time.perf_counter() - started, store.model)

@@ -1,4 +1,5 @@
-"""`python -m core run --resume ID`: a saved study run again from the command line scores only what it lacks."""
+"""`python -m core run --resume ID`: a saved study run again from the command line scores only what it lacks;
+once the resumed run is saved, finished, its stored batches are removed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import core.engine
 from core.__main__ import main as cli_main
+from core.probes.studies.checkpoint import Checkpoint
 from core.runs.saved import save_run
 from core.store import RunRepository
 
@@ -26,6 +28,8 @@ def test_the_command_line_resumes_a_saved_study(lm, loads, data_dir: Path, capsy
     assert first["meta"]["items_scored_now"] == [3]
     repo = RunRepository()
     stopped = save_run(repo, doc, None, title="Pairs, stopped", tags=["review"], status="stopped")
+    batches = Checkpoint(first["models"][0]["checkpoint"])
+    assert batches.count() == 3  # a stopped run keeps them
     assert cli_main(["run", "--resume", str(stopped), "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["meta"]["items_scored_now"] == [0] and out["meta"]["items_from_stored_batches"] == [3]
@@ -33,6 +37,7 @@ def test_the_command_line_resumes_a_saved_study(lm, loads, data_dir: Path, capsy
     record = repo.get_run(out["meta"]["run_id"])
     assert record.id != stopped and record.status == "done"
     assert record.title == "Pairs, stopped" and record.tags == ("review",)
+    assert batches.count() == 0  # the resumed run is finished and saved: its batches are removed
 
 
 def test_resume_needs_a_saved_run_and_no_spec_file(data_dir: Path, capsys: pytest.CaptureFixture) -> None:

