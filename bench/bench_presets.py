@@ -14,7 +14,7 @@ Beside the presets, the heavier cases the estimates once missed by 4-13x
 (:func:`extra_cases`): integrated gradients with 24 steps (the capital_ig preset)
 and 64 steps, and with a generated 12-token target, few-shot exact Shapley over
 6 examples, and feature ablation over a long prompt of about 3,000 words
-(12 paragraphs, no faithfulness check).
+(12 paragraphs, no faithfulness check), and bias studies of the 40 example pairs and questions.
 
     python bench/bench_presets.py [--only NAME ...] [--goal 30] [--no-extra] [--recalibrate]
 
@@ -44,6 +44,7 @@ from core.engine import run  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 from core.probes.bias.data import bias_presets  # noqa: E402
 from core.probes.few_shot.spec import few_shot_presets  # noqa: E402
+from core.probes.studies.examples import example_file  # noqa: E402
 from core.runs.estimate import SpeedLog, calibrate, estimate, run_work  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def long_text(words: int = 3000, paragraphs: int = 12) -> str:
 
 
 def extra_cases() -> list[tuple[str, dict[str, Any]]]:
-    """The few-shot, gradient and long-prompt cases of issues 22 (point 8) and 23 (point 8)."""
+    """The few-shot, gradient and long-prompt cases of issues 22 (point 8) and 23 (point 8), and two bias studies."""
     few = copy.deepcopy(few_shot_presets()["sentiment"])
     more = [
         {"input": "Clever, moving and beautifully shot.", "label": "positive"},
@@ -112,7 +113,15 @@ def extra_cases() -> list[tuple[str, dict[str, Any]]]:
         "target": {"text": " The report ends here."}, "score": "log_prob",
         "method": {"name": "feature_ablation"}, "trials": 1, "seed": 0, "faithfulness": False,
     }
+    studies = []
+    for item_type in ("pairs", "questions"):
+        fmt, text = example_file(item_type)
+        studies.append((f"bias study, the 40 example {item_type}", {
+            "kind": "study", "item_type": item_type, "items": {"format": fmt, "text": text},
+            "models": ["default"], "bootstrap": 200,
+        }))
     return [
+        *studies,
         ("integrated gradients, 64 steps", ig64),
         ("integrated gradients, 24 steps, 12 generated tokens", ig_long),
         ("few-shot exact Shapley, 6 examples x 6 queries", few),
@@ -130,8 +139,12 @@ def main() -> int:
                         help="calibrate again before each case (on a shared machine whose load drifts)")
     args = parser.parse_args()
 
+    import tempfile
+
     import torch
 
+    # a study keeps its finished batches in the data folder: a fresh one, so no run finds another's
+    os.environ["WHYLM_DATA_DIR"] = tempfile.mkdtemp(prefix="whylm-bench-")
     lm = load_model("default")
     fresh = SpeedLog()  # a freshly started dashboard: the warm-up's calibration, no runs yet
     per_token = calibrate(lm, "default", speeds=fresh)
