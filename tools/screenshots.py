@@ -6,6 +6,9 @@ its own empty data folder), opens each page in Chromium (``CHROMIUM`` with
 with, waits for the result, and saves ``docs/screenshots/PAGE-WIDTH-THEME.png``;
 the Saved runs page is taken last, with the first run opened. Streamlit follows the
 browser's colour scheme, so light and dark are the same page under both schemes.
+Bias studies is taken on two models, so that its model-against-model table and its
+regressions show: the bundled model in bfloat16 (the sidebar's precision) against the
+same weights in float32 (typed in as the other model).
 
     python tools/screenshots.py [--pages explain bias ...] [--timeout 900] [--no-saved-runs]
 """
@@ -13,6 +16,7 @@ browser's colour scheme, so light and dark are the same page under both schemes.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -52,8 +56,34 @@ def shoot(page, name: str) -> list[Path]:  # noqa: ANN001 - a playwright Page
     return written
 
 
+def choose(page, label: str, option: str | re.Pattern[str]) -> None:  # noqa: ANN001 - a playwright Page
+    """Pick ``option`` in the selectbox whose label starts with ``label`` (the sidebar's included)."""
+    page.locator("[data-testid='stSelectbox']").filter(has_text=label).first.locator("input").click()
+    page.get_by_role("option", name=option).first.click()
+    page.wait_for_timeout(1500)
+
+
+def two_models(page) -> None:  # noqa: ANN001
+    """Bias studies on two models: the sidebar's bundled model in bfloat16, the bundled model as the other."""
+    choose(page, "Precision", "bfloat16 (half the memory)")
+    others = page.get_by_label(re.compile("^Other models to compare with it"))
+    others.fill("default")
+    others.press("Control+Enter")
+    page.get_by_text("on 2 model(s)").first.wait_for()
+
+
+def one_model(page) -> None:  # noqa: ANN001
+    """Back to the machine's own precision for the pages after Bias studies."""
+    choose(page, "Precision", re.compile("^Automatic"))
+
+
+BEFORE_RUN = {"studies": two_models}
+AFTER_SHOTS = {"studies": one_model}
+
+
 def run_example(page, url: str, name: str, timeout_s: float) -> None:  # noqa: ANN001
-    """Open a page, press Run on the example it starts with, wait for the saved result."""
+    """Open a page, press Run on the example it starts with (Bias studies on two models), wait for the saved
+    result."""
     if not page.url.rstrip("/").endswith(f"/{name}") and not (name == "explain" and page.url.rstrip("/") == url):
         page.goto(f"{url}/{name}")
     page.get_by_role("button", name="Run", exact=True).wait_for(timeout=120_000)
@@ -64,6 +94,8 @@ def run_example(page, url: str, name: str, timeout_s: float) -> None:  # noqa: A
         page.reload()
         page.get_by_role("button", name="Run", exact=True).wait_for(timeout=120_000)
     page.wait_for_timeout(1500)  # the example finishes loading into the form
+    if name in BEFORE_RUN:
+        BEFORE_RUN[name](page)
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Saved as run").first.wait_for(timeout=timeout_s * 1000)
     page.wait_for_timeout(2000)  # charts finish drawing
@@ -102,6 +134,9 @@ def main() -> int:
                     print(f"{name}: run in {time.monotonic() - began:.0f} s", flush=True)
                     for path in shoot(page, name):
                         print(f"  {path.relative_to(ROOT)}", flush=True)
+                    if name in AFTER_SHOTS:
+                        page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
+                        AFTER_SHOTS[name](page)
                 if args.no_saved_runs:
                     browser.close()
                     return 0

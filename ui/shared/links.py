@@ -254,17 +254,34 @@ def _page_taking(spec: dict[str, Any]) -> Page | None:
     return next((p for p in PAGES if p.made(str(spec.get("kind")), name if isinstance(name, str) else None)), None)
 
 
+def page_address(page: Page, params: dict[str, str]) -> str:
+    """The address of ``page`` with ``params``: the app's root and the page's own path (none for the start
+    page, whose address is the root), absolute when the browser's address is known.
+
+    A page link (``st.page_link``) to the start page has the bare query as its address (``?from_run=3``), which
+    a new tab or a copied link opens on the page it was copied from; this address opens the page itself.
+    """
+    url_path = st.Page(page.path, default=page.start).url_path
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    path = "/" + "/".join(part for part in (base, url_path) if part)
+    try:
+        here = urlsplit(str(st.context.url or ""))
+    except Exception:  # noqa: BLE001 - no browser address known (a test): the root-relative address
+        here = urlsplit("")
+    return urlunsplit((here.scheme, here.netloc, path, urlencode(params), ""))
+
+
 def item_link(spec: dict[str, Any], run_id: int, item: int, model: int, label: str, help: str) -> None:
-    """A link to the page that takes ``spec`` (item ``item`` of saved run ``run_id`` on model ``model``,
-    as its kind's ``item_spec`` makes it): ``page?from_run=ID&item=I&model=K`` fills that page's form."""
+    """A link to the page that takes ``spec`` (item ``item`` of saved run ``run_id`` on model ``model``, as
+    its kind's ``item_spec`` makes it), opened in a new tab: ``?from_run=ID&item=I&model=K`` fills that
+    page's form (:func:`restore_from_url`), so the link can be shared and reloaded too."""
     page = _page_taking(spec)
     if page is None:
         return
-    st.page_link(
-        page.path,
-        label=label,
+    st.link_button(
+        label,
+        page_address(page, {FROM_RUN: str(run_id), ITEM: str(item), MODEL: str(model)}),
         icon=":material/manage_search:",
-        query_params={FROM_RUN: str(run_id), ITEM: str(item), MODEL: str(model)},
         help=help,
     )
 

@@ -52,6 +52,7 @@ EXPLAIN_HELP = (
     "Opens Explain a prompt with this contrast: which words make the model prefer the stereotyped text over "
     "the other."
 )
+LINK_HELP = EXPLAIN_HELP.replace("Opens", "Opens in a new tab", 1) + " The link can be shared."
 
 
 def _explain_links(result: dict[str, Any], entries: list[dict[str, Any]], model: int, key: str) -> None:
@@ -71,7 +72,7 @@ def _explain_links(result: dict[str, Any], entries: list[dict[str, Any]], model:
             right.button("Explain", key=f"{key}_explain_{model}_{entry['item']}", disabled=True, help=NO_CONTEXT)
         elif run_id is not None:
             with right:
-                item_link(spec, run_id, entry["item"], model, "Explain", EXPLAIN_HELP)
+                item_link(spec, run_id, entry["item"], model, "Explain", LINK_HELP)
         else:
             right.button(
                 "Explain",

@@ -31,9 +31,9 @@ def test_example_pairs_run_draw_and_open_an_items_contrast(data_dir, lm) -> None
     runs = RunRepository().list_runs()
     assert [(r.kind, r.status) for r in runs] == [("study", "done")]
     # the saved study's items link to the Explain page; following one fills its form with the contrast
-    links = [link for link in at.get("page_link") if link.proto.label == "Explain"]
+    links = [link for link in at.get("link_button") if link.proto.label == "Explain"]
     assert links, "no item offers its contrast"
-    query = dict(part.split("=") for part in links[0].proto.query_string.split("&"))
+    query = dict(part.split("=") for part in links[0].proto.url.split("?", 1)[1].split("&"))
     assert query["from_run"] == str(runs[0].id) and query["model"] == "0"
     at.query_params.update(query)
     at.switch_page("pages/explain.py").run(timeout=TIMEOUT)
@@ -78,7 +78,7 @@ def test_view_draws_two_models_side_by_side(tmp_path) -> None:
     texts = " ".join(str(t.value) for t in at.table)
     assert "A: A vs" not in texts and "B: B vs A: A" in texts
     assert "<b>" not in " ".join(m.value for m in at.markdown)  # model text is escaped
-    assert not at.get("page_link")  # a study not saved: no run to link to (buttons fill the form instead)
+    assert not at.get("link_button")  # a study not saved: no run to link to (buttons fill the form instead)
 
 
 def test_a_saved_study_reopens_in_the_form_with_its_file(data_dir) -> None:
@@ -234,11 +234,11 @@ def test_a_saved_studys_items_link_to_the_explain_page(data_dir) -> None:
     at.query_params["from_run"] = str(run_id)
     at.run()
     no_exception(at)
-    links = [link for link in at.get("page_link") if link.proto.label == "Explain"]
-    assert [(link.proto.page, link.proto.query_string) for link in links] == [
-        ("explain", f"from_run={run_id}&item=0&model=1"),
-        ("explain", f"from_run={run_id}&item=2&model=1"),
-    ]  # the bfloat16 model's regressions, each a link to its contrast
+    links = [link.proto.url for link in at.get("link_button") if link.proto.label == "Explain"]
+    assert links == [
+        f"/?from_run={run_id}&item=0&model=1",
+        f"/?from_run={run_id}&item=2&model=1",
+    ]  # the bfloat16 model's regressions, each a link to its contrast on the start page, Explain a prompt
     # the pair that differs from its first word: a disabled control and its sentence, no link
     [disabled] = [b for b in at.button if b.key and "_explain_" in b.key]
     assert disabled.disabled and "no shared context" in disabled.help
