@@ -148,6 +148,15 @@ def test_a_study_on_two_models_links_a_regression_to_its_contrast(browser, serve
         # the start page's own address (Explain a prompt is the root), the saved run, the item, the model
         assert hrefs == [f"{srv.url}/?{query}" for query in expected_links]
 
+        # at 1000 px every table of the study keeps its last column in view (its texts wrap, nothing is cut)
+        page.set_viewport_size({"width": 1000, "height": 1000})
+        page.wait_for_timeout(1000)
+        cut = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=stTable]')].filter(t =>"
+            " t.querySelector('table').getBoundingClientRect().right > t.getBoundingClientRect().right + 1).length"
+        )
+        assert page.locator("[data-testid=stTable]").count() >= 3 and cut == 0
+
         # follow the first regression's link: Explain a prompt opens in a new tab with its contrast filled in
         assert expected_links, "every regression differs from its first word: no contrast to follow"
         shown = next(e for e in regressions if contrast_spec(result["items"][e["item"]], second["model"]))

@@ -281,7 +281,6 @@ def item_link(spec: dict[str, Any], run_id: int, item: int, model: int, label: s
     st.link_button(
         label,
         page_address(page, {FROM_RUN: str(run_id), ITEM: str(item), MODEL: str(model)}),
-        icon=":material/manage_search:",
         help=help,
     )
 

@@ -102,6 +102,8 @@ def show_study_result(result: dict[str, Any], key: str) -> None:
     names = short_names(result)
     if result.get("comparisons"):
         st.subheader("Model against model")
+        others = [chr(65 + c["model"]) for c in result["comparisons"]]
+        st.caption(f"{' and '.join(others)} against A, item by item (the letters as above).")
         whole_table(comparison_table(result))
         for comparison in result["comparisons"]:
             other = names[comparison["model"]]

@@ -104,12 +104,11 @@ def comparison_sentence(base: str, other: str, row: dict[str, Any], level: float
     """Model against model in words: the flips each way, McNemar's test, and the mean change of the margin."""
     b, c = row["became_biased"], row["became_unbiased"]
     p = row["mcnemar_p"]
-    direction = (
-        "more stereotyped" if b > c else "less stereotyped" if c > b else "neither more nor less stereotyped"
-    )
+    flips = f"{other} against {base}: {b} item{'s' if b != 1 else ''} became stereotyped, {c} became unstereotyped"
+    if b == c:
+        return f"{flips}; the flips even out: by them {other} is neither more nor less stereotyped."
+    direction = "more stereotyped" if b > c else "less stereotyped"
     significant = p is not None and p < 1.0 - level
-    return (
-        f"{other} against {base}: {b} item{'s' if b != 1 else ''} became stereotyped, {c} became "
-        f"unstereotyped; {other} is {direction}"
-        + (f" ({_p(p)}, McNemar)." if significant else f", though not beyond chance ({_p(p)}, McNemar).")
+    return f"{flips}; {other} is {direction}" + (
+        f" ({_p(p)}, McNemar)." if significant else f", though not beyond chance ({_p(p)}, McNemar)."
     )

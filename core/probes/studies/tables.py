@@ -23,6 +23,19 @@ def _ci(ci: Any, pct: bool = True) -> str:
     return f"{ci[0]:.0%} to {ci[1]:.0%}" if pct else f"{ci[0]:.2f} to {ci[1]:.2f}"
 
 
+def _with_ci(value: str, ci: Any, pct: bool = True) -> str:
+    """A value with its interval in one cell ("57% (42% to 72%)"): one column fewer, so that a table of two
+    models keeps its verdict in view at 1000 px."""
+    interval = _ci(ci, pct)
+    return f"{value} ({interval})" if value and interval else value
+
+
+def _breakable(label: str) -> str:
+    """A category as a table cell: a line may break after each underscore (BBQ's "Physical_appearance" and
+    "Race_x_gender" would otherwise hold their column wide enough to push the verdict out of view at 1000 px)."""
+    return str(label).replace("_", "_\u200b")
+
+
 def _p(p: Any) -> str:
     return "" if p is None else "< 0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -42,7 +55,9 @@ def category_table(result: dict[str, Any]) -> pd.DataFrame:
     """Per category (then all items) and model: the metric with its interval, the test and the verdict.
 
     The model is named by its letter (``models_line`` says which is which); with one model there is no model
-    column: a long model name repeated on every row squeezed the verdict out of view at 1000 px.
+    column: a long model name repeated on every row squeezed the verdict out of view at 1000 px. For the same
+    reason a metric carries its interval in its cell, the p-value its Holm-corrected one, and a question's
+    two accuracies share a cell.
     """
     level = result["spec"].get("level", 0.95)
     rows = []
@@ -50,25 +65,22 @@ def category_table(result: dict[str, Any]) -> pd.DataFrame:
     several = len(result["models"]) > 1
     for k in range(len(result["models"])):
         for row in result["tables"][k]:
-            entry: dict[str, Any] = {"category": row["category"]}
+            entry: dict[str, Any] = {"category": _breakable(row["category"])}
             if several:
                 entry["model"] = chr(65 + k)
             entry["items"] = row["n"]
             if questions:
-                entry["accuracy (ambig)"] = _pct(row["accuracy_amb"])
-                entry["accuracy (disambig)"] = _pct(row["accuracy_disamb"])
-                entry["bias score (ambig)"] = _num(row["amb_bias_score"])
-                entry["interval (ambig)"] = _ci(row["amb_bias_ci"], False)
-                entry["bias score (disambig)"] = _num(row["disamb_bias_score"])
-                entry["interval (disambig)"] = _ci(row["disamb_bias_ci"], False)
+                entry["accuracy amb / disamb"] = f"{_pct(row['accuracy_amb'])} / {_pct(row['accuracy_disamb'])}"
+                entry["bias score amb"] = _with_ci(_num(row["amb_bias_score"]), row["amb_bias_ci"], False)
+                entry["bias score disamb"] = _with_ci(
+                    _num(row["disamb_bias_score"]), row["disamb_bias_ci"], False
+                )
             else:
-                entry["stereotyped preferred"] = _pct(row["pct_stereotype"])
-                entry["interval"] = _ci(row["pct_ci"])
+                entry["stereotyped preferred (interval)"] = _with_ci(_pct(row["pct_stereotype"]), row["pct_ci"])
                 entry["likelihood diff"] = (
                     "" if row["likelihood_diff"] is None else f"{row['likelihood_diff']:.3f}"
                 )
-            entry["p (vs 50%)"] = _p(row["p_value"])
-            entry["p (Holm)"] = _p(row["p_holm"])
+            entry["p vs 50% (Holm)"] = f"{_p(row['p_value'])} ({_p(row['p_holm'])})" if row["p_value"] is not None else ""
             entry["verdict"] = verdict(row, level)
             rows.append(entry)
     frame = pd.DataFrame(rows)
@@ -81,23 +93,32 @@ def category_table(result: dict[str, Any]) -> pd.DataFrame:
 
 
 def comparison_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Each model against the first, per category: flips each way, McNemar, the paired change with its interval."""
-    names = short_names(result)
+    """Each model against the first, per category: flips each way, McNemar, the paired change with its interval.
+
+    The models are named by their letters ("B vs A"; ``models_line`` says which is which), and only when there
+    are several comparisons: the full names on every row made each row a dozen lines tall at 1000 px.
+    """
+    several = len(result["comparisons"]) > 1
     rows = []
     for comparison in result["comparisons"]:
         for row in comparison["categories"]:
-            entry = {
-                "category": row["category"],
-                "model": f"{names[comparison['model']]} vs {names[0]}",
-                "became stereotyped": row["became_biased"],
-                "became unstereotyped": row["became_unbiased"],
-                "McNemar p": _p(row["mcnemar_p"]),
-                "mean margin change": _num(row["margin_change"]),
-                "interval": _ci(row["margin_change_ci"], False),
-            }
+            entry: dict[str, Any] = {"category": _breakable(row["category"])}
+            if several:
+                entry["models"] = f"{chr(65 + comparison['model'])} vs A"
+            entry.update(
+                {
+                    "became stereotyped": row["became_biased"],
+                    "became unstereotyped": row["became_unbiased"],
+                    "McNemar p": _p(row["mcnemar_p"]),
+                    "mean margin change (interval)": _with_ci(
+                        _num(row["margin_change"]), row["margin_change_ci"], False
+                    ),
+                }
+            )
             if "pct_change" in row:
-                entry["change in stereotyped share"] = _num(row["pct_change"])
-                entry["share interval"] = _ci(row["pct_change_ci"], False)
+                entry["change in stereotyped share (interval)"] = _with_ci(
+                    _num(row["pct_change"]), row["pct_change_ci"], False
+                )
             else:
                 entry["change in accuracy"] = _num(row["accuracy_change"])
             rows.append(entry)
@@ -123,7 +144,7 @@ def regressions_table(result: dict[str, Any], comparison: dict[str, Any], top: i
         rows.append(
             {
                 "row": entry["row"],
-                "category": entry["category"],
+                "category": _breakable(entry["category"]),
                 "stereotyped / biased": more,
                 "other / right": less,
                 "margin grew by": f"{entry['increase']:.3f}",

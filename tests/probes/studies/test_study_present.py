@@ -62,3 +62,38 @@ def test_two_saved_studies_compare_as_one_study_of_both_models(two: tuple[dict, 
     assert set(section.tables[0][1]["model"]) == {"A", "B"}  # letters: the names are in the caption
     with pytest.raises(WhyLMError, match="Pick two to 4 studies"):
         combined(runs[:1])
+
+
+def test_three_models_are_compared_by_their_letters() -> None:
+    from core.probes.studies.tables import comparison_table
+
+    row = {
+        "category": "all items",
+        "became_biased": 2,
+        "became_unbiased": 0,
+        "mcnemar_p": 0.5,
+        "margin_change": 0.25,
+        "margin_change_ci": [-0.1, 0.6],
+        "pct_change": 0.1,
+        "pct_change_ci": [0.0, 0.2],
+    }
+    result = {
+        "models": [{"name": "a long model name"}] * 3,
+        "comparisons": [{"model": 1, "categories": [row]}, {"model": 2, "categories": [row]}],
+    }
+    table = comparison_table(result)
+    assert list(table["models"]) == ["B vs A", "C vs A"]  # the names are in the caption, once
+    assert list(table["mean margin change (interval)"]) == ["+0.250 (-0.10 to 0.60)"] * 2
+
+
+def test_even_flips_are_said_as_even() -> None:
+    from core.probes.studies.reading import comparison_sentence
+
+    row = {"became_biased": 0, "became_unbiased": 0, "mcnemar_p": None}
+    said = comparison_sentence("A", "B", row, 0.95)
+    assert said == (
+        "B against A: 0 items became stereotyped, 0 became unstereotyped; the flips even out: by them B is "
+        "neither more nor less stereotyped."
+    )  # was "... neither more nor less stereotyped, though not beyond chance (n/a, McNemar)"
+    row = {"became_biased": 5, "became_unbiased": 0, "mcnemar_p": 0.0625}
+    assert comparison_sentence("A", "B", row, 0.95).endswith("B is more stereotyped, though not beyond chance (p = 0.062, McNemar).")

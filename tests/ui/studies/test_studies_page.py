@@ -75,8 +75,10 @@ def test_view_draws_two_models_side_by_side(tmp_path) -> None:
     }
     at = draw_stored("ui.studies.view", "show_study_result", result, tmp_path)
     assert comparisons[0]["regressions"][0]["row"] == 2  # age flipped toward the stereotype under B
-    texts = " ".join(str(t.value) for t in at.table)
-    assert "A: A vs" not in texts and "B: B vs A: A" in texts
+    columns = [list(t.value.columns) for t in at.table]
+    assert "model" in columns[0] and "models" not in columns[1]  # one comparison: no column naming it
+    assert "mean margin change (interval)" in columns[1] and "stereotyped preferred (interval)" in columns[0]
+    assert any(c.value.replace("\\", "") == "Models: A: A; B: B." for c in at.caption)  # the letters, named once
     assert "<b>" not in " ".join(m.value for m in at.markdown)  # model text is escaped
     assert not at.get("link_button")  # a study not saved: no run to link to (buttons fill the form instead)
 
@@ -157,7 +159,7 @@ def test_view_draws_questions_with_bbq_scores_and_their_contrast(tmp_path) -> No
     }
     at = draw_stored("ui.studies.view", "show_study_result", result, tmp_path)
     columns = [list(t.value.columns) for t in at.table]
-    assert "bias score (ambig)" in columns[0] and "change in accuracy" in columns[1]
+    assert "bias score amb" in columns[0] and "change in accuracy" in columns[1]
     spec = contrast_spec(items[0], "default")
     assert spec["target"] == {
         "text": " The nurse",
