@@ -346,8 +346,10 @@ def test_links_open_a_run_a_comparison_and_a_form(data_dir, lm) -> None:
     at = _saved_page(run=str(idb))
     assert at.multiselect(key="sr_pick").value == [idb]
     assert any(s.value.startswith(f"Run {idb}:") for s in at.subheader)
-    links = {link.label: link for link in at.get("page_link")}
+    # a run of the start page (Explain a prompt) links by its full address, which a new tab opens too
+    links = {link.proto.label: link.proto.url for link in at.get("link_button")}
     assert {"Open in its page", "Run again"} <= set(links)
+    assert links["Run again"].endswith(f"?from_run={idb}&then=run")
     # 13: Tags, Status and Notes come right after the title; the manage panel stays open after an action
     table = next(d.value for d in at.dataframe if "notes" in d.value.columns)
     assert list(table.columns)[:5] == ["run", "title", "tags", "status", "notes"]

@@ -102,22 +102,18 @@ def run_links(record: RunRecord, page: Page | None) -> None:
     copy_link(record)
     if page is None or not isinstance(record.spec, dict):
         return
-    path = page.path
     left, right = st.columns(2)
-    left.page_link(
-        path,
-        label="Open in its page",
-        icon=":material/edit:",
-        query_params={FROM_RUN: str(record.id)},
-        help="The page's form filled in from this run's spec, ready to change and run.",
+    links = (
+        (left, "Open in its page", ":material/edit:", {FROM_RUN: str(record.id)},
+         "The page's form filled in from this run's spec, ready to change and run."),
+        (right, "Run again", ":material/replay:", {FROM_RUN: str(record.id), THEN: RUN_AGAIN},
+         "Runs this run's spec again on its page (a new run is saved; this one stays)."),
     )
-    right.page_link(
-        path,
-        label="Run again",
-        icon=":material/replay:",
-        query_params={FROM_RUN: str(record.id), THEN: RUN_AGAIN},
-        help="Runs this run's spec again on its page (a new run is saved; this one stays).",
-    )
+    for place, label, icon, params, help_text in links:
+        if page.start:  # a page link to the start page is a bare query, which a new tab opens here
+            place.link_button(label, page_address(page, params), icon=icon, help=help_text + " Opens in a new tab.")
+        else:
+            place.page_link(page.path, label=label, icon=icon, query_params=params, help=help_text)
 
 
 # ---------------------------------------------------------------- a page's form

@@ -124,3 +124,11 @@ def test_paired_flips_and_regressions_largest_first() -> None:
         (2, False),
     ]
     assert regressions(items, base, other)[0]["increase"] == pytest.approx(3.5)
+
+
+def test_a_margin_that_moves_by_noise_is_no_regression() -> None:
+    """The same model served and loaded differs by about 1e-5: that is no regression; a growth past 1e-3 is."""
+    items = _pairs(["x"] * 3)
+    base = _out([1, 0, 1], [0.5, -0.2, 1.0])
+    other = _out([1, 1, 1], [0.5 + 2e-5, -0.2 + 0.5, 1.0 + 2e-3])
+    assert [(r["item"], r["flip"]) for r in regressions(items, base, other)] == [(1, True), (2, False)]
