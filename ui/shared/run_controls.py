@@ -26,11 +26,13 @@ def run_controls(
     check: Callable[[], str | None],
     show: Callable[..., None],
     run_fn: RunFunction | None = None,
+    partial: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """A page's save options, Run button, progress, outcome and result view.
 
     ``check`` returns the sentence that says what to fix (or None) and is only
-    called when Run is pressed; ``show(result, key=...)`` draws a finished result.
+    called when Run is pressed; ``show(result, key=...)`` draws a finished result;
+    ``partial(result)`` draws a first result the run hands over while it goes on.
     """
     save, title, tags = save_form(prefix, spec)
     running = st.session_state.get(job_key) is not None
@@ -46,7 +48,7 @@ def run_controls(
         launch_run(job_key, result_key, spec, check(), save, title, tags, run_fn)
         url_follows_job(st.session_state.get(job_key))
     form_drawn(prefix)  # the page has been sent the whole form: a loaded preset need not be written again
-    finished = follow_run(job_key, result_key)
+    finished = follow_run(job_key, result_key, partial_view=partial)
     if finished is not None:
         url_follows_run(prefix, finished.run_id)
     show_outcome(result_key)

@@ -78,6 +78,7 @@ class RunJob:
     shown_eta: tuple[float, float] | None = None  # (seconds left said, when it was said)
     job_id: str = field(default_factory=lambda: secrets.token_urlsafe(9))
     stop_reason: str | None = None  # why it was stopped, when not by its own Stop button
+    partial: dict[str, Any] | None = None  # a first result the run handed over while it goes on
 
     def stop(self, reason: str | None = None) -> None:
         """Ask the run to stop after its current batch (``reason``: the sentence it is saved with)."""
@@ -128,6 +129,21 @@ class RunJob:
         return f", about {_format_seconds(eta)} left"
 
 
+class _JobProgress:
+    """The progress callback a job's run is handed: forward passes done, and a first result (a result dict the
+    runner hands to ``partial`` while it goes on: the document probe's paragraphs) that the page draws."""
+
+    def __init__(self, job: RunJob) -> None:
+        self.job = job
+
+    def __call__(self, done: int, total: int) -> None:
+        self.job.progress(done, total)
+
+    def partial(self, result: dict[str, Any]) -> None:
+        """Keep the run's result so far for :func:`follow_run` to draw."""
+        self.job.partial = result
+
+
 def _describe_failure(exc: BaseException) -> str:
     """A sentence for a run that failed (never a traceback)."""
     if isinstance(exc, WhyLMError):
@@ -142,7 +158,7 @@ def _describe_failure(exc: BaseException) -> str:
 def _run_shared(job: RunJob, lm: LoadedModel, run_fn: RunFunction) -> Any:
     """The job's run, as one of the runs sharing the model, under the server's work limit."""
     with lm.lock.job(), limited(job.spec, dashboard_max_forward_passes(), dashboard_max_work_tokens(), lm):
-        return run_fn(job.spec, progress=job.progress, should_stop=job.should_stop, lm=lm)
+        return run_fn(job.spec, progress=_JobProgress(job), should_stop=job.should_stop, lm=lm)
 
 
 def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunFunction) -> None:
@@ -286,8 +302,16 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
 
 
-def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.1) -> RunJob | None:
+def follow_run(
+    job_key: str,
+    result_key: str,
+    poll_seconds: float = 0.1,
+    partial_view: Callable[[dict[str, Any]], None] | None = None,
+) -> RunJob | None:
     """Show a running job's progress (with Stop) until it ends; then store its outcome.
+
+    ``partial_view`` draws a first result the run hands over while it goes on (under the progress
+    bar, replaced by each newer one; gone once the run ends and its result is drawn).
 
     On completion ``st.session_state[result_key]`` holds the result dict (when
     there is one) and ``st.session_state[result_key + "_outcome"]`` a dict with
@@ -304,9 +328,14 @@ def follow_run(job_key: str, result_key: str, poll_seconds: float = 0.1) -> RunJ
             if st.button("Stop", key=f"{job_key}_stop", help="Stop the run after the current batch."):
                 job.stop_event.set()
             session = _session_id()
+            early, drawn = st.empty(), None
             while job.running:
                 JOBS.beat(job.job_id, session)  # this tab shows the job: it is not orphaned
                 bar.progress(*_progress_text(job))
+                if partial_view is not None and job.partial is not drawn:
+                    drawn = job.partial
+                    with early.container():
+                        partial_view(drawn)
                 time.sleep(poll_seconds)
         slot.empty()
     st.session_state.pop(job_key, None)

@@ -17,7 +17,9 @@ node's coalition*:
 Refinement is adaptive: the root's children are valued first; at each next level only the
 ``refine`` nodes of largest absolute value are opened, while the forward-pass allowance lasts.
 A node not opened hands its value down to its children in proportion to their leaves
-(``refined`` False), so cost grows with what matters, not with the document's length.
+(``refined`` False), so cost grows with what matters, not with the document's length. After each
+level that has a level under it, ``on_level`` is handed the values so far (the paragraphs' first,
+while the sentences inside them are still being measured).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from core.probes.documents.node_methods import NodeValues, cost, node_values
 from core.probes.documents.sources import SourceTree
 
 LeafValueFn = Callable[[np.ndarray], np.ndarray]
+LevelFn = Callable[["TreeValues"], None]
 CONTEXTS = ("document", "owen")
 """How a node's game reads its children: inside the rest of the document, or over every coalition (Owen)."""
 
@@ -142,6 +145,7 @@ def hierarchical_values(
     refine: int,
     contexts: str = "document",
     rng: np.random.Generator | None = None,
+    on_level: LevelFn | None = None,
 ) -> TreeValues:
     """Every node's value: the root's children in the plain game, then refined top-down (module docstring).
 
@@ -153,6 +157,8 @@ def hierarchical_values(
         refine: the most nodes opened per level below the root.
         contexts: "document" or "owen" (see the module docstring).
         rng: draws the sampled methods' coalitions.
+        on_level: handed the values so far after each level that has a level under it (the nodes not
+            yet measured share their parent's value, ``refined`` False).
     """
     rng = rng or np.random.default_rng(0)
     n = len(tree.leaves)
@@ -200,11 +206,25 @@ def hierarchical_values(
             following.extend(kids)
             opened += node != 0
         frontier, level = following, level + 1
-    for node in sorted(
-        range(1, size), key=lambda k: tree.depth[k]
-    ):  # unopened: the parent's value, by leaves
+        if on_level is not None and any(tree.children[f] for f in frontier):
+            on_level(_shared_down(tree, values, stderr, refined, methods, memo.passes, ends))
+    return _shared_down(tree, values, stderr, refined, methods, memo.passes, ends)
+
+
+def _shared_down(
+    tree: SourceTree,
+    values: np.ndarray,
+    stderr: np.ndarray,
+    refined: np.ndarray,
+    methods: list[str],
+    passes: int,
+    ends: np.ndarray,
+) -> TreeValues:
+    """The values so far, every node not measured given its parent's value in proportion to its leaves."""
+    values, stderr = values.copy(), stderr.copy()
+    for node in sorted(range(1, len(tree.spans)), key=lambda k: tree.depth[k]):
         if not refined[node]:
             parent = tree.parent[node]
             share = len(tree.under[node]) / max(len(tree.under[parent]), 1)
             values[node], stderr[node] = values[parent] * share, stderr[parent] * share
-    return TreeValues(values, stderr, refined, methods, memo.passes, float(ends[0]), float(ends[1]))
+    return TreeValues(values, stderr, refined.copy(), list(methods), passes, float(ends[0]), float(ends[1]))

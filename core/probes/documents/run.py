@@ -5,6 +5,11 @@ ablation is a prompt with some sources left out; all of a step's ablations go to
 scorer in one call, whose prefix tree runs every shared prefix once: an ablation that removes
 source i reuses the key/value cache of everything before i. The scorer counts the tokens it ran
 and the tokens the same rows take scored each whole.
+
+The paragraphs are valued first; a result from them alone is handed to the progress callback
+(``report_partial``) before the sentences inside the paragraphs that matter are measured, so the
+page shows a first result on a long document while refinement goes on. Stop is polled before every
+batch of ablations (and by the scorer between its own batches).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from core.attribution.targets import generate_target
 from core.errors import Cancelled, SpecError
 from core.models.loading import LoadedModel, load_model
 from core.probes.documents.check import top_k_check
-from core.probes.documents.owen import hierarchical_values
+from core.probes.documents.owen import TreeValues, hierarchical_values
 from core.probes.documents.prompt import DocumentPrompt, build_prompt, fitted
 from core.probes.documents.reading import summary_line
-from core.probes.documents.sources import LEVELS, build_tree
+from core.probes.documents.sources import LEVELS, SourceTree, build_tree
 from core.probes.documents.spec import MAX_OWEN_LEAVES, DocumentSpec, parse_documents_spec
 from core.result_json import JsonResult
 from core.runs.meta import RunClock, run_meta
@@ -78,6 +83,18 @@ class DocumentsResult(JsonResult):
     def spec_document(cls, doc: Any) -> dict[str, Any]:
         """The spec as the probe runs it (``DocumentSpec.raw``); ``SpecError`` if it cannot run."""
         return parse_documents_spec(doc).raw
+
+
+def report_partial(progress: Progress | None, result: dict[str, Any]) -> None:
+    """Hand a first result (a result dict, not the final one) to the progress callback, if it shows one.
+
+    A progress callback with a ``partial`` method (the dashboard's job: ``ui.shared.run_job``) is
+    handed the dict and draws it while refinement goes on; a plain ``(done, total)`` callback, or
+    none, is left alone.
+    """
+    partial = getattr(progress, "partial", None)
+    if callable(partial):
+        partial(result)
 
 
 def answer_ids(lm: LoadedModel, spec: DocumentSpec, prompt: DocumentPrompt) -> tuple[list[int], str, bool]:
@@ -189,62 +206,103 @@ def run_documents(
         return np.array(sums)
 
     rng = np.random.default_rng(spec.seed)
-    values = hierarchical_values(tree, score, spec.method, spec.passes, spec.refine, spec.contexts, rng)
-    passes = values.passes
+    made = _Prepared(spec, lm, clock, tree, prompt, cut, answer, generated, scorer)
+
+    def first_result(so_far: TreeValues) -> None:
+        report_partial(progress, made.result(so_far, [], scored[0], partial=True).to_dict())
+
+    values = hierarchical_values(
+        tree, score, spec.method, spec.passes, spec.refine, spec.contexts, rng, on_level=first_result
+    )
     n = len(tree.leaves)
-    full, empty = values.full, values.empty
     leaf_values = values.values[list(tree.leaves)]
     order = sorted(range(n), key=lambda i: -leaf_values[i])
-    check = top_k_check(score, float(full), order, n, spec.check, spec.random_trials, rng)
-    sources = _sources(tree, values)
-    ranked = [tree.leaves[i] - 1 for i in order if values.refined[tree.leaves[i]]]
-    raw = dict(spec.raw)
-    if cut:
-        raw["document"] = tree.text
-    computed = getattr(scorer, "tokens_processed", None)
-    whole = getattr(scorer, "tokens_whole", None)
-    notes = [
-        f"{passes} forward passes for the attribution ({spec.method} at each node, {spec.contexts} contexts), "
-        f"{scored[0] - passes} more for the check.",
-    ]
-    if computed and whole:
-        notes.append(
-            f"The prefix tree ran {computed:,} tokens through the model; scoring every ablation whole would run "
-            f"{whole:,} ({whole / computed:.1f}x)."
+    check = top_k_check(score, values.full, order, n, spec.check, spec.random_trials, rng)
+    return made.result(values, check, scored[0])
+
+
+@dataclass
+class _Prepared:
+    """What a run has made before it attributes (the prompt, the answer, the scorer): its results are built from it."""
+
+    spec: DocumentSpec
+    lm: LoadedModel
+    clock: RunClock
+    tree: SourceTree
+    prompt: DocumentPrompt
+    cut: int
+    answer: str
+    generated: bool
+    scorer: Any
+
+    def result(
+        self, values: TreeValues, check: list[dict[str, Any]], scored: int, partial: bool = False
+    ) -> DocumentsResult:
+        """The result from the values so far: the final one, or (``partial``) a first one while refinement goes
+        on, its ranking the measured sources with none measured under them (the paragraphs, at first)."""
+        spec, tree = self.spec, self.tree
+        sources = _sources(tree, values)
+        if partial:
+            finest = [k for k in range(1, len(tree.spans)) if values.refined[k]]
+            finest = [k for k in finest if not any(values.refined[c] for c in tree.children[k])]
+        else:
+            finest = [k for k in tree.leaves if values.refined[k]]
+        ranked = [k - 1 for k in sorted(finest, key=lambda k: (-values.values[k], tree.spans[k][0], k))]  # ties: in order
+        raw = dict(spec.raw)
+        if self.cut:
+            raw["document"] = tree.text
+        computed = getattr(self.scorer, "tokens_processed", None)
+        whole = getattr(self.scorer, "tokens_whole", None)
+        notes = []
+        if partial:
+            deepest = max(tree.depth[k] for k in finest)
+            notes.append(
+                f"First result, from {values.passes} forward passes, measured down to the {LEVELS[deepest - 1]}s; "
+                f"the parts inside those that matter are being measured now."
+            )
+        else:
+            notes.append(
+                f"{values.passes} forward passes for the attribution ({spec.method} at each node, {spec.contexts} "
+                f"contexts), {scored - values.passes} more for the check."
+            )
+        if computed and whole:
+            notes.append(
+                f"The prefix tree ran {computed:,} tokens through the model; scoring every ablation whole would "
+                f"run {whole:,} ({whole / computed:.1f}x)."
+            )
+        if self.cut:
+            notes.append(
+                f"The document was cut to fit the model's context: its last {self.cut:,} characters were left out."
+            )
+        result = DocumentsResult(
+            kind="documents",
+            spec=raw,
+            prompt=self.prompt.shown,
+            prompt_tokens=self.prompt.length,
+            answer=self.answer,
+            answer_generated=self.generated,
+            sources=sources,
+            ranked=ranked,
+            score_full=values.full,
+            score_empty=values.empty,
+            top_k=check,
+            summary="",
+            cut_chars=self.cut,
+            notes=notes,
+            meta=run_meta(
+                self.lm,
+                spec.model,
+                spec.method,
+                self.clock,
+                n_features=len(tree.leaves),
+                forward_passes=scored,
+                attribution_passes=values.passes,
+                tokens_computed=computed,
+                tokens_whole=whole,
+            ),
         )
-    if cut:
-        notes.append(
-            f"The document was cut to fit the model's context: its last {cut:,} characters were left out."
-        )
-    result = DocumentsResult(
-        kind="documents",
-        spec=raw,
-        prompt=prompt.shown,
-        prompt_tokens=prompt.length,
-        answer=answer,
-        answer_generated=generated,
-        sources=sources,
-        ranked=ranked,
-        score_full=float(full),
-        score_empty=float(empty),
-        top_k=check,
-        summary="",
-        cut_chars=cut,
-        notes=notes,
-        meta=run_meta(
-            lm,
-            spec.model,
-            spec.method,
-            clock,
-            n_features=n,
-            forward_passes=scored[0],
-            attribution_passes=passes,
-            tokens_computed=computed,
-            tokens_whole=whole,
-        ),
-    )
-    result.summary = summary_line(result.to_dict())
-    return result
+        result.summary = summary_line(result.to_dict())
+        return result
 
 
 __all__ = ["DocumentsResult", "build_prompt", "build_tree", "generate_answer", "run_documents"]
