@@ -113,7 +113,7 @@ def prompt_preview(spec: dict[str, Any]) -> None:
         f"The prompt as the model reads it ({prompt.length:,} tokens; the model's context holds "
         f"{lm.max_context:,})"
     ):
-        st.code(prompt.shown, language=None)
+        st.code(prompt.shown, language=None, wrap_lines=True)
 
 
 def documents_form() -> tuple[dict[str, Any], Callable[[], str | None]]:

@@ -1,5 +1,6 @@
 """A document result drawn: the finding, the shaded document, a paragraph opened into its sentences,
-the ranked sources with error bars, the top-k check and the prompt as the model read it."""
+the ranked sources with error bars, the top-k check and the prompt as the model read it; and, while
+a run goes on, its first result (the paragraphs) drawn under the progress bar."""
 
 from __future__ import annotations
 
@@ -10,8 +11,20 @@ import streamlit as st
 
 from core.probes.documents.reading import source_text
 from core.probes.documents.report import check_table, ranked_chart, ranked_table
+from core.probes.documents.sources import LEVELS
 from ui.documents.shading import shaded_document
 from ui.shared.markdown import escape_markdown
+from ui.shared.tables import whole_table
+
+NUMBERS = {"value": "%+.3f", "± stderr": "%.3f"}
+"""How the tables show a source's value and its standard error."""
+PARAGRAPH_COLUMNS = {
+    "paragraph": st.column_config.NumberColumn(width="small"),
+    "value": st.column_config.NumberColumn(width="small", format="%+.3f"),
+    "± stderr": st.column_config.NumberColumn(width="small", format="%.3f"),
+    "text": st.column_config.TextColumn(width="medium"),
+}
+"""The paragraphs table's columns (it is a grid, so a row can be clicked; grids do not wrap their text)."""
 
 
 def paragraphs_table(result: dict[str, Any]) -> tuple[pd.DataFrame, list[int]]:
@@ -25,7 +38,7 @@ def paragraphs_table(result: dict[str, Any]) -> tuple[pd.DataFrame, list[int]]:
                     "paragraph": len(index),
                     "value": round(s["value"], 3),
                     "± stderr": round(s["stderr"], 3),
-                    "text": source_text(result, i, 90),
+                    "text": source_text(result, i, 40),  # a grid does not wrap: short enough to read at 1000 px
                 }
             )
     return pd.DataFrame(rows), index
@@ -77,29 +90,41 @@ def show_documents_result(result: dict[str, Any], key: str) -> None:
             key=f"{key}_paragraphs",
             on_select="rerun",
             selection_mode="single-row",
+            column_config=PARAGRAPH_COLUMNS,  # the text column narrow enough that nothing scrolls sideways at 1000 px
         )
         rows = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
         if rows:
             chosen = index[rows[0]]
             st.html(shaded_document(result, level=_child_level(result, chosen), only=chosen))
-            st.dataframe(
-                children_table(result, chosen), hide_index=True, width="stretch", key=f"{key}_children"
-            )
+            whole_table(children_table(result, chosen), NUMBERS)
     chart = ranked_chart(result)
     if chart is not None:
         st.markdown("**Top sources** (bars: ±2 standard errors)")
         st.altair_chart(chart, width="stretch", key=f"{key}_ranked")
-        st.dataframe(ranked_table(result), hide_index=True, width="stretch", key=f"{key}_ranked_table")
+        whole_table(ranked_table(result), NUMBERS)
     check = check_table(result)
     if not check.empty:
         st.markdown(
             "**Check:** the answer's log-probability drop with the top k sources removed, beside k random ones"
         )
-        st.dataframe(check, hide_index=True, width="stretch", key=f"{key}_check")
+        whole_table(check, {c: "%.3f" for c in check.columns if c != "k"})
     for note in result.get("notes", []):
         st.caption(escape_markdown(note))
     with st.expander("The prompt, as the model read it"):
-        st.code(result["prompt"], language=None)
+        st.code(result["prompt"], language=None, wrap_lines=True)  # a long line wraps, never scrolls sideways
+
+
+def show_documents_partial(result: dict[str, Any]) -> None:
+    """Draw a run's first result while refinement goes on: the finding so far and the document shaded by the
+    finest sources measured yet (the paragraphs, at first). Redrawn as the run goes on, so it holds no widget."""
+    st.markdown("**First result** (the run goes on: the parts inside the paragraphs that matter are measured next)")
+    st.info(escape_markdown(result["summary"]))
+    levels = [result["sources"][i]["level"] for i in result["ranked"]]
+    level = max(levels, key=LEVELS.index) if levels else "paragraph"
+    with st.container(height=240):
+        st.html(shaded_document(result, level=level))
+    for note in result.get("notes", [])[:1]:
+        st.caption(escape_markdown(note))
 
 
 def _child_level(result: dict[str, Any], parent: int) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from core.present.charts import category_axis, zero_rule
 from core.present.report_parts import ReportSection
 from core.probes.documents.reading import source_text
 
@@ -71,11 +72,11 @@ def ranked_chart(result: dict[str, Any]) -> alt.Chart | None:
     table = ranked_table(result)
     if table.empty:
         return None
-    table["label"] = [f"{r}. {t[:60]}" for r, t in zip(table["rank"], table["text"])]
+    table["label"] = [f"{r}. {t if len(t) <= 48 else t[:47] + chr(0x2026)}" for r, t in zip(table["rank"], table["text"])]
     table["low"] = table["value"] - 2 * table["± stderr"]
     table["high"] = table["value"] + 2 * table["± stderr"]
     table["effect"] = ["supports" if v >= 0 else "against" for v in table["value"]]
-    y = alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=320))
+    y = alt.Y("label:N", sort=None, title=None, axis=category_axis(labelLimit=260))  # every source labelled
     bars = (
         alt.Chart(table)
         .mark_bar()
@@ -91,7 +92,7 @@ def ranked_chart(result: dict[str, Any]) -> alt.Chart | None:
         )
     )
     errors = alt.Chart(table).mark_rule(color="#333").encode(y=y, x="low:Q", x2="high:Q")
-    return (bars + errors).properties(height=22 * len(table) + 20)
+    return alt.layer(bars, errors, zero_rule()).properties(height=alt.Step(22), width="container")
 
 
 def documents_report(result: dict[str, Any]) -> ReportSection:
