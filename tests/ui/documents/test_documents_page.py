@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.probes.documents.examples import EXAMPLE
 from core.store import RunRepository
@@ -117,3 +120,41 @@ def test_view_escapes_model_and_document_text(tmp_path) -> None:
     html = "".join(h.proto.body for h in at.get("html"))
     assert "<script>" not in html and "&lt;script&gt;" in html and "<b>para" not in html
     assert "rgba(197, 48, 48" in html  # the paragraph that works against the answer, red
+    cells = [str(v) for t in at.table for v in t.value.to_numpy().ravel()]  # static tables read cells as Markdown
+    assert any("\\*\\*Two\\*\\*" in c for c in cells) and not any("**Two**" in c for c in cells)
+
+
+def _draw_partial(path: str) -> None:
+    """AppTest script: a first result stored at ``path`` drawn as the page draws it while a run goes on."""
+    import json as _json
+
+    from ui.documents.view import show_documents_partial
+
+    with open(path, encoding="utf-8") as handle:
+        show_documents_partial(_json.load(handle))
+
+
+def test_the_first_result_is_drawn_escaped(tmp_path) -> None:
+    result = {
+        "kind": "documents",
+        "spec": {"document": "<b>One</b> [x](http://a). Two.\n\nThree.", "level": "sentence"},
+        "sources": [
+            {"level": "paragraph", "parent": -1, "start": 0, "end": 31, "value": 2.0, "stderr": 0.1,
+             "refined": True, "method": "leave_one_out"},
+            {"level": "paragraph", "parent": -1, "start": 33, "end": 39, "value": -1.0, "stderr": 0.1,
+             "refined": True, "method": "leave_one_out"},
+            {"level": "sentence", "parent": 0, "start": 0, "end": 26, "value": 1.0, "stderr": 0.05,
+             "refined": False, "method": ""},
+        ],
+        "ranked": [0, 1],
+        "summary": "The answer rests most on the paragraph \u201c<b>One</b> [x](http://a).\u201d",
+        "notes": ["First result, from 4 forward passes, measured down to the paragraphs; ..."],
+    }
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(result), encoding="utf-8")
+    at = AppTest.from_function(_draw_partial, args=(str(path),), default_timeout=60).run()
+    no_exception(at)
+    html = "".join(h.proto.body for h in at.get("html"))
+    assert "&lt;b&gt;One" in html and "<b>" not in html and "rgba(43, 108, 176" in html
+    assert 'title="+2.000 ± 0.100"' in html  # shaded by paragraph, the finest level measured
+    assert any("\\[x\\]" in i.value for i in at.info) and "First result" in at.markdown[0].value
