@@ -1,4 +1,9 @@
-"""Ablations scored through the prefix tree equal each ablation scored whole, on the bundled model."""
+"""Ablations scored through the prefix tree equal each ablation scored whole, on the bundled model.
+
+To 1e-5 relative to each log-probability above 1 (float32 sums added in another order: a -20 log-probability
+moves by up to 2e-5). Measured: at most 1.7e-5 absolute, 4.8e-6 relative. The served model's prefix cache is
+checked the same way in test_served.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,12 @@ from core.models.loading import LoadedModel
 from core.probes.documents.prompt import build_prompt
 from core.probes.documents.sources import build_tree
 from core.probes.documents.spec import DEFAULT_TEMPLATE
+
+
+def relative_gap(whole: list[np.ndarray], other: list[np.ndarray]) -> float:
+    """The largest difference of two scorings' log-probabilities, relative to the log-probability above 1."""
+    return max(float((np.abs(w - o) / np.maximum(1.0, np.abs(w))).max()) for w, o in zip(whole, other))
+
 
 DOCUMENT = (
     "The lighthouse on Gull Point was built in 1871. Its lamp burned whale oil at first.\n\n"
@@ -27,8 +38,7 @@ def test_prefix_tree_scores_equal_whole_rows_and_run_fewer_tokens(lm: LoadedMode
     rows = [(prompt.ids(m), answer) for m in masks]
     shared, whole = BatchedScorer(lm), BatchedScorer(lm, share_prefix=False)
     tree_lp, whole_lp = shared.log_probs(rows), whole.log_probs(rows)
-    for a, b in zip(tree_lp, whole_lp):
-        assert np.allclose(a, b, atol=1e-5)
+    assert relative_gap(whole_lp, tree_lp) <= 1e-5
     assert shared.tokens_processed < whole.tokens_processed == shared.tokens_whole
     # Removing the third sentence keeps every token before it: the full prompt and the ablation share that prefix.
     kept = len(prompt.before) + len(prompt.sources[0]) + len(prompt.sources[1])
