@@ -19,12 +19,17 @@ from ui.shared.tables import whole_table
 NUMBERS = {"value": "%+.3f", "± stderr": "%.3f"}
 """How the tables show a source's value and its standard error."""
 PARAGRAPH_COLUMNS = {
-    "paragraph": st.column_config.NumberColumn(width="small"),
-    "value": st.column_config.NumberColumn(width="small", format="%+.3f"),
-    "± stderr": st.column_config.NumberColumn(width="small", format="%.3f"),
+    "paragraph": st.column_config.NumberColumn(width=60),
+    "value": st.column_config.NumberColumn(width=60, format="%+.3f"),
+    "± stderr": st.column_config.NumberColumn(width=60, format="%.3f"),
     "text": st.column_config.TextColumn(width="medium"),
 }
-"""The paragraphs table's columns (it is a grid, so a row can be clicked; grids do not wrap their text)."""
+"""The paragraphs table's columns (a grid, so a row can be clicked; it stretches them to the page's width in
+these proportions and does not wrap: its texts are cut to what the text column holds at 1000 px)."""
+PARAGRAPH_TEXT = 36
+"""Characters of a paragraph's text in the paragraphs table."""
+LONG_DOCUMENT = 1200
+"""Characters from which the shaded document scrolls in a box of its own."""
 
 
 def paragraphs_table(result: dict[str, Any]) -> tuple[pd.DataFrame, list[int]]:
@@ -38,7 +43,7 @@ def paragraphs_table(result: dict[str, Any]) -> tuple[pd.DataFrame, list[int]]:
                     "paragraph": len(index),
                     "value": round(s["value"], 3),
                     "± stderr": round(s["stderr"], 3),
-                    "text": source_text(result, i, 40),  # a grid does not wrap: short enough to read at 1000 px
+                    "text": source_text(result, i, PARAGRAPH_TEXT),
                 }
             )
     return pd.DataFrame(rows), index
@@ -78,7 +83,8 @@ def show_documents_result(result: dict[str, Any], key: str) -> None:
         "The document, each source shaded by how much it moves the answer's log-probability: blue supports "
         "the answer, red works against it (hover for the value). Dotted: not measured, a share of its paragraph."
     )
-    with st.container(height=360, key=f"{key}_document"):
+    long = len(result["spec"]["document"]) > LONG_DOCUMENT  # a short one is drawn whole, a long one scrolls
+    with st.container(height=360 if long else "content", border=True, key=f"{key}_document"):
         st.html(shaded_document(result))
     table, index = paragraphs_table(result)
     if result["spec"]["level"] != "paragraph" and not table.empty:
