@@ -228,7 +228,7 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
     # gap and per-group scores; the sample attributes too few prompts per group for slot shares, said so
     assert len(at.get("vega_lite_chart")) == 2
     assert any("not estimated" in w.value for w in at.warning), [w.value for w in at.warning]
-    assert at.table[0].value["Candidate"][0] == "<script>alert(1)</script>"  # drawn whole, as text
+    assert at.table[0].value["Candidate"][0] == "\\<script\\>alert(1)\\</script\\>"  # escaped: a table reads Markdown
 
 
 def test_saved_runs_uses_this_view() -> None:

@@ -21,7 +21,7 @@ from ui.few_shot.convert import (
     text_from_labels,
 )
 from ui.few_shot.form import few_shot_error_sentence
-from ui.shared.markdown import escape_markdown
+from ui.shared.markdown import WORD_JOINER, escape_markdown
 
 TIMEOUT = 240
 
@@ -262,7 +262,9 @@ def test_view_draws_a_stored_result_with_escaped_text(tmp_path) -> None:
     assert any("Best subset: examples 1 and 2" in m.value.replace("\\", "") for m in at.markdown)
     assert len(at.get("vega_lite_chart")) == 2
     per_example = next(d.value for d in at.table if "example" in d.value.columns)
-    assert per_example["example"][2] == "I loved every <b>minute</b>, see [here](http://x)"
+    assert per_example["example"][2].replace(WORD_JOINER, "") == (  # escaped: a table reads Markdown
+        "I loved every \\<b\\>minute\\</b\\>, see \\[here\\](http://x)"
+    )
 
 
 def test_saved_runs_uses_this_view() -> None:

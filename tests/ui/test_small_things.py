@@ -8,6 +8,7 @@ from pathlib import Path
 from core.text import ordinal, unique_labels
 from tests.page_support import draw_stored
 from tests.result_samples import COMPARE_RESULT
+from ui.shared.markdown import WORD_JOINER
 
 
 def _result(**changes: object) -> dict:
@@ -148,3 +149,25 @@ def test_the_faithfulness_legend_draws_two_different_theme_safe_lines() -> None:
     assert legend["symbolStrokeColor"].lower() not in ("black", "#000", "#000000", "white", "#fff", "#ffffff")
     solid, dashed = dash["scale"]["range"]
     assert solid != dashed
+
+
+def _hostile_table() -> None:
+    """AppTest script: a whole table whose cells hold a file's or a model's text."""
+    import pandas as pd
+
+    from ui.shared.tables import whole_table
+
+    whole_table(pd.DataFrame({"text": ["[click](http://evil.example)", "$x^2$ and <b>bold</b>", "plain, words."],
+                              "value": [1.0, 2.0, 3.0]}), {"value": "%.1f"})
+
+
+def test_every_whole_tables_text_is_escaped_for_markdown() -> None:
+    """A static table reads its cells as Markdown: a bias candidate, a study's row or a document's sentence
+    must never become a link, a formula or HTML, on any page (ui.shared.tables.whole_table)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_hostile_table).run()
+    cells = [str(v) for v in at.table[0].value["text"]]
+    assert cells[0].replace(WORD_JOINER, "") == "\\[click\\](http://evil.example)"  # joiner: no ":x" code
+    assert cells[1] == "\\$x^2\\$ and \\<b\\>bold\\</b\\>"
+    assert cells[2] == "plain, words."

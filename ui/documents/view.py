@@ -102,12 +102,12 @@ def show_documents_result(result: dict[str, Any], key: str) -> None:
         if rows:
             chosen = index[rows[0]]
             st.html(shaded_document(result, level=_child_level(result, chosen), only=chosen))
-            whole_table(_literal(children_table(result, chosen)), NUMBERS)
+            whole_table(children_table(result, chosen), NUMBERS)
     chart = ranked_chart(result)
     if chart is not None:
         st.markdown("**Top sources** (bars: ±2 standard errors)")
         st.altair_chart(chart, width="stretch", key=f"{key}_ranked")
-        whole_table(_literal(ranked_table(result)), NUMBERS)
+        whole_table(ranked_table(result), NUMBERS)
     check = check_table(result)
     if not check.empty:
         st.markdown(
@@ -131,12 +131,6 @@ def show_documents_partial(result: dict[str, Any]) -> None:
         st.html(shaded_document(result, level=level))
     for note in result.get("notes", [])[:1]:
         st.caption(escape_markdown(note))
-
-
-def _literal(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table with its texts escaped: a static table reads its cells as Markdown (a document's "[x](url)" would
-    be a link, "$x$" a formula)."""
-    return frame.apply(lambda column: column.map(lambda v: escape_markdown(v) if isinstance(v, str) else v))
 
 
 def _child_level(result: dict[str, Any], parent: int) -> str:
