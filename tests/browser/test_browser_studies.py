@@ -144,6 +144,9 @@ def test_a_study_on_two_models_links_a_regression_to_its_contrast(browser, serve
             if contrast_spec(item, second["model"]) is not None:
                 expected_links.append(f"from_run={run_id}&item={entry['item']}&model=1")
         links = page.locator("[data-testid='stLinkButton'] a:visible").filter(has_text="Explain")
+        if expected_links:  # the links come once the run is saved (its id is in them): a rerun after the result
+            links.first.wait_for(timeout=WAIT_MS)
+            settle(page)
         hrefs = [links.nth(n).get_attribute("href") or "" for n in range(links.count())]
         # the start page's own address (Explain a prompt is the root), the saved run, the item, the model
         assert hrefs == [f"{srv.url}/?{query}" for query in expected_links]

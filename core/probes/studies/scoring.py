@@ -80,7 +80,7 @@ def item_keys(items: list[Item]) -> list[str]:
 
 def model_checkpoint_key(lm: Any) -> str:
     """A loaded (or served) model's key in the stored batches: name, revision, server and precision."""
-    return model_key(lm.name, lm.revision, lm.endpoint, getattr(lm, "dtype_name", None))
+    return model_key(lm.name, lm.revision, lm.endpoint, lm.dtype_name)
 
 
 def score_items(
