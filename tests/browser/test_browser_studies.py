@@ -15,10 +15,7 @@ Needs Chromium and Playwright (``pytest -m browser``); the ``browser`` fixture i
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +25,8 @@ from core.probes.studies.contrast import contrast_spec
 from core.probes.studies.tables import item_words
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import ROOT, Server, scaled, settle, start_server, stop_server
+from tests.browser_support import Server, scaled, settle, start_server, stop_server
+from tests.serving_support import served_bundled_model
 
 RUN_MS = scaled(150_000)  # the study: two models' loading and 16 sentences each, on a busy two-core machine
 WAIT_MS = scaled(60_000)
@@ -52,18 +50,8 @@ MAPPING = {"more": "stereotyped", "less": "other", "category": "kind"}
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """The bundled model served in float32 by the project's own server, in its own process: its /v1 address."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.serve_model", "--model", "default", "--port", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("Serving"), line + proc.stdout.read()
-        yield line.split(" on ")[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with served_bundled_model() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

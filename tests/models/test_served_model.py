@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -28,23 +25,14 @@ from core.engine import run
 from core.errors import ModelLoadError, SpecError, WhyLMError
 from core.models import remote
 from tests.models.test_model_options import EXAMPLES, ROOT, TUTORIAL
+from tests.serving_support import rows_sent, served_bundled_model
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """The project's server over the bundled model, in its own process; its /v1 address."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.serve_model", "--model", "default", "--port", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("Serving"), line + proc.stderr.read()
-        yield line.split(" on ")[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with served_bundled_model() as url:
+        yield url
 
 
 def _served(url: str, name: str = "default") -> dict[str, str]:
@@ -122,18 +110,8 @@ def test_each_examples_rows_through_the_servers_prefix_cache_equal_whole_rows(
     cache, equal each row scored whole by the local model, to 1e-5 (relative above 1, as locally)."""
     from core.attribution.scorer import BatchedScorer
 
-    seen: list[tuple[list, list[np.ndarray]]] = []
-    original = remote.RemoteScorer.log_probs
-
-    def spy(self, rows):  # noqa: ANN001, ANN202 - RemoteScorer.log_probs's signature
-        out = original(self, rows)
-        seen.append((list(rows), out))
-        return out
-
-    monkeypatch.setattr(remote.RemoteScorer, "log_probs", spy)
-    run({**_small_example(example), "model": _served(endpoint)})
-    monkeypatch.setattr(remote.RemoteScorer, "log_probs", original)
-    rows = [(r, v) for batch, values in seen for r, v in zip(batch, values)]
+    with rows_sent(monkeypatch) as rows:
+        run({**_small_example(example), "model": _served(endpoint)})
     assert len(rows) > 1
     whole = BatchedScorer(lm, share_prefix=False).log_probs([r for r, _ in rows])
     worst = max(float((np.abs(w - v) / np.maximum(1.0, np.abs(w))).max()) for w, (_, v) in zip(whole, rows))

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from core.attribution.scorer import BatchedScorer
-from core.models import remote
 from core.models.loading import LoadedModel
 from core.probes.documents.run import run_documents
 from tests.models.test_served_model import endpoint  # noqa: F401 - the server fixture, started for this module
 from tests.probes.documents.test_scoring import relative_gap
+from tests.serving_support import rows_sent
 
 SPEC = {
     "kind": "documents",
@@ -36,18 +36,8 @@ SPEC = {
 def test_served_ablations_equal_whole_rows_and_the_local_run(
     endpoint: str, lm: LoadedModel, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
-    sent: list[tuple[list, list[np.ndarray]]] = []
-    scored = remote.RemoteScorer.log_probs
-
-    def spy(self, rows):  # noqa: ANN001, ANN202 - RemoteScorer.log_probs's signature
-        out = scored(self, rows)
-        sent.append((list(rows), out))
-        return out
-
-    monkeypatch.setattr(remote.RemoteScorer, "log_probs", spy)
-    served = run_documents({**SPEC, "model": {"name": "default", "endpoint": endpoint}})
-    monkeypatch.setattr(remote.RemoteScorer, "log_probs", scored)
-    rows = [(row, values) for batch, answers in sent for row, values in zip(batch, answers)]
+    with rows_sent(monkeypatch) as rows:
+        served = run_documents({**SPEC, "model": {"name": "default", "endpoint": endpoint}})
     assert len(rows) == served.meta["forward_passes"] > 8
     whole = BatchedScorer(lm, share_prefix=False).log_probs([row for row, _ in rows])
     assert relative_gap(whole, [values for _, values in rows]) <= 1e-5
