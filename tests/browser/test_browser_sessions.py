@@ -29,6 +29,7 @@ import pytest
 import torch
 
 import core.engine
+from core.attribution.methods import METHODS
 from core.attribution.spec import parse_spec
 from core.store import RunRepository
 from core.store.config import sqlite_url
@@ -163,8 +164,23 @@ def _long_job(browser: Any, server: Server) -> Session:
     box.fill(LONG_TEXT)
     box.press("Tab")
     _settle(page)
+    samples = page.locator("input[aria-label='Samples']:visible").first
+    try:
+        samples.wait_for(timeout=scaled(20_000))
+    except Exception:  # noqa: BLE001 - seen once in a whole-suite run: the form showed another method
+        print("The long job's page showed no Samples box; its text:\n" + page.inner_text("body")[:3000])
+        _choose_method(page, METHODS["kernel_shap"].title)
     _set_number(page, "Samples", LONG_SAMPLES)
     return session
+
+
+def _choose_method(page: Any, title: str) -> None:
+    """Choose the method ``title`` in the page's Method box and wait for the page to take it."""
+    picker = page.locator("[data-testid='stSelectbox']:visible").filter(has_text="Method").first
+    picker.wait_for(timeout=TIMEOUT_MS)
+    picker.click()
+    page.get_by_role("option", name=title, exact=True).click()
+    _settle(page)
 
 
 def _set_number(page: Any, label: str, value: int) -> None:
