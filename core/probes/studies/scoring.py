@@ -23,8 +23,10 @@ from core.errors import Cancelled
 from core.probes.studies.checkpoint import Checkpoint, item_key, model_key
 from core.probes.studies.items import BadRow, Item
 
-BATCH_ITEMS = 200
-"""Items per scored batch (and per stored checkpoint)."""
+BATCH_ITEMS = 500
+"""Items per scored batch (and per stored checkpoint). Larger batches share more prefixes in the scorer's
+tree (1,500 pairs on the bundled model, two idle cores: 19.7 s in batches of 200, 16.8 s of 500, 15.5 s
+of 1,500); progress is still said within a batch, from the rows the scorer has done."""
 
 ItemProgress = Callable[[int, int], None]
 
@@ -96,8 +98,9 @@ def score_items(
     Args:
         lm: the loaded (or served) model.
         items: the study's items.
-        progress: called with (items scored, items in all) at the start and after each batch; an item
-            taken from the stored batches counts as done.
+        progress: called with (items scored, items in all) at the start, as a batch's rows are scored
+            (the batch's share of them, in items) and after each batch; an item taken from the stored
+            batches counts as done.
         should_stop: polled between batches; True raises ``Cancelled`` (finished batches stay stored).
         batch_items: items per batch.
         checkpoint: where finished batches go (None: the model's own in the data folder).
@@ -117,7 +120,13 @@ def score_items(
     total = len(items)
     done = total - len(todo)
     bad: list[BadRow] = []
-    scorer = scorer_for(lm, should_stop=should_stop)
+    batch: list[int] = []
+
+    def rows_done(rows: int, of: int) -> None:  # the scorer's progress, in rows of this batch
+        if progress and of:
+            progress(done + len(batch) * rows // of, total)
+
+    scorer = scorer_for(lm, progress=rows_done, should_stop=should_stop)
     if progress:
         progress(done, total)
     for start in range(0, len(todo), batch_items):
