@@ -24,6 +24,11 @@ whole run took about 50 minutes, most of it lm-eval at batch size 1):
     resumption, 1,500 pairs: killed with 800 stored, 700 scored on resuming, 0 scored twice, largest
     difference 6.0e-05 from the uninterrupted run
     speed, 1,500 pairs: WhyLM 179.8 s, lm-eval hf (batch 16) 642.1 s: 3.6x
+
+Measured again on 2026-12-07, later, on an idle machine (load average 1.8 to 4), with 20 pairs and 12 questions
+for agreement (largest difference 3.7e-05): speed 19.4 s against lm-eval's 52.6 s (2.7x) with the study's
+batches of 200 items; after they became 500 items (``core.probes.studies.scoring.BATCH_ITEMS``), 18.1 s
+against 56.4 s (3.1x). Resumption the same as above (800 stored, 700 scored, 0 twice, 6.1e-05).
 """
 
 from __future__ import annotations
