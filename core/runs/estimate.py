@@ -33,12 +33,13 @@ from core.errors import WhyLMError
 from core.kinds import parse, parsed_kind
 from core.runs.work import MODEL_CALL_TOKENS, TOKENIZERS, model_key
 
-FAMILY_FACTORS = {"perturbation": 1.2, "gradient": 0.6, "bias": 0.6, "few_shot": 1.5}
+FAMILY_FACTORS = {"perturbation": 1.2, "gradient": 0.6, "bias": 0.6, "few_shot": 1.5, "study": 1.5, "documents": 1.0}
 """A run's seconds per token of work over the calibration's, per family, as ``bench/bench_presets.py``
 measured them on two idle CPU cores (2026-12-07, calibration 0.77 ms per token; each preset's measured over
 calibration in wall time): perturbation 0.86 to 1.66 (six presets and a 3,000-word prompt), gradient 0.57 to
-0.68, bias 0.54 and 0.68, few-shot 1.17 to 1.86. Each factor sits in the middle of its family's range, so
-every preset's estimate is within 2x. A busier machine moves them (finished runs correct them). A family not
+0.68, bias 0.54 and 0.68, few-shot 1.17 to 1.86; later that day, load 1.6: bias studies 2.06 (the 40 example
+pairs: a second of analysis beside little model work) and 1.23 (the 40 example questions), documents 0.74 (the
+worked example). Each factor sits in the middle of its family's range, so every preset's estimate is within 2x. A busier machine moves them (finished runs correct them). A family not
 measured here (a newly registered kind's) counts 1.0 until its finished runs correct it."""
 GUESS_SECONDS_PER_TOKEN = 4e-3
 """The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""

@@ -173,3 +173,26 @@ def test_a_bias_templates_text_before_its_first_slot_is_counted_once() -> None:
     assert shared - plain < 2 * words_tokens  # about once
     prompts = sum(len(v) for v in base["sweep"]["groups"].values())
     assert unshared - plain > prompts * words_tokens  # once per prompt at least
+
+
+def test_every_kinds_example_is_estimated_with_a_measured_factor() -> None:
+    """Each run kind's example names a work family whose seconds per token bench/bench_presets.py measured
+    (``FAMILY_FACTORS``); a family missing there would be estimated at factor 1.0, unmeasured."""
+    import json
+    from pathlib import Path
+
+    from core.probes.studies.examples import example_file
+    from core.runs.estimate import FAMILY_FACTORS
+
+    root = Path(__file__).resolve().parents[2]
+    specs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((root / "examples").glob("*.json"))]
+    fmt, text = example_file("pairs")
+    specs.append({"kind": "study", "item_type": "pairs", "items": {"format": fmt, "text": text}, "models": ["default"]})
+    specs.append({**preset("capital_ig").spec_copy()})
+    families = set()
+    for spec in specs:
+        work = run_work(spec)
+        assert work is not None and work.total > 0, spec.get("kind")
+        families |= set(work.tokens)
+    assert {"perturbation", "gradient", "bias", "few_shot", "documents", "study"} <= families
+    assert families <= set(FAMILY_FACTORS), families - set(FAMILY_FACTORS)
