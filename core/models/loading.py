@@ -33,6 +33,7 @@ from core.models.catalog import ALLOW_HUB_ENV, hub_allowed
 from core.models.output_head import OutputHead, verified_output_head
 from core.models.request import ModelRequest, parse_model
 from core.models.sharing import ModelShare
+from core.models.tokenizer_lock import thread_safe
 from core.text import first_line
 
 DEFAULT_MODEL = "default"
@@ -282,7 +283,7 @@ def load_model(
             display_name=display,
             revision=revision,
             model=model,
-            tokenizer=tokenizer,
+            tokenizer=thread_safe(tokenizer),
             device=dev,
             lock=ModelShare(),
             output_head=head,
@@ -310,7 +311,7 @@ def _served(request: ModelRequest, hub: bool) -> Any:
     remote = RemoteModel(
         name=request.name,
         endpoint=request.endpoint or "",
-        tokenizer=tokenizer,
+        tokenizer=thread_safe(tokenizer),
         display_name=f"{display} (served at {request.endpoint})",
         max_context=limit if 0 < limit < 10**7 else 4096,
     )

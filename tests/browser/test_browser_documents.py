@@ -173,9 +173,12 @@ def test_paste_generate_attribute_open_a_paragraph_and_reopen(browser, server) -
         passes.press("Enter")
         settle(page)
         trials = page.locator("input[aria-label='Random sets in the check']:visible").first
-        trials.fill("0")
-        trials.press("Enter")
-        settle(page)
+        for _ in range(3):  # a rerun still drawing the form can put the box back (seen once in a whole-suite run)
+            trials.fill("0")
+            trials.press("Enter")
+            settle(page)
+            if trials.input_value() == "0":
+                break
         page.evaluate(SEEN_FIRST_RESULT)
         page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_text("Saved as run").first.wait_for(timeout=RUN_MS)
