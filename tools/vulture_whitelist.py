@@ -14,3 +14,4 @@ down_revision, branch_labels, depends_on, upgrade, downgrade  # Alembic, in ever
 wait_for_warm_up  # called in the script tests/ui/test_warm_up.py runs in a fresh process
 score_empty, cut_chars  # result fields, saved through dataclasses.asdict; read by ui/documents/view.py, core/probes/documents/report.py
 bad_rows  # a result field, saved through dataclasses.asdict; read by ui/studies/view.py, core/probes/studies/report.py
+__class__  # assigned to give a tokenizer its locked subclass in place (core/models/tokenizer_lock.py)
