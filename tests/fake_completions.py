@@ -129,9 +129,12 @@ class FakeServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
 
     def close(self) -> None:
-        """Stop serving."""
+        """Stop serving, and forget this process's check of it (its port may serve another server next)."""
+        from tests.serving_support import forget_checks
+
         self.server.shutdown()
         self.server.server_close()
+        forget_checks(self.url)
 
 
 class NotHttp:

@@ -23,6 +23,13 @@ from core.models import remote
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def forget_checks(url: str) -> None:
+    """Forget this process's check of any server at ``url``: a closed server's port can be handed to the next
+    one, and a check made of the old server (a fake one's fixed log-probabilities) would stand for the new."""
+    for key in [k for k in remote._CHECKED if str(k[0]).startswith(url)]:
+        remote._CHECKED.pop(key, None)
+
+
 @contextmanager
 def served_bundled_model() -> Iterator[str]:
     """The bundled model served in float32 by ``python -m core.serve_model``, in its own process: its /v1 address."""
@@ -34,7 +41,9 @@ def served_bundled_model() -> Iterator[str]:
     try:
         line = proc.stdout.readline()
         assert line.startswith("Serving"), line + proc.stdout.read()
-        yield line.split(" on ")[1].strip()
+        url = line.split(" on ")[1].strip()
+        forget_checks(url)
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
