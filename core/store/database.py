@@ -16,6 +16,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from core.store.config import normalise_url
-from core.store.errors import StoreError
+from core.store.errors import StoreBusyError, StoreError
 from core.store.health import (
     SQLITE_BUSY_TIMEOUT_MS,
     damaged_sentence,
@@ -52,6 +53,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 UPGRADE_COMMAND = "python -m core db upgrade"
 # Any constant: serialises schema creation between processes on PostgreSQL.
 _PG_LOCK_KEY = 0x5768794C4D
+
+# How long opening a database keeps trying while SQLite reports it busy at once (see _open_retrying).
+OPEN_PATIENCE_S = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -185,22 +189,46 @@ def open_engine(url: str) -> Engine:
     url = normalise_url(url)
     with _engines_lock:
         engine = _engines.get(url)
-        if engine is not None:
-            return engine
-        path = sqlite_path(url)
-        if path is not None:
-            _prepare_sqlite_file(path)
-            problem = quick_check(path) if path.exists() and path.stat().st_size else None
-            if problem:
-                mark_damaged(url, problem)
-        engine = create_store_engine(url)
-        try:
-            _ensure_schema(engine, url)
-        except BaseException:
-            engine.dispose()
-            raise
-        _engines[url] = engine
+        if engine is None:
+            engine = _open_retrying(url)
+            _engines[url] = engine
         return engine
+
+
+def _open_retrying(url: str) -> Engine:
+    """Open and check ``url``, trying again while SQLite reports the file busy (up to its busy timeout).
+
+    SQLite answers "database is locked" at once, without waiting on the busy timeout, while
+    another process's last connection cleans up the write-ahead log, or while two processes
+    create the same new file; both last milliseconds.
+    """
+    deadline = time.monotonic() + OPEN_PATIENCE_S
+    pause = 0.01
+    while True:
+        try:
+            return _open_checked(url)
+        except StoreBusyError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
+def _open_checked(url: str) -> Engine:
+    """Check the database at ``url`` and return a new engine on it (created at the newest revision)."""
+    path = sqlite_path(url)
+    if path is not None:
+        _prepare_sqlite_file(path)
+        problem = quick_check(path) if path.exists() and path.stat().st_size else None
+        if problem:
+            mark_damaged(url, problem)
+    engine = create_store_engine(url)
+    try:
+        _ensure_schema(engine, url)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 # --- SQLite files are inspected read-only before any pragma can touch them -------------
@@ -238,7 +266,7 @@ def _sqlite_error(shown: str, exc: sqlite3.Error) -> StoreError:
     """Return the sentence for an SQLite error met while inspecting a file read-only."""
     kind = failure_kind(exc)
     if kind == "busy":
-        return StoreError(
+        return StoreBusyError(
             f"The database file {shown} is locked by another program; close it and try again."
         )
     if kind == "read_only":

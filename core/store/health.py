@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.store.errors import StoreError
+from core.store.errors import StoreBusyError, StoreError
 from core.text import first_line
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -115,7 +115,7 @@ def failure(shown: str, exc: BaseException, url: str | None = None) -> StoreErro
             "attached and working (and not full), then try again."
         )
     if kind == "busy":
-        return StoreError(
+        return StoreBusyError(
             f"The database {shown} is locked by another program and stayed locked for "
             f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again when it has finished."
         )
@@ -167,18 +167,27 @@ def _problems(rows: list[Any]) -> list[str]:
 def run_check(path: Path, pragma: str) -> list[str]:
     """The problems ``PRAGMA quick_check`` or ``integrity_check`` finds in a SQLite file (empty: none).
 
-    A check that SQLite cannot finish (the damage stops it) is itself a problem, in its words.
+    A check that SQLite cannot finish (the damage stops it) is itself a problem, in its words;
+    a file that another connection holds locked is not damage: that raises StoreBusyError.
     """
     try:
         conn = _read_only(path)
     except sqlite3.Error as exc:
+        _raise_if_busy(path, exc)
         return [f"SQLite cannot open it: {exc}"]
     try:
         return _problems(conn.execute(f"PRAGMA {pragma}({MAX_PROBLEMS})").fetchall())
     except sqlite3.Error as exc:
+        _raise_if_busy(path, exc)
         return [f"SQLite could not finish its check: {exc}"]
     finally:
         conn.close()
+
+
+def _raise_if_busy(path: Path, exc: sqlite3.Error) -> None:
+    """Raise StoreBusyError when ``exc`` is SQLite's "database is locked" (not a sign of damage)."""
+    if failure_kind(exc) == "busy":
+        raise failure(str(path), exc) from None
 
 
 def quick_check(path: Path) -> str | None:

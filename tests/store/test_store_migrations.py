@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from core.store.database import (
     open_engine,
     upgrade_database,
 )
+from core.store.errors import StoreBusyError
+from core.store.health import damage, run_check
 from core.store.models import Base
 
 FIRST = "0001"
@@ -239,3 +243,59 @@ def test_a_locked_file_is_reported_as_locked_not_foreign(tmp_path, monkeypatch) 
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def _hold_exclusive(path: Path) -> sqlite3.Connection:
+    """Open ``path`` and hold SQLite's exclusive lock (no other connection can read or write)."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def _release(holder: sqlite3.Connection) -> None:
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_opening_waits_out_a_short_lock_and_never_calls_it_damage(tmp_path, monkeypatch) -> None:
+    # SQLite can answer "database is locked" at once (a process's last connection cleaning up the
+    # write-ahead log, two processes creating one file): opening tries again instead of failing,
+    # and a quick check that met the lock does not mark the file damaged.
+    path = tmp_path / "whylm.db"
+    url = sqlite_url(path)
+    RunRepository(url).save_run("attribution", "kept", {"model": "m"}, {"r": 1})
+    dispose_engines()
+    for module in ("core.store.database", "core.store.health"):
+        monkeypatch.setattr(f"{module}.SQLITE_BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr("core.store.database.OPEN_PATIENCE_S", 10.0)
+    holder = _hold_exclusive(path)
+    timer = threading.Timer(0.5, _release, [holder])
+    timer.start()
+    started = time.monotonic()
+    repo = RunRepository(url)
+    timer.join()
+    assert time.monotonic() - started >= 0.4
+    assert [run.title for run in repo.list_runs()] == ["kept"]
+    assert damage(url) is None
+    repo.save_run("attribution", "after", {"model": "m"}, {"r": 2})
+    assert repo.count() == 2
+
+
+def test_a_lock_held_past_the_patience_is_one_sentence(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "whylm.db"
+    RunRepository(sqlite_url(path))
+    dispose_engines()
+    for module in ("core.store.database", "core.store.health"):
+        monkeypatch.setattr(f"{module}.SQLITE_BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr("core.store.database.OPEN_PATIENCE_S", 0.3)
+    holder = _hold_exclusive(path)
+    try:
+        with pytest.raises(StoreBusyError, match="locked by another program"):
+            RunRepository(sqlite_url(path))
+        with pytest.raises(StoreBusyError, match="locked by another program"):
+            run_check(path, "quick_check")
+    finally:
+        _release(holder)
+    assert damage(sqlite_url(path)) is None
+    assert run_check(path, "quick_check") == []
