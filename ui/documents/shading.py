@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from core.probes.documents.sources import SHARE_OF
+
 SUPPORTS = (43, 108, 176)
 AGAINST = (197, 48, 48)
 
@@ -35,7 +37,7 @@ def shaded_document(result: dict[str, Any], level: str | None = None, only: int 
     out, pos = [], start
     for _i, s in sorted(chosen, key=lambda pair: pair[1]["start"]):
         out.append(html.escape(document[pos : s["start"]]))
-        tip = f"{s['value']:+.3f} ± {s['stderr']:.3f}" + ("" if s["refined"] else " (share of its paragraph)")
+        tip = f"{s['value']:+.3f} ± {s['stderr']:.3f}" + ("" if s["refined"] else f" (share of {SHARE_OF[s['level']]})")
         style = f"background:{shade(s['value'], scale)};border-radius:3px;padding:1px 0"
         if not s["refined"]:
             style += ";text-decoration:underline dotted #999"

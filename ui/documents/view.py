@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.probes.documents.reading import source_text
 from core.probes.documents.report import check_table, ranked_chart, ranked_table
-from core.probes.documents.sources import LEVELS
+from core.probes.documents.sources import LEVELS, SHARE_OF
 from ui.documents.shading import shaded_document
 from ui.shared.markdown import escape_markdown
 from ui.shared.tables import whole_table
@@ -43,10 +43,14 @@ def paragraphs_table(result: dict[str, Any]) -> tuple[pd.DataFrame, list[int]]:
                     "paragraph": len(index),
                     "value": round(s["value"], 3),
                     "± stderr": round(s["stderr"], 3),
+                    "measured": "yes" if s["refined"] else f"share of {SHARE_OF['paragraph']}",
                     "text": source_text(result, i, PARAGRAPH_TEXT),
                 }
             )
-    return pd.DataFrame(rows), index
+    table = pd.DataFrame(rows)
+    if rows and table["measured"].eq("yes").all():
+        table = table.drop(columns="measured")  # every paragraph measured: nothing to say
+    return table, index
 
 
 def children_table(result: dict[str, Any], parent: int) -> pd.DataFrame:
@@ -55,7 +59,7 @@ def children_table(result: dict[str, Any], parent: int) -> pd.DataFrame:
         {
             "value": round(s["value"], 3),
             "± stderr": round(s["stderr"], 3),
-            "measured": "yes" if s["refined"] else "share of the paragraph",
+            "measured": "yes" if s["refined"] else f"share of {SHARE_OF[s['level']]}",
             "text": source_text(result, i, 300),
         }
         for i, s in enumerate(result["sources"])

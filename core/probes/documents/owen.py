@@ -14,6 +14,13 @@ node's coalition*:
 - ``contexts="document"`` (the default): one context, the rest of the document present; the
   children's values are then shifted equally so that they add up to the node's value.
 
+A long document is first read in groups: with more than ``GROUP_ABOVE`` paragraphs (and a level
+under them), about the square root of their number of groups of neighbouring paragraphs go between
+the root and the paragraphs, and the groups, then the paragraphs inside the groups opened, are read
+by leave-one-out whatever the method (in document contexts). Each ablation recomputes the document
+from its first removed source on, so a first picture from a handful of groups costs a few readings
+of the document instead of one per paragraph.
+
 Refinement is adaptive: the root's children are valued first; at each next level only the
 ``refine`` nodes of largest absolute value are opened, while the forward-pass allowance lasts.
 A node not opened hands its value down to its children in proportion to their leaves
@@ -27,15 +34,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
-from math import factorial
+from math import ceil, factorial, sqrt
 
 import numpy as np
 
 from core.probes.documents.node_methods import NodeValues, cost, node_values
-from core.probes.documents.sources import SourceTree
+from core.probes.documents.sources import SourceTree, with_groups
 
 LeafValueFn = Callable[[np.ndarray], np.ndarray]
 LevelFn = Callable[["TreeValues"], None]
+GROUP_ABOVE = 10
+"""A document of more paragraphs than this is first read in groups of neighbouring paragraphs."""
 CONTEXTS = ("document", "owen")
 """How a node's game reads its children: inside the rest of the document, or over every coalition (Owen)."""
 
@@ -68,7 +77,9 @@ class Memo:
 @dataclass
 class TreeValues:
     """Every node's value (root: all kept minus none), its standard error, whether it was refined, and how;
-    the forward passes it took and the scores with every leaf and with none."""
+    the forward passes it took and the scores with every leaf and with none; ``groups``: how many groups of
+    paragraphs the document was first read in (0: none), and ``grouped_only`` whether no paragraph has been
+    measured yet (a first result from the groups)."""
 
     values: np.ndarray
     stderr: np.ndarray
@@ -77,6 +88,8 @@ class TreeValues:
     passes: int
     full: float
     empty: float
+    groups: int = 0
+    grouped_only: bool = False
 
 
 def _shapley_weight(size: int, players: int) -> float:
@@ -163,6 +176,13 @@ def hierarchical_values(
     rng = rng or np.random.default_rng(0)
     n = len(tree.leaves)
     memo = Memo(value_fn)
+    shown = len(tree.spans)  # the caller's nodes; groups, if any, come after them
+    deeper = max(tree.depth) > 1
+    groups: tuple[int, ...] = ()
+    paragraphs = len(tree.children[0])
+    if contexts == "document" and deeper and paragraphs > GROUP_ABOVE:
+        tree, groups = with_groups(tree, ceil(sqrt(paragraphs)))
+    by_groups = frozenset((0, *groups)) if groups else frozenset()
     size = len(tree.spans)
     values, stderr = np.full(size, np.nan), np.zeros(size)
     refined = np.zeros(size, dtype=bool)
@@ -171,7 +191,11 @@ def hierarchical_values(
     values[0], refined[0] = ends[0] - ends[1], True
     owen_ctx: dict[int, list[tuple[np.ndarray, float]]] = {0: [(np.zeros(n, bool), 1.0)]}
     frontier, level = [0], 0
-    deeper = max(tree.depth) > 1
+
+    def so_far() -> TreeValues:
+        found = _shared_down(tree, values, stderr, refined, methods, memo.passes, ends)
+        return _without_groups(found, shown, len(groups))
+
     while frontier:
         opened = 0
         ranked = sorted((f for f in frontier if tree.children[f]), key=lambda f: -abs(values[f]))
@@ -180,19 +204,22 @@ def hierarchical_values(
             kids = tree.children[node]
             c = len(kids)
             left = passes - memo.passes
-            if node == 0:
+            node_method = "leave_one_out" if node in by_groups else method
+            if node in by_groups:
+                allowance = c + 1
+            elif node == 0:
                 allowance = passes if not deeper else max(passes // 2, min(c + 1, passes - 2))
             else:
                 allowance = max(c + 1, left // max(1, min(refine - opened, len(ranked) - idx)))
             known = 2 if contexts == "document" else 0  # the node's game with all and none of its children
-            if level > 0 and (opened >= refine or cost(method, c, allowance) - known > max(left, 0)):
+            if level > 0 and (opened >= refine or cost(node_method, c, allowance) - known > max(left, 0)):
                 continue
             if contexts == "owen":
                 ctx = owen_ctx[node]
             else:
                 ctx = [(~_leaf_mask(n, tree.under[node]), 1.0)]
             game = _Game(memo, tree, node, ctx)
-            found: NodeValues = node_values(game, c, method, allowance, rng)
+            found: NodeValues = node_values(game, c, node_method, allowance, rng)
             got = found.values.astype(float)
             se = np.zeros(c) if found.stderr is None else np.asarray(found.stderr, dtype=float)
             if node != 0 and contexts != "owen":
@@ -207,8 +234,25 @@ def hierarchical_values(
             opened += node != 0
         frontier, level = following, level + 1
         if on_level is not None and any(tree.children[f] for f in frontier):
-            on_level(_shared_down(tree, values, stderr, refined, methods, memo.passes, ends))
-    return _shared_down(tree, values, stderr, refined, methods, memo.passes, ends)
+            on_level(so_far())
+    return so_far()
+
+
+def _without_groups(found: TreeValues, shown: int, groups: int) -> TreeValues:
+    """The values of the caller's nodes only (the groups, appended after them, left out)."""
+    if not groups:
+        return found
+    return TreeValues(
+        found.values[:shown],
+        found.stderr[:shown],
+        found.refined[:shown],
+        found.methods[:shown],
+        found.passes,
+        found.full,
+        found.empty,
+        groups,
+        not found.refined[1:shown].any(),
+    )
 
 
 def _shared_down(

@@ -242,7 +242,9 @@ class _Prepared:
         on, its ranking the measured sources with none measured under them (the paragraphs, at first)."""
         spec, tree = self.spec, self.tree
         sources = _sources(tree, values)
-        if partial:
+        if partial and values.grouped_only:  # the groups of paragraphs measured, shown on their paragraphs
+            finest = list(tree.children[0])
+        elif partial:
             finest = [k for k in range(1, len(tree.spans)) if values.refined[k]]
             finest = [k for k in finest if not any(values.refined[c] for c in tree.children[k])]
         else:
@@ -254,7 +256,13 @@ class _Prepared:
         computed = getattr(self.scorer, "tokens_processed", None)
         whole = getattr(self.scorer, "tokens_whole", None)
         notes = []
-        if partial:
+        if partial and values.grouped_only:
+            notes.append(
+                f"First result, from {values.passes} forward passes: the document read in {values.groups} groups of "
+                "neighbouring paragraphs, each paragraph shown with its group's value shared by its length; the "
+                "paragraphs inside the groups that matter are being measured now."
+            )
+        elif partial:
             deepest = max(tree.depth[k] for k in finest)
             notes.append(
                 f"First result, from {values.passes} forward passes, measured down to the {LEVELS[deepest - 1]}s; "
@@ -265,6 +273,12 @@ class _Prepared:
                 f"{values.passes} forward passes for the attribution ({spec.method} at each node, {spec.contexts} "
                 f"contexts), {scored - values.passes} more for the check."
             )
+            if values.groups:
+                notes.append(
+                    f"The document was first read in {values.groups} groups of neighbouring paragraphs, and the "
+                    "paragraphs inside the groups that mattered, by leave-one-out; paragraphs in the other groups "
+                    "show their group's value shared by their length."
+                )
         if computed and whole:
             notes.append(
                 f"The prefix tree ran {computed:,} tokens through the model; scoring every ablation whole would "

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.attribution.features import segment_spans, sentence_spans
 
 LEVELS = ("paragraph", "sentence", "word")
 """The levels of the tree, coarse to fine."""
+SHARE_OF = {"paragraph": "its group of paragraphs", "sentence": "its paragraph", "word": "its sentence"}
+"""Whose value a source not measured itself shows a share of (by its length), by level."""
 
 
 @dataclass(frozen=True)
@@ -110,4 +114,30 @@ def build_tree(text: str, level: str) -> SourceTree:
         tuple(tuple(c) for c in children),
         tuple(leaves),
         tuple(under),
+    )
+
+
+def with_groups(tree: SourceTree, count: int) -> tuple[SourceTree, tuple[int, ...]]:
+    """The tree with ``count`` groups of neighbouring paragraphs between the root and its paragraphs.
+
+    The groups are new nodes appended after the tree's own (every node keeps its index), of sizes
+    as equal as the paragraphs allow; below the root, every depth is one more. Returns the tree and
+    the groups' nodes.
+    """
+    size = len(tree.spans)
+    parts = [list(p) for p in np.array_split(np.array(tree.children[0]), count) if len(p)]
+    groups = tuple(range(size, size + len(parts)))
+    spans = list(tree.spans) + [(tree.spans[p[0]][0], tree.spans[p[-1]][1]) for p in parts]
+    depth = [0] + [d + 1 for d in tree.depth[1:]] + [1] * len(parts)
+    parent = list(tree.parent) + [0] * len(parts)
+    children = [groups] + list(tree.children[1:]) + [tuple(int(k) for k in p) for p in parts]
+    under = list(tree.under) + [tuple(i for k in p for i in tree.under[k]) for p in parts]
+    for group, part in zip(groups, parts):
+        for paragraph in part:
+            parent[paragraph] = group
+    return (
+        SourceTree(
+            tree.text, tree.level, tuple(spans), tuple(depth), tuple(parent), tuple(children), tree.leaves, tuple(under)
+        ),
+        groups,
     )

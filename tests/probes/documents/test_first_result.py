@@ -82,3 +82,31 @@ def test_stop_after_the_paragraph_pass_ends_the_run(lm: LoadedModel) -> None:
         run_documents(SMALL, lm=lm, progress=recorder, should_stop=stop)
     kinds = [kind for kind, _ in recorder.events]
     assert kinds[-1] == "partial"  # nothing was scored after Stop
+
+
+LONG = {
+    **SMALL,
+    "document": "\n\n".join(
+        [f"Street {i} has a row of {i + 3} houses. Its lamps are green." for i in range(8)]
+        + ["The bakery opens at six. The baker, Ilsa Varn, has run it for twenty years."]
+        + [f"Lane {i} ends at the river. Its gate is old." for i in range(3)]
+    ),
+    "passes": 24,
+}
+"""Twelve paragraphs: read first in four groups of three, the bakery's in the third."""
+
+
+def test_a_long_document_shows_its_groups_of_paragraphs_first(lm: LoadedModel) -> None:
+    recorder = Recorder()
+    result = run_documents(LONG, lm=lm, progress=recorder).to_dict()
+    partials = [r for kind, r in recorder.events if kind == "partial"]
+    first = partials[0]
+    assert first["meta"]["attribution_passes"] == 4 + 2
+    assert "4 groups of neighbouring paragraphs" in first["notes"][0]
+    assert {first["sources"][i]["level"] for i in first["ranked"]} == {"paragraph"}
+    assert not any(s["refined"] for s in first["sources"])
+    top = first["sources"][first["ranked"][0]]
+    assert top["start"] >= LONG["document"].index("Street 6")  # a paragraph of the bakery's group
+    best = result["sources"][result["ranked"][0]]
+    assert LONG["document"][best["start"] : best["end"]] == "The baker, Ilsa Varn, has run it for twenty years."
+    assert any("first read in 4 groups" in note for note in result["notes"])

@@ -148,3 +148,37 @@ def test_sampled_methods_recover_an_additive_game() -> None:
     assert np.allclose(loo.values, weights) and loo.stderr is None
     lasso = node_values(game, 9, "context_cite", 40, rng)
     assert np.corrcoef(lasso.values, weights)[0, 1] > 0.99 and lasso.stderr is not None
+
+
+def test_a_long_document_is_first_read_in_groups_of_paragraphs() -> None:
+    text = "\n\n".join(f"P{p} first part. P{p} second part." for p in range(24))
+    tree = build_tree(text, "sentence")
+    key = 2 * 17 + 1  # the second sentence of paragraph 17 carries the answer
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        return 5.0 * masks[:, key] + 0.01 * masks.sum(axis=1)
+
+    seen = []
+    found = hierarchical_values(tree, value, "auto", 40, 2, on_level=seen.append)
+    first = seen[0]
+    assert first.groups == found.groups == 5 and first.grouped_only and not found.grouped_only
+    assert first.passes == 5 + 2  # each group left out once, the whole document, and none of it
+    paragraphs = list(tree.children[0])
+    values = first.values[paragraphs]
+    assert list(np.flatnonzero(np.isclose(values, values.max()))) == [15, 16, 17, 18, 19]  # 17's group
+    assert not first.refined[paragraphs].any()
+    assert len(first.values) == len(tree.spans)  # the groups are not the caller's nodes
+    assert int(np.argmax(found.values[list(tree.leaves)])) == key
+    measured = [p for p in paragraphs if found.refined[p]]
+    assert 17 in measured and len(measured) <= 2 * 5  # only the paragraphs of the groups opened
+    assert {found.methods[p] for p in measured} == {"leave_one_out"}
+    assert found.passes <= 40
+    for p in paragraphs:  # every paragraph, measured or a share, is the sum of its sentences
+        assert found.values[p] == pytest.approx(sum(found.values[c] for c in tree.children[p]))
+    assert sum(found.values[p] for p in paragraphs) == pytest.approx(found.values[0])
+
+
+def test_a_few_paragraphs_are_not_grouped() -> None:
+    text = "\n\n".join(f"P{p} first part. P{p} second part." for p in range(10))
+    found = hierarchical_values(build_tree(text, "sentence"), lambda m: m.sum(axis=1) * 1.0, "auto", 40, 2)
+    assert found.groups == 0
