@@ -343,11 +343,19 @@ from core.models.loading import load_model
 from core.probes.documents.run import run_documents
 job = json.load(sys.stdin)
 lm = load_model("default", device="cpu")
+class FirstResult:
+    first = None
+    def __call__(self, done, total):
+        pass
+    def partial(self, result):
+        if self.first is None:
+            self.first = (time.perf_counter() - start, result["meta"]["attribution_passes"], result["summary"])
+seen = FirstResult()
 start, cpu = time.perf_counter(), time.process_time()
 r = run_documents({"kind": "documents", "document": job["text"], "question": job["question"],
-                   "answer": {"text": job["answer"]}, "passes": job["passes"]}, lm=lm)
+                   "answer": {"text": job["answer"]}, "passes": job["passes"]}, lm=lm, progress=seen)
 print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
-                  "prompt_tokens": r.prompt_tokens, **r.meta,
+                  "prompt_tokens": r.prompt_tokens, **r.meta, "first": seen.first,
                   "top": r.summary}))
 """
 
@@ -435,6 +443,8 @@ def main() -> None:
             f"({t['cpu_seconds']:.1f} s of CPU; load average before {load:.1f}); "
             f"tokens through the model {t['tokens_computed']:,} vs {t['tokens_whole']:,} whole ({ratio:.1f}x fewer)"
         )
+        if t["first"]:
+            print(f"  first result after {t['first'][0]:.1f} s ({t['first'][1]} passes): {t['first'][2]}")
         print("  " + t["top"])
 
 

@@ -77,8 +77,8 @@ class Memo:
 @dataclass
 class TreeValues:
     """Every node's value (root: all kept minus none), its standard error, whether it was refined, and how;
-    the forward passes it took and the scores with every leaf and with none; ``groups``: how many groups of
-    paragraphs the document was first read in (0: none), and ``grouped_only`` whether no paragraph has been
+    the forward passes it took and the scores with every leaf and with none; ``groups``: the paragraphs of each group
+    the document was first read in (none: not grouped), and ``grouped_only`` whether no paragraph has been
     measured yet (a first result from the groups)."""
 
     values: np.ndarray
@@ -88,7 +88,7 @@ class TreeValues:
     passes: int
     full: float
     empty: float
-    groups: int = 0
+    groups: tuple[tuple[int, ...], ...] = ()
     grouped_only: bool = False
 
 
@@ -194,7 +194,7 @@ def hierarchical_values(
 
     def so_far() -> TreeValues:
         found = _shared_down(tree, values, stderr, refined, methods, memo.passes, ends)
-        return _without_groups(found, shown, len(groups))
+        return _without_groups(found, shown, tuple(tree.children[g] for g in groups))
 
     while frontier:
         opened = 0
@@ -238,8 +238,9 @@ def hierarchical_values(
     return so_far()
 
 
-def _without_groups(found: TreeValues, shown: int, groups: int) -> TreeValues:
-    """The values of the caller's nodes only (the groups, appended after them, left out)."""
+def _without_groups(found: TreeValues, shown: int, groups: tuple[tuple[int, ...], ...]) -> TreeValues:
+    """The values of the caller's nodes only (the groups, appended after them, left out; ``groups``: their
+    paragraphs)."""
     if not groups:
         return found
     return TreeValues(

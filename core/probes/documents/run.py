@@ -258,7 +258,7 @@ class _Prepared:
         notes = []
         if partial and values.grouped_only:
             notes.append(
-                f"First result, from {values.passes} forward passes: the document read in {values.groups} groups of "
+                f"First result, from {values.passes} forward passes: the document read in {len(values.groups)} groups of "
                 "neighbouring paragraphs, each paragraph shown with its group's value shared by its length; the "
                 "paragraphs inside the groups that matter are being measured now."
             )
@@ -275,7 +275,7 @@ class _Prepared:
             )
             if values.groups:
                 notes.append(
-                    f"The document was first read in {values.groups} groups of neighbouring paragraphs, and the "
+                    f"The document was first read in {len(values.groups)} groups of neighbouring paragraphs, and the "
                     "paragraphs inside the groups that mattered, by leave-one-out; paragraphs in the other groups "
                     "show their group's value shared by their length."
                 )
@@ -316,7 +316,23 @@ class _Prepared:
             ),
         )
         result.summary = summary_line(result.to_dict())
+        if partial and values.grouped_only:
+            result.summary = _group_line(tree, values)
         return result
+
+
+def _group_line(tree: SourceTree, values: TreeValues) -> str:
+    """The first result's sentence when only groups of paragraphs are measured: the group that matters most."""
+    first = list(tree.children[0])
+    totals = [sum(values.values[p] for p in group) for group in values.groups]
+    top = max(range(len(totals)), key=lambda g: totals[g])
+    group = values.groups[top]
+    start = tree.source_text(group[0])
+    start = start if len(start) <= 70 else start[:70].rstrip() + "…"
+    return (
+        f"First reading, in groups of paragraphs: the answer rests most on paragraphs {first.index(group[0]) + 1}"
+        f"–{first.index(group[-1]) + 1} (from “{start}”), {totals[top]:+.2f} log-probability together."
+    )
 
 
 __all__ = ["DocumentsResult", "build_prompt", "build_tree", "generate_answer", "run_documents"]

@@ -107,6 +107,7 @@ def test_a_long_document_shows_its_groups_of_paragraphs_first(lm: LoadedModel) -
     assert not any(s["refined"] for s in first["sources"])
     top = first["sources"][first["ranked"][0]]
     assert top["start"] >= LONG["document"].index("Street 6")  # a paragraph of the bakery's group
+    assert first["summary"].startswith("First reading, in groups of paragraphs: the answer rests most on paragraphs 7\u20139")
     best = result["sources"][result["ranked"][0]]
     assert LONG["document"][best["start"] : best["end"]] == "The baker, Ilsa Varn, has run it for twenty years."
     assert any("first read in 4 groups" in note for note in result["notes"])
