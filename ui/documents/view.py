@@ -127,7 +127,7 @@ def show_documents_result(result: dict[str, Any], key: str) -> None:
 def show_documents_partial(result: dict[str, Any]) -> None:
     """Draw a run's first result while refinement goes on: the finding so far and the document shaded by the
     finest sources measured yet (the paragraphs, at first). Redrawn as the run goes on, so it holds no widget."""
-    st.markdown("**First result** (the run goes on: the parts inside the paragraphs that matter are measured next)")
+    st.markdown("**First result** (the run goes on: the parts inside what matters are measured next)")
     st.info(escape_markdown(result["summary"]))
     levels = [result["sources"][i]["level"] for i in result["ranked"]]
     level = max(levels, key=LEVELS.index) if levels else "paragraph"
