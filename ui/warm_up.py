@@ -46,6 +46,7 @@ WARM_MODULES = (
 )
 
 _modules_ready = threading.Event()
+_loaded = threading.Event()  # the model is in the cache (its first forward pass may still wait for a turn)
 _done = threading.Event()
 _started = False
 _lock = threading.Lock()
@@ -61,13 +62,15 @@ def _warm(model_name: str) -> None:
         from core.models.loading import load_model
 
         lm = load_model(model_name)
-        _first_forward(lm)
+        _loaded.set()
+        _first_forward(lm)  # waits for its turn while a run holds the model
         from core.runs.estimate import calibrate
 
         calibrate(lm, model_name)  # this machine's speed, for the time estimate before Run
     except Exception as exc:  # noqa: BLE001 - the page loads the model again and shows the sentence
         log.warning("The warm-up stopped (%s); the page will load the model itself.", exc)
     finally:
+        _loaded.set()
         _done.set()
 
 
@@ -114,5 +117,9 @@ def importing_modules() -> bool:
 
 
 def loading_model() -> bool:
-    """Whether a started warm-up is still loading the model (or importing before that)."""
-    return _started and not _done.is_set()
+    """Whether a started warm-up is still loading the model (or importing before that).
+
+    False once the model is loaded, though the warm-up's forward pass and calibration may still wait
+    for a run that started first to hand the model on.
+    """
+    return _started and not _loaded.is_set()
