@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,3 +165,11 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=15)
 
 
+@contextmanager
+def dashboard(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[Server, Path]]:
+    """A dashboard on ``data_dir`` (``start_server``) for the block, stopped after it: (server, data folder)."""
+    srv = start_server(data_dir, extra_env)
+    try:
+        yield srv, data_dir
+    finally:
+        stop_server(srv)

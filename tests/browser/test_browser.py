@@ -10,7 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, scaled, start_server, stop_server  # noqa: F401
+from tests.browser_support import (  # noqa: F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    Server,
+    dashboard,
+    scaled,
+    start_server,
+    stop_server,
+)
 
 RUN_TIMEOUT_MS = scaled(180_000)  # tests.browser_support.scaled: longer on a slower or busy machine
 
@@ -42,11 +51,8 @@ def wait_for_charts(page, count: int = 2) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("whylm-data"))
-    try:
+    with dashboard(tmp_path_factory.mktemp("whylm-data")) as (srv, _data_dir):
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture()

@@ -24,7 +24,7 @@ import pytest
 from core.probes.documents.reading import source_text
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import Server, scaled, settle, start_server, stop_server
+from tests.browser_support import Server, dashboard, scaled, settle
 
 WAIT_MS = scaled(90_000)  # tests.browser_support.scaled: longer on a slower or busy machine
 RUN_MS = scaled(120_000)
@@ -75,12 +75,8 @@ SIDEWAYS = """() => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[Server, Path]]:
-    data_dir = tmp_path_factory.mktemp("whylm-documents")
-    srv = start_server(data_dir)
-    try:
-        yield srv, data_dir
-    finally:
-        stop_server(srv)
+    with dashboard(tmp_path_factory.mktemp("whylm-documents")) as running:
+        yield running
 
 
 def _type(page, label: str, text: str) -> None:  # noqa: ANN001 - a playwright Page

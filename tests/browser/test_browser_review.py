@@ -25,7 +25,7 @@ from core.probes.bias import charts as bias_charts
 from core.probes.bias import reading
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import Server, scaled, settle, start_server, stop_server
+from tests.browser_support import Server, dashboard, scaled, settle
 
 RUN_MS = scaled(480_000)  # tests.browser_support.scaled: longer on a slower or busy machine  # a study on a loaded two-core machine
 WAIT_MS = scaled(90_000)  # tests.browser_support.scaled: longer on a slower or busy machine
@@ -42,12 +42,8 @@ STUDIES = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[Server, Path]]:
-    data_dir = tmp_path_factory.mktemp("whylm-review")
-    srv = start_server(data_dir)
-    try:
-        yield srv, data_dir
-    finally:
-        stop_server(srv)
+    with dashboard(tmp_path_factory.mktemp("whylm-review")) as running:
+        yield running
 
 
 def _run_study(page, url: str, listing: str) -> None:  # noqa: ANN001 - a playwright Page

@@ -25,7 +25,7 @@ from core.probes.studies.contrast import contrast_spec
 from core.probes.studies.tables import item_words
 from core.store import RunRepository
 from core.store.database import dispose_engines
-from tests.browser_support import Server, scaled, settle, start_server, stop_server
+from tests.browser_support import Server, dashboard, scaled, settle
 from tests.serving_support import served_bundled_model
 
 RUN_MS = scaled(150_000)  # the study: two models' loading and 16 sentences each, on a busy two-core machine
@@ -56,12 +56,8 @@ def served() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, served: str) -> Iterator[tuple[Server, Path]]:
-    data_dir = tmp_path_factory.mktemp("whylm-studies")
-    srv = start_server(data_dir, {"WHYLM_MODELS": f"Served SmolLM2=default@{served}"})
-    try:
-        yield srv, data_dir
-    finally:
-        stop_server(srv)
+    with dashboard(tmp_path_factory.mktemp("whylm-studies"), {"WHYLM_MODELS": f"Served SmolLM2=default@{served}"}) as running:
+        yield running
 
 
 def _pick(page, label: str, option: str) -> None:  # noqa: ANN001 - a playwright Page
