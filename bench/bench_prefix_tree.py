@@ -41,7 +41,6 @@ import core.attribution.prompt_values as prompt_values  # noqa: E402
 import core.attribution.scorer as scorer_module  # noqa: E402
 import core.engine  # noqa: E402
 from core.attribution.features import encode_prompts  # noqa: E402
-from core.attribution.prefix_tree import computed_tokens  # noqa: E402
 from core.attribution.scorer import BatchedScorer  # noqa: E402
 from core.attribution.targets import encode_target  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
@@ -108,13 +107,16 @@ class RowSpy:
         self.rows: list[tuple[list[int], list[int]]] = []
         self.values: list[np.ndarray] = []
         self.peak_cache_bytes = 0
+        self.tokens = 0  # tokens the scorers ran (the tree's, or whole rows' where those were cheaper)
         self.original = BatchedScorer.log_probs
 
     def __enter__(self) -> RowSpy:
         spy = self
 
         def log_probs(scorer: BatchedScorer, rows: Any) -> list[np.ndarray]:
+            before = scorer.tokens_processed
             out = spy.original(scorer, rows)
+            spy.tokens += scorer.tokens_processed - before
             spy.rows += [(list(p), list(t)) for p, t in rows]
             spy.values += out
             spy.peak_cache_bytes = max(spy.peak_cache_bytes, scorer.peak_cache_bytes)
@@ -233,13 +235,13 @@ def _attribution(lm: Any, method: str, today: ModuleType | None, repeats: int = 
     with RowSpy() as spy:
         tree_s, tree, _ = _timed_run(spec, lm, None)
     if today is None:
-        return tree_s, None, 0.0, computed_tokens(spy.rows), whole_tokens(spy.rows), None
+        return tree_s, None, 0.0, spy.tokens, whole_tokens(spy.rows), None
     old_s, old, old_tokens = _timed_run(spec, lm, today)
     for _ in range(repeats - 1):
         tree_s = min(tree_s, _timed_run(spec, lm, None)[0])
         old_s = min(old_s, _timed_run(spec, lm, today)[0])
     diff = float(np.abs(np.array(tree.seq_attr) - np.array(old.seq_attr)).max())
-    return tree_s, old_s, diff, computed_tokens(spy.rows), whole_tokens(spy.rows), old_tokens
+    return tree_s, old_s, diff, spy.tokens, whole_tokens(spy.rows), old_tokens
 
 
 def case_template(lm: Any, today: ModuleType | None, table: list) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from core.attribution.prefix_tree import Chain, PrefixTree, build_tree, computed_tokens
 from core.errors import Cancelled
@@ -37,6 +38,7 @@ from core.models.backend import Backend, Scorer
 from core.models.loading import LoadedModel
 from core.models.output_head import text_body, text_config
 from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_tokens, share_of
+from core.runs.work import MODEL_CALL_TOKENS
 
 __all__ = ["BatchedScorer", "computed_tokens", "default_memory_budget_mb", "scorer_for"]
 BATCH_SHARE = 0.85
@@ -69,8 +71,9 @@ class BatchedScorer:
         progress: called with (rows done, rows total) after each batch.
         should_stop: polled between batches; when it returns True the scoring
             raises ``Cancelled``.
-        share_prefix: run every shared prefix once (the prefix tree); False scores each row whole
-            (the reference the tree is checked against).
+        share_prefix: run every shared prefix once (the prefix tree), unless its plan costs more than scoring
+            each row whole (a small tree's extra model calls can outweigh the tokens it saves); False scores
+            each row whole (the reference the tree is checked against).
         max_batch_rows: most chains in one batch (None: 64 on a CPU, 256 on a GPU).
 
     After scoring: ``forward_passes`` (distinct rows), ``model_calls`` (batches),
@@ -108,9 +111,8 @@ class BatchedScorer:
             lm.model.config, "_attn_implementation", "eager"
         )
         self._scores_materialised = implementation == "eager"
-        # One more model call costs about as much as this many tokens through the
-        # model (measured on 2 CPU cores: about 25; on a GPU, a few hundred).
-        self.call_cost_tokens = 32 if self.device.type == "cpu" else 256
+        self.call_cost_tokens = MODEL_CALL_TOKENS if self.device.type == "cpu" else 256  # a GPU: a few hundred
+        self.whole_when_cheaper = True  # False: always the tree (tests of its mechanics)
         self.forward_passes = 0
         self.model_calls = 0
         self.tokens_processed = 0
@@ -142,6 +144,10 @@ class BatchedScorer:
         if not uniq:
             return []
         tree = build_tree(uniq, share=self.share_prefix)
+        if self.share_prefix and self.whole_when_cheaper and tree.computed_tokens < tree.whole_tokens:
+            whole = build_tree(uniq, share=False)
+            if _TreeRun(self, whole, []).planned_cost() <= _TreeRun(self, tree, []).planned_cost():
+                tree = whole  # a small tree's extra model calls cost more than the tokens it saves
         # The work limit counts the tokens the tree computes, in rows of the plan's mean length.
         plan_forward_passes(math.ceil(len(uniq) * tree.computed_tokens / tree.whole_tokens))
         plan_tokens(tree.computed_tokens)
@@ -211,6 +217,57 @@ class BatchedScorer:
         return float(kv_cache + transient + attention + logits)
 
 
+def length_groups(lengths: Sequence[int], most: int, call_cost: float) -> list[tuple[int, int]]:
+    """Cut chains of these lengths (longest first) into batches: (first, past-the-last) index pairs.
+
+    A batch pads every chain to its first (longest) one, and each batch costs one model call, worth
+    ``call_cost`` tokens; the cut minimises calls x ``call_cost`` + padded tokens, with at most ``most``
+    chains a batch (dynamic programming over the sorted lengths: the best cut keeps neighbours together).
+    """
+    n = len(lengths)
+    width = np.asarray(lengths, dtype=float)
+    best = np.zeros(n + 1)
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        begin = max(0, end - most)
+        costs = best[begin:end] + call_cost + (end - np.arange(begin, end)) * width[begin:end]
+        pick = int(np.argmin(costs))
+        best[end], cut[end] = costs[pick], begin + pick
+    groups = []
+    end = n
+    while end > 0:
+        groups.append((cut[end], end))
+        end = cut[end]
+    return groups[::-1]
+
+
+class _FilledLayer(DynamicLayer):
+    """A cache layer over a buffer that already holds the past and has room for the new tokens after it.
+
+    ``update`` writes the new keys and values in place and returns the buffer up to them: the past is
+    not copied again as the cache grows (DynamicLayer concatenates, copying it at every layer).
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int) -> None:
+        super().__init__()
+        self.buffer_keys, self.buffer_values, self.filled = keys, values, filled
+        self.keys, self.values = keys[:, :, :filled], values[:, :, :filled]
+        self.device, self.is_initialized = keys.device, True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new tokens' keys and values after the past; return the keys and values up to them."""
+        end = self.filled + key_states.shape[-2]
+        self.buffer_keys[:, :, self.filled : end] = key_states
+        self.buffer_values[:, :, self.filled : end] = value_states
+        self.filled = end
+        self.keys, self.values = self.buffer_keys[:, :, :end], self.buffer_values[:, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        """Tokens held: the past, then the new tokens once written."""
+        return self.filled
+
+
 class _TreeRun:
     """One ``log_probs`` call's prefix tree run batch by batch: a pool of chains whose caches are ready."""
 
@@ -242,31 +299,46 @@ class _TreeRun:
             if scorer.progress is not None:
                 scorer.progress(self.done, self.total)
 
+    def planned_cost(self) -> float:
+        """The run's cost in tokens, without the model: each batch's padded tokens, plus one call's worth a batch."""
+        cost = 0.0
+        while self.pool:
+            batch = self._pick()
+            cost += self.scorer.call_cost_tokens + len(batch) * max(len(c.tokens) for c in batch)
+            self.pool.extend(child for c in batch for child in c.children)
+        return cost
+
     def _pick(self) -> list[Chain]:
-        """The next batch: the deepest, longest ready chain and those that fit beside it (padding, memory)."""
+        """The next batch: the deepest, longest ready chain and the ready chains of about its length that fit beside it.
+
+        The ready chains, longest first, are cut into batches of neighbouring lengths so that one more model call
+        is weighed against the padding it saves (:func:`length_groups`); the batch is the group of the deepest
+        chain, less what does not fit the memory budget.
+        """
         scorer = self.scorer
         chains = self.chains
-        self.pool.sort(key=lambda i: (-chains[i].generation, -len(chains[i].tokens), i))
-        first = chains[self.pool[0]]
-        width = len(first.tokens)
-        past, reads = first.start, len(self.positions[first.index])
-        keep = self._keep_bytes(first)
-        chosen, left = [first], []
-        for i in self.pool[1:]:
+        first = min(self.pool, key=lambda i: (-chains[i].generation, -len(chains[i].tokens), i))
+        order = sorted(self.pool, key=lambda i: (-len(chains[i].tokens), -chains[i].generation, i))
+        at = order.index(first)
+        lo, hi = next(g for g in length_groups([len(chains[i].tokens) for i in order], scorer.max_batch_rows,
+                                               scorer.call_cost_tokens) if g[0] <= at < g[1])
+        head = chains[first]
+        width = len(chains[order[lo]].tokens)
+        past, reads = head.start, len(self.positions[first])
+        keep = self._keep_bytes(head)
+        chosen, taken = [head], {first}
+        for i in order[lo:hi]:
+            if i == first:
+                continue
             chain = chains[i]
-            n = len(chain.tokens)
-            fits = len(chosen) < scorer.max_batch_rows and width - n <= max(n, scorer.call_cost_tokens)
-            if fits:
-                p, r = max(past, chain.start), max(reads, len(self.positions[i]))
-                k = keep + self._keep_bytes(chain)
-                batch = (len(chosen) + 1) * scorer._row_bytes(width, p, r)
-                fits = self.held + self.reserve + k + batch <= scorer.budget_bytes * BATCH_SHARE
-            if fits:
+            p, r = max(past, chain.start), max(reads, len(self.positions[i]))
+            k = keep + self._keep_bytes(chain)
+            batch = (len(chosen) + 1) * scorer._row_bytes(width, p, r)
+            if self.held + self.reserve + k + batch <= scorer.budget_bytes * BATCH_SHARE:
                 chosen.append(chain)
+                taken.add(i)
                 past, reads, keep = p, r, k
-            else:
-                left.append(i)
-        self.pool = left
+        self.pool = [i for i in self.pool if i not in taken]
         return chosen
 
     def _keep_bytes(self, chain: Chain) -> int:
@@ -299,19 +371,23 @@ class _TreeRun:
             pieces = [self._segments(c) for c in batch]
             sample = pieces[0][0][0]
             layers, _, heads, _, dim = sample.shape
-            buffer = torch.zeros((layers, 2, size, heads, past, dim), dtype=sample.dtype, device=device)
+            # One buffer holds every row's past and, after it, the batch's new keys and values (no copies as it grows).
+            buffer = torch.empty((layers, 2, size, heads, past + width, dim), dtype=sample.dtype, device=device)
             for r, chain in enumerate(batch):
                 at = past - chain.start  # left padding: every row's past ends where its new tokens begin
-                for cache, used in pieces[r]:
-                    buffer[:, :, r, :, at : at + used] = cache[:, :, :, :used]
+                buffer[:, :, r, :, :at] = 0
+                for piece, used in pieces[r]:
+                    buffer[:, :, r, :, at : at + used] = piece[:, :, :, :used]
                     at += used
-            cache = DynamicCache(ddp_cache_data=[(buffer[layer, 0], buffer[layer, 1]) for layer in range(layers)])
-            del buffer, pieces
+            del pieces
             if any(c.start != past for c in batch):
                 mask = torch.ones((size, past + width), dtype=torch.long)
                 for r, chain in enumerate(batch):
                     mask[r, : past - chain.start] = 0
                 kwargs["attention_mask"] = mask.to(device)
+            cache = DynamicCache()
+            cache.layers = [_FilledLayer(buffer[layer, 0], buffer[layer, 1], past) for layer in range(layers)]
+            del buffer
         else:
             cache = DynamicCache()
         kwargs[scorer._cache_kw] = cache

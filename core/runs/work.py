@@ -16,8 +16,10 @@ CHARS_PER_TOKEN = 4.0
 """Characters per token of English text with the bundled model's tokenizer (about 4.2)."""
 CHAT_TOKENS = 30
 """Tokens a chat template adds around the prompt (the bundled model's system prompt and markers)."""
-MODEL_CALL_TOKENS = 32
-"""One more model call costs about as much as this many tokens (``BatchedScorer.call_cost_tokens`` on a CPU)."""
+MODEL_CALL_TOKENS = 64
+"""One more model call costs about as much as this many tokens on a CPU (``BatchedScorer.call_cost_tokens``).
+Measured on 2 cores with the bundled model: a call of 32 tokens takes 79 ms, of 128 tokens 148 ms (about
+56 ms + 0.72 ms a token); small batches run below full speed, so a call is weighed a little above 56."""
 BACKWARD_PER_OUTPUT = 2.0
 """A gradient point's backward pass for one output token costs about this many forwards of the point
 (``GradientEngine`` runs one backward per output token over each chunk's graph)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from core.attribution.scorer import BatchedScorer
+from core.attribution.scorer import BatchedScorer, length_groups
 from core.errors import Cancelled
 from core.models.loading import LoadedModel
 
@@ -94,3 +95,48 @@ def test_bundled_model_shared_prefix_matches_plain_forward(lm):
     out = BatchedScorer(lm).log_probs(rows)
     for (p, t), got in zip(rows, out):
         np.testing.assert_allclose(got, _direct(lm.model, p, t), atol=1e-4)
+
+
+def _best_cut_cost(lengths: list[int], most: int, call: float) -> float:
+    """The cheapest cut by brute force over every way to cut the sorted lengths into neighbouring groups."""
+    n = len(lengths)
+    best = math.inf
+    for mask in range(2 ** (n - 1)):
+        bounds = [0] + [i + 1 for i in range(n - 1) if mask >> i & 1] + [n]
+        groups = list(zip(bounds, bounds[1:]))
+        if any(b - a > most for a, b in groups):
+            continue
+        best = min(best, sum(call + (b - a) * lengths[a] for a, b in groups))
+    return best
+
+
+def test_length_groups_cut_batches_at_the_least_padding_and_calls() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        lengths = sorted(rng.integers(1, 60, size=int(rng.integers(1, 9))).tolist(), reverse=True)
+        most, call = int(rng.integers(1, 6)), float(rng.integers(0, 80))
+        groups = length_groups(lengths, most, call)
+        assert [a for a, _ in groups][0] == 0 and groups[-1][1] == len(lengths)
+        assert all(b0 == a1 for (_, b0), (a1, _) in zip(groups, groups[1:]))  # neighbours, every chain once
+        cost = sum(call + (b - a) * lengths[a] for a, b in groups)
+        assert cost == pytest.approx(_best_cut_cost(lengths, most, call))
+    assert length_groups([40, 39, 12, 11], 64, 64) == [(0, 4)]  # padding 56 tokens: cheaper than a call
+    assert length_groups([40, 39, 12, 11], 64, 8) == [(0, 2), (2, 4)]
+
+
+def test_a_small_tree_scores_whole_rows_when_its_calls_cost_more_than_it_saves(tiny):
+    """Feature ablation's shape: rows that differ from their first token split the tree at its root, so the
+    tree needs two calls to save a few tokens; one call of whole rows is cheaper. A long shared prompt is not."""
+    rng = np.random.default_rng(5)
+    words = rng.integers(1, 97, size=30).tolist()
+    small = [(words, [3])] + [(words[:k] + [(words[k] % 9) + 1] + words[k + 1 :], [3]) for k in range(0, 30, 4)]
+    scorer = BatchedScorer(tiny)
+    got = scorer.log_probs(small)
+    assert scorer.model_calls == 1 and scorer.tokens_processed == scorer.tokens_whole
+    for row, values in zip(small, got):
+        np.testing.assert_allclose(values, _direct(tiny.model, *row), atol=1e-5)
+    shared = rng.integers(1, 97, size=200).tolist()
+    long = [(shared + [int(a)], [3]) for a in range(1, 12)]
+    scorer = BatchedScorer(tiny)
+    scorer.log_probs(long)
+    assert scorer.tokens_processed < scorer.tokens_whole / 5
