@@ -441,7 +441,9 @@ def main() -> None:
             f"\n120 sentences, {t['prompt_tokens']} prompt tokens, default method, {t['attribution_passes']} attribution "
             f"+ {t['forward_passes'] - t['attribution_passes']} check passes, 2 CPU threads: {t['seconds']:.1f} s "
             f"({t['cpu_seconds']:.1f} s of CPU; load average before {load:.1f}); "
-            f"tokens through the model {t['tokens_computed']:,} vs {t['tokens_whole']:,} whole ({ratio:.1f}x fewer)"
+            f"tokens through the model {t['tokens_computed']:,} vs {t['tokens_whole']:,} whole ({ratio:.1f}x fewer); "
+            f"the attribution alone {t['attribution_tokens_computed']:,} vs {t['attribution_tokens_whole']:,} "
+            f"({t['attribution_tokens_whole'] / t['attribution_tokens_computed']:.1f}x fewer)"
         )
         if t["first"]:
             print(f"  first result after {t['first'][0]:.1f} s ({t['first'][1]} passes): {t['first'][2]}")

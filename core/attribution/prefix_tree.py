@@ -232,3 +232,37 @@ def _chains(nodes: list[_Node], distinct: list[tuple[int, ...]]) -> tuple[list[i
         if parent >= 0:
             chains[parent].children.append(index)
     return chain_of, chains
+
+
+def attach_to_held(tree: PrefixTree, held: tuple[int, ...]) -> int:
+    """Hang the tree's chains that start at position 0 on a chain run before, whose cache is held (``held``: its tokens).
+
+    Each such chain gives the tokens it shares with ``held`` (up to its first read) to the held chain and
+    starts after them; its branches inside that part hang on the held chain. The held chain is appended
+    to ``tree.chains`` (no reads, already run) and ``tree.computed_tokens`` drops by the tokens given.
+    Returns the held chain's index, or -1 (the tree unchanged) when no chain shares a token with it.
+    """
+    anchor = Chain(len(tree.chains), -1, 0, held, 0)
+    for chain in [c for c in tree.chains if c.parent < 0]:
+        first_read = min((r.offset for r in chain.reads), default=len(chain.tokens))
+        cut = min(_lcp(chain.tokens, held), first_read, len(chain.tokens) - 1)
+        if cut <= 0:
+            continue
+        kept = []
+        for index in chain.children:
+            child = tree.chains[index]
+            if child.start <= cut:  # it branches off inside the shared part: the held chain has its past
+                child.parent = anchor.index
+                anchor.children.append(index)
+            else:
+                kept.append(index)
+        chain.children = kept
+        chain.tokens, chain.start, chain.parent = chain.tokens[cut:], cut, anchor.index
+        for read in chain.reads:
+            read.offset -= cut
+        anchor.children.append(chain.index)
+        tree.computed_tokens -= cut
+    if not anchor.children:
+        return -1
+    tree.chains.append(anchor)
+    return anchor.index

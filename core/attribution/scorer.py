@@ -32,7 +32,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from core.attribution.prefix_tree import Chain, PrefixTree, build_tree, computed_tokens
+from core.attribution.prefix_tree import Chain, PrefixTree, attach_to_held, build_tree, computed_tokens
 from core.errors import Cancelled
 from core.models.backend import Backend, Scorer
 from core.models.loading import LoadedModel
@@ -41,6 +41,8 @@ from core.models.sharing import Turns, plan_forward_passes, plan_memory, plan_to
 from core.runs.work import MODEL_CALL_TOKENS
 
 __all__ = ["BatchedScorer", "computed_tokens", "default_memory_budget_mb", "scorer_for"]
+HELD_SHARE = 0.25
+"""The most of the memory budget the cache kept from one call for the next may take."""
 BATCH_SHARE = 0.85
 """The share of the memory budget the caches held and a batch are planned within: the rest of the run (its
 rows and coalitions, its results, the allocator's slack) keeps the other 15%. Measured: the few-shot 8 x 5
@@ -113,6 +115,9 @@ class BatchedScorer:
         self._scores_materialised = implementation == "eager"
         self.call_cost_tokens = MODEL_CALL_TOKENS if self.device.type == "cpu" else 256  # a GPU: a few hundred
         self.whole_when_cheaper = True  # False: always the tree (tests of its mechanics)
+        # The first call's longest row from position 0 (the whole prompt, as a rule) keeps its cache for the
+        # calls after it: their rows start from it up to where they first differ (tokens, keys and values).
+        self._held: tuple[tuple[int, ...], torch.Tensor] | None = None
         self.forward_passes = 0
         self.model_calls = 0
         self.tokens_processed = 0
@@ -144,10 +149,13 @@ class BatchedScorer:
         if not uniq:
             return []
         tree = build_tree(uniq, share=self.share_prefix)
+        held = -1
+        if self.share_prefix and self._held is not None:
+            held = attach_to_held(tree, self._held[0])
         if self.share_prefix and self.whole_when_cheaper and tree.computed_tokens < tree.whole_tokens:
             whole = build_tree(uniq, share=False)
-            if _TreeRun(self, whole, []).planned_cost() <= _TreeRun(self, tree, []).planned_cost():
-                tree = whole  # a small tree's extra model calls cost more than the tokens it saves
+            if _TreeRun(self, whole, []).planned_cost() <= _TreeRun(self, tree, [], held).planned_cost():
+                tree, held = whole, -1  # a small tree's extra model calls cost more than the tokens it saves
         # The work limit counts the tokens the tree computes, in rows of the plan's mean length.
         plan_forward_passes(math.ceil(len(uniq) * tree.computed_tokens / tree.whole_tokens))
         plan_tokens(tree.computed_tokens)
@@ -157,7 +165,7 @@ class BatchedScorer:
         with torch.inference_mode(), self.share.turns(self.should_stop) as turns:
             self._turns = turns
             try:
-                _TreeRun(self, tree, results).run()
+                _TreeRun(self, tree, results, held).run()
             finally:
                 self._turns = None
         self.forward_passes += len(uniq)
@@ -271,20 +279,32 @@ class _FilledLayer(DynamicLayer):
 class _TreeRun:
     """One ``log_probs`` call's prefix tree run batch by batch: a pool of chains whose caches are ready."""
 
-    def __init__(self, scorer: BatchedScorer, tree: PrefixTree, results: list[np.ndarray]) -> None:
+    def __init__(self, scorer: BatchedScorer, tree: PrefixTree, results: list[np.ndarray], held: int = -1) -> None:
+        """``held``: the index of the chain whose cache the scorer holds from an earlier call (-1: none)."""
         self.scorer = scorer
         self.chains = tree.chains
         self.results = results
         self.caches: dict[int, torch.Tensor] = {}  # chain -> its tokens' keys and values (layers, 2, heads, n, dim)
         self.open = [len(c.children) for c in tree.chains]  # children whose subtree has not run yet
-        self.pool = [c.index for c in tree.chains if c.parent < 0]
+        self.anchor = held
+        self.pool = [c.index for c in tree.chains if c.parent in (-1, held) and c.index != held]
         self.positions = [sorted({r.offset for r in c.reads}) for c in tree.chains]
         self.held = 0
+        path = [0] * len(tree.chains)
+        if held >= 0 and scorer._held is not None:
+            self.caches[held] = scorer._held[1]
+            path[held] = len(self.chains[held].tokens)
+        self.held = sum(kept.numel() * kept.element_size() for kept in self.caches.values())
+        # The chain that reaches furthest keeps the cache of its whole context (the longest row) for later
+        # calls, if the scorer holds none yet and it takes at most HELD_SHARE of the budget.
+        longest = max(tree.chains, key=lambda c: c.end)
+        fits = longest.end * scorer.cache_bytes_per_token() <= HELD_SHARE * scorer.budget_bytes
+        self.to_hold = longest.index if scorer._held is None and scorer.share_prefix and fits else -1
         # Kept free for the caches along one path of chains: when the budget is tight the deepest
         # chain runs alone (depth first), and what it keeps is at most one such path.
-        path = [0] * len(tree.chains)
-        for c in tree.chains:  # parents come first
-            path[c.index] = len(c.tokens) + (path[c.parent] if c.parent >= 0 else 0)
+        for c in tree.chains:  # parents come first (a held chain, appended last, is set above)
+            if c.index != held:
+                path[c.index] = len(c.tokens) + (path[c.parent] if c.parent >= 0 else 0)
         self.reserve = max(path) * scorer.cache_bytes_per_token()
         self.done = 0
         self.total = sum(c.finishing for c in tree.chains)
@@ -345,6 +365,16 @@ class _TreeRun:
         """Cache memory a chain keeps after it has run (for the chains below it)."""
         return len(chain.tokens) * self.scorer.cache_bytes_per_token() if chain.children else 0
 
+    def _context(self, chain: Chain) -> tuple[int, ...]:
+        """The tokens from position 0 to a chain's end: its parents' up to where it branches off, then its own."""
+        parts = [chain]
+        while parts[-1].parent >= 0:
+            parts.append(self.chains[parts[-1].parent])
+        tokens: tuple[int, ...] = ()
+        for part in reversed(parts):
+            tokens = tokens[: part.start] + part.tokens
+        return tokens
+
     def _segments(self, chain: Chain) -> list[tuple[torch.Tensor, int]]:
         """The cached pieces of a chain's past, in order: (cache of a chain above, tokens of it used)."""
         pieces = []
@@ -369,7 +399,7 @@ class _TreeRun:
         kwargs: dict[str, Any] = {"input_ids": ids.to(device), "position_ids": positions.to(device), "use_cache": True}
         if past:
             pieces = [self._segments(c) for c in batch]
-            sample = pieces[0][0][0]
+            sample = next(piece for row in pieces for piece, _ in row)  # a row at position 0 has none
             layers, _, heads, _, dim = sample.shape
             # One buffer holds every row's past and, after it, the batch's new keys and values (no copies as it grows).
             buffer = torch.empty((layers, 2, size, heads, past + width, dim), dtype=sample.dtype, device=device)
@@ -399,11 +429,16 @@ class _TreeRun:
         del hidden, cache
         for r, chain in enumerate(batch):
             self.done += chain.finishing
+            n = len(chain.tokens)
+            if chain.index == self.to_hold:  # its context and its tokens, for later calls (never released)
+                context = slice(past - chain.start, past + n)
+                whole = torch.stack([torch.stack((k[r, :, context], v[r, :, context])) for k, v in keys])
+                scorer._held = (self._context(chain), whole)
+                self.held += whole.numel() * whole.element_size()
             if chain.children:
-                n = len(chain.tokens)
                 kept = torch.stack([torch.stack((k[r, :, past : past + n], v[r, :, past : past + n])) for k, v in keys])
-                self.caches[chain.index] = kept
                 self.held += kept.numel() * kept.element_size()
+                self.caches[chain.index] = kept
                 self.pool.extend(chain.children)
             else:
                 self._finish(chain.index)
@@ -431,13 +466,14 @@ class _TreeRun:
             self.results[read.row][read.k] = value
 
     def _finish(self, index: int) -> None:
-        """A chain whose subtree has run: release its cache, and its parents' whose last child it was."""
+        """A chain whose subtree has run: release its cache, and its parents' whose last child it was (not the
+        cache the scorer holds from an earlier call)."""
         while True:
             kept = self.caches.pop(index, None)
             if kept is not None:
                 self.held -= kept.numel() * kept.element_size()
             parent = self.chains[index].parent
-            if parent < 0:
+            if parent < 0 or parent == self.anchor:
                 return
             self.open[parent] -= 1
             if self.open[parent]:

@@ -143,6 +143,44 @@ def test_tree_scores_equal_whole_rows(tiny, shared, rows, budget, extend) -> Non
     assert scorer.peak_cache_bytes <= scorer.budget_bytes
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=st.lists(_row, min_size=1, max_size=4),
+    later=st.lists(st.tuples(st.integers(0, 14), _row), min_size=1, max_size=10),
+    budget=st.sampled_from([0.02, 64.0]),
+)
+def test_later_calls_start_from_the_cache_held_from_the_first(tiny, first, later, budget) -> None:
+    """The first call's longest row keeps its cache; a later call's rows start from it where they share its tokens
+    (any cut: inside a chain, at a branch, up to a row's first read), with the same numbers as whole rows."""
+    scorer = BatchedScorer(tiny, memory_budget_mb=budget)
+    scorer.whole_when_cheaper = False
+    scorer.log_probs(first)
+    longest = max(first, key=lambda row: len(row[0]) + len(row[1]))
+    head = list(longest[0]) + list(longest[1])
+    built = [(head[:cut] + prompt, target) if cut else (prompt, target) for cut, (prompt, target) in later]
+    before = scorer.tokens_processed
+    got = scorer.log_probs(built)
+    for (prompt, target), values in zip(built, got):
+        np.testing.assert_allclose(values, _direct(tiny.model, prompt, target), atol=1e-5, rtol=0)
+    alone = computed_tokens(dict.fromkeys((tuple(p), tuple(t)) for p, t in built))
+    assert scorer.tokens_processed - before <= alone
+
+
+def test_a_held_cache_saves_the_shared_document_in_later_calls(tiny) -> None:
+    """Leave-one-out over the end of a long prompt, after the whole prompt was scored: only what follows each
+    removal is run again."""
+    rng = np.random.default_rng(7)
+    doc = rng.integers(1, VOCAB, size=200).tolist()
+    scorer = BatchedScorer(tiny)
+    scorer.log_probs([(doc, [3, 4]), (doc[:5], [3, 4])])
+    rows = [(doc[:k] + doc[k + 10 :], [3, 4]) for k in range(150, 200, 10)]
+    before = scorer.tokens_processed
+    got = scorer.log_probs(rows)
+    assert scorer.tokens_processed - before < computed_tokens(rows) - 140
+    for row, values in zip(rows, got):
+        np.testing.assert_allclose(values, _direct(tiny.model, *row), atol=1e-5, rtol=0)
+
+
 def test_many_features_score_without_recursion(tiny) -> None:
     """Feature ablation over 600 one-token words: the old planner raised RecursionError from about 400."""
     n = 600

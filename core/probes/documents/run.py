@@ -214,6 +214,7 @@ def run_documents(
     values = hierarchical_values(
         tree, score, spec.method, spec.passes, spec.refine, spec.contexts, rng, on_level=first_result
     )
+    made.attribution_tokens = (getattr(scorer, "tokens_processed", None), getattr(scorer, "tokens_whole", None))
     n = len(tree.leaves)
     leaf_values = values.values[list(tree.leaves)]
     order = sorted(range(n), key=lambda i: -leaf_values[i])
@@ -234,6 +235,8 @@ class _Prepared:
     answer: str
     generated: bool
     scorer: Any
+    attribution_tokens: tuple[int | None, int | None] = (None, None)
+    """Tokens the scorer ran, and would run scoring each row whole, once the attribution was done (before the check)."""
 
     def result(
         self, values: TreeValues, check: list[dict[str, Any]], scored: int, partial: bool = False
@@ -279,10 +282,17 @@ class _Prepared:
                     "paragraphs inside the groups that mattered, by leave-one-out; paragraphs in the other groups "
                     "show their group's value shared by their length."
                 )
+        attribution_computed, attribution_whole = self.attribution_tokens
         if computed and whole:
+            of_attribution = ""
+            if not partial and attribution_computed and attribution_whole and attribution_computed < computed:
+                of_attribution = (
+                    f"; the attribution's ablations alone {attribution_computed:,} against {attribution_whole:,} "
+                    f"({attribution_whole / attribution_computed:.1f}x)"
+                )
             notes.append(
                 f"The prefix tree ran {computed:,} tokens through the model; scoring every ablation whole would "
-                f"run {whole:,} ({whole / computed:.1f}x)."
+                f"run {whole:,} ({whole / computed:.1f}x){of_attribution}."
             )
         if self.cut:
             notes.append(
@@ -313,6 +323,8 @@ class _Prepared:
                 attribution_passes=values.passes,
                 tokens_computed=computed,
                 tokens_whole=whole,
+                attribution_tokens_computed=attribution_computed if not partial else computed,
+                attribution_tokens_whole=attribution_whole if not partial else whole,
             ),
         )
         result.summary = summary_line(result.to_dict())
