@@ -41,8 +41,11 @@ calibration in wall time): perturbation 0.86 to 1.66 (six presets and a 3,000-wo
 pairs: a second of analysis beside little model work) and 1.23 (the 40 example questions), documents 0.74 (the
 worked example). Each factor sits in the middle of its family's range, so every preset's estimate is within 2x. A busier machine moves them (finished runs correct them). A family not
 measured here (a newly registered kind's) counts 1.0 until its finished runs correct it."""
-GUESS_SECONDS_PER_TOKEN = 4e-3
-"""The guess before a calibration: the bundled model on two CPU cores (2.5 to 4.2 ms per token; 15 to 24 on busy ones)."""
+GUESS_SECONDS_PER_TOKEN = 1e-3
+"""The guess before a calibration: the bundled model on two CPU cores. Calibrations there measure 0.77 ms per
+token (2026-12-07; 4.2 with the torch of a week before), and the family factors make it 0.46 to 1.16 ms per token
+of work, so 1 ms is within 2x of every family on an idle machine. (It was 4 ms: the 120-sentence document's
+estimate said 8 minutes beside a run of 2.5.) The warm-up's calibration replaces it seconds after the model loads."""
 KEPT_RUNS = 8
 """Latest runs per family and model whose speed is kept (their median is used)."""
 

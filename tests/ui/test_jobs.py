@@ -204,3 +204,24 @@ def test_running_now_lists_every_job_of_the_server_and_anyone_can_stop_one(data_
         assert any("No run is in progress" in c.value for c in at.main.caption)
     finally:
         job.stop_event.set()
+
+
+def test_a_documents_run_stopped_after_its_first_result_keeps_and_saves_it(data_dir: Path, lm: Any) -> None:
+    """Stop once the paragraphs are measured: the first result is shown (the job's result) and saved as stopped."""
+    from core.probes.documents.run import run_documents
+    from tests.probes.documents.test_first_result import SMALL
+    from ui.shared.run_job import KEPT_FIRST_RESULT, RunJob, _work
+
+    job = RunJob(spec=SMALL, title="Stopped at the paragraphs", tags=[], save=True)
+
+    def run_fn(spec: dict[str, Any], progress: Any, should_stop: Any, lm: Any) -> Any:
+        return run_documents(spec, lm=lm, progress=progress, should_stop=lambda: job.partial is not None)
+
+    repo = RunRepository()
+    _work(job, lm, repo, run_fn)
+    assert job.status == "stopped" and job.result is job.partial
+    assert job.result["notes"][0].startswith("First result") and KEPT_FIRST_RESULT in job.error
+    record = repo.get_run(job.run_id)
+    assert (record.status, record.title) == ("stopped", "Stopped at the paragraphs")
+    assert record.result is not None and record.result["sources"] == job.result["sources"]
+    assert record.error.startswith("The run was stopped before it finished.") and KEPT_FIRST_RESULT in record.error

@@ -144,6 +144,11 @@ class _JobProgress:
         self.job.partial = result
 
 
+KEPT_FIRST_RESULT = (
+    "Its first result, from before the stop, is kept below: it is not the final one (its notes say what it rests on)."
+)
+
+
 def _describe_failure(exc: BaseException) -> str:
     """A sentence for a run that failed (never a traceback)."""
     if isinstance(exc, WhyLMError):
@@ -168,6 +173,9 @@ def _work(job: RunJob, lm: LoadedModel, repo: RunRepository | None, run_fn: RunF
         job.status = "done"
     except Cancelled as exc:
         job.status, job.error = "stopped", job.stop_reason or str(exc)
+        if job.partial is not None:  # a first result the run had handed over is kept, shown and saved
+            job.result = job.partial
+            job.error = f"{job.error.rstrip('.')}. {KEPT_FIRST_RESULT}"
     except Exception as exc:  # noqa: BLE001 - shown as a sentence
         log.exception("run failed")
         job.status, job.error = "failed", _describe_failure(exc)
