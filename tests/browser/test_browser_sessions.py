@@ -320,6 +320,10 @@ def test_eight_sessions_share_the_model_fairly(browser, server, lm, monkeypatch,
     long.session.page.wait_for_function(
         "() => /\\(stopped\\)/.test(document.body.innerText)", timeout=TIMEOUT_MS
     )
+    long.session.page.wait_for_function(  # once stopped, the page is drawn again: Run can be pressed
+        "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Run' && !b.disabled)",
+        timeout=TIMEOUT_MS,
+    )
     quick_end = burst_start + max(t for i, t in burst.items() if shorts[i].example != CAPITAL)
     peak = _peak_memory_mb(srv.process.pid)
     wall = time.monotonic() - began

@@ -51,6 +51,8 @@ def run_controls(
     finished = follow_run(job_key, result_key, partial_view=partial)
     if finished is not None:
         url_follows_run(prefix, finished.run_id)
+        if running:  # this script run drew Run disabled and the sidebar's "Running now" with the job: redraw
+            st.rerun()
     show_outcome(result_key)
     result = st.session_state.get(result_key)
     if result is not None:
