@@ -15,3 +15,4 @@ wait_for_warm_up  # called in the script tests/ui/test_warm_up.py runs in a fres
 score_empty, cut_chars  # result fields, saved through dataclasses.asdict; read by ui/documents/view.py, core/probes/documents/report.py
 bad_rows  # a result field, saved through dataclasses.asdict; read by ui/studies/view.py, core/probes/studies/report.py
 __class__  # assigned to give a tokenizer its locked subclass in place (core/models/tokenizer_lock.py)
+is_initialized, get_seq_length  # transformers' cache layers: read by Cache and the models' mask code (core/attribution/scorer._FilledLayer)
