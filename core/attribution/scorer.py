@@ -289,7 +289,6 @@ class _TreeRun:
         self.anchor = held
         self.pool = [c.index for c in tree.chains if c.parent in (-1, held) and c.index != held]
         self.positions = [sorted({r.offset for r in c.reads}) for c in tree.chains]
-        self.held = 0
         path = [0] * len(tree.chains)
         if held >= 0 and scorer._held is not None:
             self.caches[held] = scorer._held[1]
