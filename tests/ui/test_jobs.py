@@ -209,6 +209,7 @@ def test_running_now_lists_every_job_of_the_server_and_anyone_can_stop_one(data_
 def test_a_documents_run_stopped_after_its_first_result_keeps_and_saves_it(data_dir: Path, lm: Any) -> None:
     """Stop once the paragraphs are measured: the first result is shown (the job's result) and saved as stopped."""
     from core.probes.documents.run import run_documents
+    from tests.attribution.test_hostile_inputs import readable
     from tests.probes.documents.test_first_result import SMALL
     from ui.shared.run_job import KEPT_FIRST_RESULT, RunJob, _work
 
@@ -225,3 +226,9 @@ def test_a_documents_run_stopped_after_its_first_result_keeps_and_saves_it(data_
     assert (record.status, record.title) == ("stopped", "Stopped at the paragraphs")
     assert record.result is not None and record.result["sources"] == job.result["sources"]
     assert record.error.startswith("The run was stopped before it finished.") and KEPT_FIRST_RESULT in record.error
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # reopened on Saved runs: the sentence above it
+    at.query_params["run"] = str(job.run_id)
+    at.switch_page("pages/saved_runs.py").run()
+    no_exception(at)
+    assert any(KEPT_FIRST_RESULT in readable(w.value) for w in at.main.warning)
+    assert any(job.result["summary"] in readable(m.value) for m in [*at.main.markdown, *at.main.info])

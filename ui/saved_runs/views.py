@@ -142,6 +142,8 @@ def show_stored_result(record: RunRecord) -> None:
             escape_markdown(f"This run {words} before it had a result" + (f": {record.error}" if record.error else "."))
         )
         return
+    if record.status != "done" and record.error:  # a stopped run that kept its first result says so above it
+        st.warning(escape_markdown(record.error))
     remember_run_shown(key, record.id)  # the view's links name this run
     try:
         show_kind_result(record.kind, result, key)
