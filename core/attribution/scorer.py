@@ -152,10 +152,13 @@ class BatchedScorer:
         held = -1
         if self.share_prefix and self._held is not None:
             held = attach_to_held(tree, self._held[0])
-        if self.share_prefix and self.whole_when_cheaper and tree.computed_tokens < tree.whole_tokens:
-            whole = build_tree(uniq, share=False)
-            if _TreeRun(self, whole, []).planned_cost() <= _TreeRun(self, tree, [], held).planned_cost():
-                tree, held = whole, -1  # a small tree's extra model calls cost more than the tokens it saves
+        if self.share_prefix and self.whole_when_cheaper:
+            tree_cost = _TreeRun(self, tree, [], held).planned_cost()
+            # Whole rows cost at least their tokens and one call: only a tree above that is planned against them.
+            if tree.whole_tokens + self.call_cost_tokens <= tree_cost:
+                whole = build_tree(uniq, share=False)
+                if _TreeRun(self, whole, []).planned_cost() <= tree_cost:
+                    tree, held = whole, -1  # a small tree's extra model calls cost more than the tokens it saves
         # The work limit counts the tokens the tree computes, in rows of the plan's mean length.
         plan_forward_passes(math.ceil(len(uniq) * tree.computed_tokens / tree.whole_tokens))
         plan_tokens(tree.computed_tokens)
