@@ -139,6 +139,8 @@ class NodeMethod:
         cost: ``(children, allowance)`` -> the coalitions it scores (a sampled method spends its allowance).
         fits: ``(children, allowance)`` -> whether the allowance pays for it, when ``auto`` chooses.
         auto_rank: ``auto`` tries the methods from the lowest rank up and takes the first that fits.
+        ends: how many of the two coalitions "every child" and "no child" it scores (1 unless told; in document contexts
+            both are known before a node is opened: they cost it nothing).
     """
 
     name: str
@@ -147,6 +149,7 @@ class NodeMethod:
     cost: Callable[[int, int], int]
     fits: Callable[[int, int], bool]
     auto_rank: int
+    ends: int = 1
 
 
 METHODS: dict[str, NodeMethod] = {
@@ -158,11 +161,11 @@ METHODS: dict[str, NodeMethod] = {
         ),
         NodeMethod(
             "shapley", "Exact Shapley", _shapley,
-            cost=lambda c, _a: 2**c, fits=lambda c, a: c <= MAX_EXACT and 2**c <= a, auto_rank=0,
+            cost=lambda c, _a: 2**c, fits=lambda c, a: c <= MAX_EXACT and 2**c <= a, auto_rank=0, ends=2,
         ),
         NodeMethod(
             "kernel_shap", "Kernel SHAP (paired)", _kernel_shap,
-            cost=lambda c, a: max(a, 2 * c + 2), fits=lambda c, a: 2 * c + 2 <= a, auto_rank=1,
+            cost=lambda c, a: max(a, 2 * c + 2), fits=lambda c, a: 2 * c + 2 <= a, auto_rank=1, ends=2,
         ),
         NodeMethod(
             "context_cite", "ContextCite (LASSO)", _context_cite,
@@ -188,6 +191,11 @@ def resolved(method: str, c: int, allowance: int) -> NodeMethod:
 def cost(method: str, c: int, allowance: int) -> int:
     """Coalitions a method scores for ``c`` children (a sampled method spends its allowance)."""
     return resolved(method, c, allowance).cost(c, allowance)
+
+
+def ends_scored(method: str, c: int, allowance: int) -> int:
+    """How many of the coalitions "every child" and "no child" the method run for ``c`` children scores."""
+    return resolved(method, c, allowance).ends
 
 
 def node_values(game: GameFn, c: int, method: str, allowance: int, rng: np.random.Generator) -> NodeValues:

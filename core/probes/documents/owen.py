@@ -22,7 +22,10 @@ from its first removed source on, so a first picture from a handful of groups co
 of the document instead of one per paragraph.
 
 Refinement is adaptive: the root's children are valued first; at each next level only the
-``refine`` nodes of largest absolute value are opened, while the forward-pass allowance lasts.
+``refine`` nodes of largest absolute value are opened, while the forward-pass allowance lasts, each
+given a share of the passes left in proportion to its absolute value among the nodes still to open
+(so the node that matters most is read by a method that sees its children together, when the passes
+pay for one, rather than all of them by leave-one-out).
 A node not opened hands its value down to its children in proportion to their leaves
 (``refined`` False), so cost grows with what matters, not with the document's length. After each
 level that has a level under it, ``on_level`` is handed the values so far (the paragraphs' first,
@@ -38,7 +41,7 @@ from math import ceil, factorial, sqrt
 
 import numpy as np
 
-from core.probes.documents.node_methods import NodeValues, cost, node_values
+from core.probes.documents.node_methods import NodeValues, cost, ends_scored, node_values
 from core.probes.documents.sources import SourceTree, with_groups
 
 LeafValueFn = Callable[[np.ndarray], np.ndarray]
@@ -210,8 +213,9 @@ def hierarchical_values(
             elif node == 0:
                 allowance = passes if not deeper else max(passes // 2, min(c + 1, passes - 2))
             else:
-                allowance = max(c + 1, left // max(1, min(refine - opened, len(ranked) - idx)))
-            known = 2 if contexts == "document" else 0  # the node's game with all and none of its children
+                allowance = max(c + 1, int(left * _share_of_what_matters(values, ranked[idx : idx + max(1, refine - opened)])))
+            # In document contexts the node's game with all and with none of its children is known already.
+            known = ends_scored(node_method, c, allowance) if contexts == "document" else 0
             if level > 0 and (opened >= refine or cost(node_method, c, allowance) - known > max(left, 0)):
                 continue
             if contexts == "owen":
@@ -236,6 +240,16 @@ def hierarchical_values(
         if on_level is not None and any(tree.children[f] for f in frontier):
             on_level(so_far())
     return so_far()
+
+
+def _share_of_what_matters(values: np.ndarray, upcoming: list[int]) -> float:
+    """The share of the passes left that the first of the nodes still to open at this level gets: its part of
+    their absolute values (equal parts when they are all zero), so that the node that matters most is read
+    with the method its size pays for (paired Kernel SHAP or exact Shapley, which see how its children act
+    together) rather than every node by leave-one-out."""
+    sizes = np.abs(values[upcoming])
+    total = float(sizes.sum())
+    return float(sizes[0]) / total if total > 0 else 1.0 / len(upcoming)
 
 
 def _without_groups(found: TreeValues, shown: int, groups: tuple[tuple[int, ...], ...]) -> TreeValues:

@@ -51,7 +51,8 @@ REFINE = Param(
     3,
     "Paragraphs opened",
     "How many of the most important paragraphs (then sentences) are "
-    "opened into their parts at each level, while the passes last.",
+    "opened into their parts at each level, while the passes last; the more one matters, the more of the "
+    "passes it gets.",
     1,
     100,
 )

@@ -119,6 +119,47 @@ def test_document_contexts_keep_a_paragraph_sum_and_open_only_what_matters() -> 
     assert n == 18
 
 
+def test_the_paragraph_that_matters_gets_the_passes_that_see_its_sentences_together() -> None:
+    """Two sentences of one paragraph each carry the answer alone (removing one costs 1, both 10). The passes
+    left for the sentences go to the paragraphs in proportion to their values, so that paragraph is read by
+    paired Kernel SHAP, which sees the two together; split equally between three paragraphs, each got
+    leave-one-out, and the 8 the pair holds beyond their own values went to all five sentences alike,
+    ranking the three idle ones above a sentence elsewhere that matters a little."""
+    text = "\n\n".join(" ".join(f"P{p} s{s}." for s in range(5)) for p in range(4))
+    tree = build_tree(text, "sentence")
+    a, b, small = 10, 11, 0  # the first two sentences of the third paragraph; the first of the first
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        both_gone = ~masks[:, a] & ~masks[:, b]
+        one_gone = masks[:, a] ^ masks[:, b]
+        return -10.0 * both_gone - 1.0 * one_gone - 0.5 * ~masks[:, small] - 0.3 * ~masks[:, 17]
+
+    found = hierarchical_values(tree, value, "auto", 32, 3)
+    paragraph = tree.parent[tree.leaves[a]]
+    assert {found.methods[k] for k in tree.children[paragraph]} == {"kernel_shap"}
+    leaves = found.values[list(tree.leaves)]
+    assert list(np.argsort(-leaves)[:3]) in ([a, b, small], [b, a, small])
+    assert found.passes <= 32
+
+
+@pytest.mark.parametrize(("method", "least"), [("auto", 8), ("leave_one_out", 8), ("kernel_shap", 14), ("shapley", 64)])
+def test_a_run_never_scores_more_masks_than_its_passes(method: str, least: int) -> None:
+    """Leave-one-out needs the node's game with every child but not with none: a node opened with one pass
+    too few used to be counted as affordable, and a run scored 33 masks of 32. (``least``: the root's six
+    paragraphs are always read, by the chosen method.)"""
+    text = "\n\n".join(" ".join(f"P{p} s{s}." for s in range(5)) for p in range(6))
+    tree = build_tree(text, "sentence")
+    rng = np.random.default_rng(3)
+    for passes in range(least, least + 72, 3):
+        weights = rng.normal(size=len(tree.leaves))
+
+        def value(masks: np.ndarray, weights: np.ndarray = weights) -> np.ndarray:
+            return masks @ weights + 2.0 * (masks[:, 3] & masks[:, 4])
+
+        found = hierarchical_values(tree, value, method, passes, 3, rng=np.random.default_rng(passes))
+        assert found.passes <= passes, (passes, found.passes)
+
+
 def test_lasso_matches_scikit_learn() -> None:
     from sklearn.linear_model import Lasso
     from sklearn.pipeline import make_pipeline
