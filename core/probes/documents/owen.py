@@ -213,7 +213,8 @@ def hierarchical_values(
             elif node == 0:
                 allowance = passes if not deeper else max(passes // 2, min(c + 1, passes - 2))
             else:
-                allowance = max(c + 1, int(left * _share_of_what_matters(values, ranked[idx : idx + max(1, refine - opened)])))
+                upcoming = ranked[idx : idx + max(1, refine - opened)]
+                allowance = max(c + 1, int(left * _share_of_what_matters(values, upcoming)))
             # In document contexts the node's game with all and with none of its children is known already.
             known = ends_scored(node_method, c, allowance) if contexts == "document" else 0
             if level > 0 and (opened >= refine or cost(node_method, c, allowance) - known > max(left, 0)):
